@@ -1,0 +1,3 @@
+from augcli.cli import main
+
+main()

@@ -1,0 +1,151 @@
+"""The command line: parses options, calls the library, prints, exits. The only module that does."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from augcli import __version__
+from augcli.errors import EXIT_USAGE, AugcliError
+
+MAX_ERRORS_SHOWN = 20
+
+
+class UserError(click.ClickException):
+    """A user error: message on stderr, no traceback, the exit code the error kind says."""
+
+    def __init__(self, error: AugcliError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="augcli")
+def cli() -> None:
+    """augcli: turn a dataset folder into a larger, augmented one, reproducibly.
+
+    \b
+    Example:
+        augcli run configs/quickstart.yaml
+        augcli run configs/quickstart.yaml --dry-run
+    """
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: the config's, or all cores).")
+@click.option("--seed", type=click.IntRange(min=0), help="Run seed; overrides the config's.")
+@click.option("--copies", type=click.IntRange(min=1), help="Augmented copies per source; overrides the config's.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (relative to the current directory); overrides the config's.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors only.")
+def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet) -> None:
+    """Augment the dataset a CONFIG file describes.
+
+    Writes the augmented copies (and the originals, with keep_originals), a manifest.jsonl
+    recording every output's source, seed and applied parameters, and run.json.
+    Exit code 0: all done; 1: some items failed; 2: usage or config error, nothing written.
+
+    \b
+    Example:
+        augcli run configs/quickstart.yaml --workers 2 --copies 5
+        augcli run configs/quickstart.yaml --dry-run
+        augcli run configs/quickstart.yaml --json --quiet > summary.json
+    """
+    from augcli.job import run as run_job
+
+    overrides = {"workers": workers, "seed": seed, "copies": copies,
+                 "output": str(output.resolve()) if output else None}
+    bar = _ProgressBar(enabled=not (quiet or as_json) and sys.stderr.isatty())
+    try:
+        result = run_job(config, overrides=overrides, dry_run=dry_run, progress=bar.update)
+    except AugcliError as exc:
+        raise UserError(exc) from None
+    finally:
+        bar.close()
+
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2))
+    elif dry_run:
+        _print_plan(result)
+    elif not quiet:
+        _print_summary(result)
+    _print_errors(result.errors)
+    sys.exit(result.exit_code)
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr, created on the first update (when the total is known)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar = enabled, None
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="src", desc="augmenting", file=sys.stderr, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_plan(result) -> None:
+    counts, breakdown = result.counts(), result.plan.breakdown()
+    click.echo(f"plan: {result.config.input} -> {result.config.output} (dry run: nothing written)")
+    click.echo(f"  sources: {counts['sources']} ({counts['augmented_sources']} to augment, "
+               f"{counts['copied_sources']} to copy unchanged)")
+    for key in ("split", "label"):
+        click.echo(f"  by {key}: " + ", ".join(f"{k} {v}" for k, v in breakdown[key].items()))
+    n_copied = counts["copied_sources"]
+    total = counts["planned_outputs"] + counts["planned_originals"]
+    click.echo(f"  files to write: {total} ({counts['planned_outputs']} augmented, "
+               f"{counts['planned_originals'] - n_copied} originals kept, {n_copied} copied unchanged)")
+    if counts["unmatched_files"]:
+        click.echo(f"  ignored: {counts['unmatched_files']} files matching no include pattern")
+    for split, n in sorted(result.discovery.left_out_splits.items()):
+        click.echo(f"  left out: {n} files in split '{split}' (listed in neither splits.augment nor splits.copy)")
+
+
+def _print_summary(result) -> None:
+    counts = result.counts()
+    written = counts["outputs_written"] + counts["originals_written"]
+    rate = counts["outputs_written"] / result.seconds if result.seconds else 0.0
+    click.echo(f"{result.status}: {counts['outputs_written']} augmented + {counts['originals_written']} "
+               f"originals/copies = {written} files in {result.seconds:.1f} s ({rate:.0f} augmented/s) "
+               f"-> {result.config.output}")
+    if counts["failed"]:
+        click.echo(f"{counts['failed']} of {counts['sources']} sources failed (listed in run.json)")
+    if counts["stale_removed"]:
+        click.echo(f"removed {counts['stale_removed']} outputs of the previous run that this config no longer makes")
+
+
+def _print_errors(errors: list[dict]) -> None:
+    for err in errors[:MAX_ERRORS_SHOWN]:
+        click.echo(f"failed: {err['source']}: {err['reason']}", err=True)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        click.echo(f"... and {len(errors) - MAX_ERRORS_SHOWN} more (see run.json)", err=True)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="augcli", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

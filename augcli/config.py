@@ -1,0 +1,180 @@
+"""YAML -> validated, resolved Config. Every problem is reported with its YAML path."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from augcli.errors import ConfigError, Problem
+
+DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
+IMAGE_FORMATS = ("jpg", "png", "webp", "bmp", "tiff")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Splits(_Section):
+    """Which top-level split folders are augmented and which are copied unchanged."""
+
+    augment: list[str] = Field(default_factory=lambda: ["train"])
+    copy_: list[str] = Field(default_factory=lambda: ["val", "valid", "validation", "test"], alias="copy")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ImageSection(_Section):
+    include: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGE_INCLUDE))
+    exclude: list[str] = Field(default_factory=list)
+    pipeline: list[Any] = Field(default_factory=list)
+    format: Literal["jpg", "png", "webp", "bmp", "tiff"] | None = None
+    quality: int | None = Field(default=None, ge=1, le=100)
+
+
+class Config(_Section):
+    input: Path
+    output: Path
+    seed: int = Field(default=0, ge=0)
+    copies: int = Field(default=1, ge=1)
+    keep_originals: bool = True
+    workers: Union[Literal["auto"], int] = "auto"  # noqa: UP007 (pydantic keeps the order)
+    on_error: Literal["skip", "fail"] = "skip"
+    exclude: list[str] = Field(default_factory=list)
+    splits: Splits = Field(default_factory=Splits)
+    image: ImageSection | None = None
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_or_positive(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"must be 'auto' or a whole number >= 1, not {value!r}")
+
+    def n_workers(self) -> int:
+        if self.workers == "auto":
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return self.workers
+
+    def to_plain(self) -> dict[str, Any]:
+        """The resolved config as plain JSON data (recorded in run.json)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def load_config(
+    source: str | os.PathLike | dict,
+    overrides: dict[str, Any] | None = None,
+    base_dir: str | os.PathLike | None = None,
+) -> Config:
+    """Read, validate and resolve a config, and build every pipeline in it.
+
+    ``source`` is a YAML file or an already-parsed mapping (then relative paths resolve
+    against ``base_dir``, default the working directory). ``overrides`` replace top-level
+    keys, as the CLI's options do. Raises ConfigError listing every problem found.
+    """
+    if isinstance(source, dict):
+        raw, where = dict(source), None
+        base = Path(base_dir or ".").resolve()
+    else:
+        path = Path(source)
+        raw, where = _read_yaml(path), str(path)
+        base = path.resolve().parent
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_problems_from_pydantic(exc), where) from None
+
+    config = config.model_copy(
+        update={"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
+    )
+    problems = _check_paths(config)
+    if config.image is None:
+        problems.append(Problem("", "nothing to do: add an 'image' section with a pipeline"))
+    else:
+        from augcli.modalities import image
+
+        problems += image.check_pipeline(config.image.pipeline, "image.pipeline")
+    if problems:
+        raise ConfigError(problems, where)
+    return config
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem("", f"config file {path} does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem("", f"cannot read config file {path}: {exc}")]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem("", f"YAML syntax error{at}: {reason}")], str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem("", "the config must be a YAML mapping (key: value lines)")], str(path))
+    return raw
+
+
+def _check_paths(config: Config) -> list[Problem]:
+    problems = []
+    src, dst = config.input, config.output
+    if not src.is_dir():
+        problems.append(Problem("input", f"{src} is not a folder"))
+    if dst == src or src in dst.parents:
+        problems.append(Problem("output", f"{dst} is inside the input folder {src}; choose a folder outside it"))
+    elif dst in src.parents:
+        problems.append(Problem("output", f"{dst} contains the input folder {src}; choose a folder outside it"))
+    elif dst.exists() and not dst.is_dir():
+        problems.append(Problem("output", f"{dst} exists and is not a folder"))
+    return problems
+
+
+def yaml_path(loc: tuple) -> str:
+    """('image', 'pipeline', 2, 'Rotate') -> 'image.pipeline[2].Rotate'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    """' (did you mean X?)' for the closest choice, matched case-insensitively, or ''."""
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
+
+
+def _problems_from_pydantic(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = err["loc"]
+        if err["type"] == "extra_forbidden":
+            known = _field_names(loc[:-1])
+            msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), known)}; known keys: {', '.join(known)}"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        problems.append(Problem(yaml_path(loc), msg))
+    return problems
+
+
+def _field_names(loc: tuple) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        candidates = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
+        model = next((a for a in candidates if issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return [f.alias or name for name, f in model.model_fields.items()]

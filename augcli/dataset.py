@@ -1,0 +1,104 @@
+"""Discover the items of an input folder: relpath, modality, label, split, and what to do with it."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from augcli.config import Config
+
+AUGMENT, COPY = "augment", "copy"
+
+
+@dataclass(frozen=True)
+class Item:
+    relpath: str  # POSIX path relative to the input root
+    modality: str
+    label: str | None
+    split: str | None
+    action: str  # AUGMENT or COPY
+
+
+@dataclass
+class Discovery:
+    items: list[Item]
+    unmatched: int = 0  # files no modality's include pattern took
+    left_out_splits: Counter = field(default_factory=Counter)  # split -> files neither augmented nor copied
+
+
+def glob_to_regex(pattern: str) -> re.Pattern:
+    """Compile a gitignore-style glob: ``*`` stays in one folder, ``**/`` spans zero or more.
+
+    Matching ignores case, so ``**/*.jpg`` also takes ``IMG_0001.JPG``.
+    """
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1 : end]
+            out, i = out + "[" + ("^" + body[1:] if body.startswith("!") else body) + "]", end + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + r"\Z", re.IGNORECASE)
+
+
+def _matcher(patterns: list[str]):
+    regexes = [glob_to_regex(p.removeprefix("./")) for p in patterns]
+    return lambda relpath: any(r.match(relpath) for r in regexes)
+
+
+def walk_files(root: Path) -> list[str]:
+    """Every file below ``root`` as a sorted POSIX relpath, skipping hidden files and folders."""
+    found = []
+    for folder, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel = Path(folder).relative_to(root).as_posix()
+        prefix = "" if rel == "." else rel + "/"
+        found += [prefix + name for name in filenames if not name.startswith(".")]
+    return sorted(found)
+
+
+def discover(config: Config) -> Discovery:
+    modalities = {}
+    if config.image is not None:
+        modalities["image"] = (_matcher(config.image.include), _matcher(config.image.exclude))
+    excluded = _matcher(config.exclude)
+    augment_splits = {s.lower() for s in config.splits.augment}
+    copy_splits = {s.lower() for s in config.splits.copy_}
+    known_splits = augment_splits | copy_splits | {"train", "val", "valid", "validation", "test"}
+    relpaths = walk_files(config.input)
+    top_folders = {p.split("/", 1)[0].lower() for p in relpaths if "/" in p}
+    has_splits = bool(top_folders & known_splits)
+
+    result = Discovery(items=[])
+    for relpath in relpaths:
+        if excluded(relpath):
+            continue
+        modality = next((m for m, (inc, exc) in modalities.items() if inc(relpath) and not exc(relpath)), None)
+        if modality is None:
+            result.unmatched += 1
+            continue
+        parts = relpath.split("/")
+        split = parts[0] if has_splits and len(parts) > 1 and parts[0].lower() in known_splits else None
+        below = parts[1:] if split else parts
+        label = below[0] if len(below) > 1 else None
+        if split is None or split.lower() in augment_splits:
+            action = AUGMENT
+        elif split.lower() in copy_splits:
+            action = COPY
+        else:
+            result.left_out_splits[split] += 1
+            continue
+        result.items.append(Item(relpath, modality, label, split, action))
+    return result

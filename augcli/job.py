@@ -1,0 +1,186 @@
+"""One run: config -> discover -> plan -> fan-out -> manifest.jsonl + run.json -> RunResult."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from augcli.config import Config, load_config
+from augcli.dataset import AUGMENT, Discovery, discover
+from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
+from augcli.io import write_atomic
+from augcli.manifest import (
+    MANIFEST_NAME,
+    PARTIAL_SUFFIX,
+    RUN_NAME,
+    SCHEMA_VERSION,
+    ManifestWriter,
+    read_manifest,
+)
+from augcli.plan import Plan, build_plan
+from augcli.runner import execute
+
+Progress = Callable[[int, int], None]  # (sources done, sources in plan)
+
+
+@dataclass
+class RunResult:
+    config: Config
+    plan: Plan
+    discovery: Discovery
+    dry_run: bool = False
+    status: str = "planned"  # planned | complete | stopped | interrupted
+    outputs_written: int = 0
+    originals_written: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    stale_removed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_ITEMS_FAILED if self.errors or self.status == "stopped" else EXIT_OK
+
+    def counts(self) -> dict[str, int]:
+        tasks = self.plan.tasks
+        return {
+            "sources": len(tasks),
+            "augmented_sources": sum(t.item.action == AUGMENT for t in tasks),
+            "copied_sources": sum(t.item.action != AUGMENT for t in tasks),
+            "planned_outputs": self.plan.n_outputs,
+            "planned_originals": self.plan.n_originals,
+            "outputs_written": self.outputs_written,
+            "originals_written": self.originals_written,
+            "failed": len(self.errors),
+            "unmatched_files": self.discovery.unmatched,
+            "stale_removed": self.stale_removed,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable summary (``augcli run --json``)."""
+        return {
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "exit_code": self.exit_code,
+            "input": str(self.config.input),
+            "output": str(self.config.output),
+            "counts": self.counts(),
+            "breakdown": self.plan.breakdown(),
+            "seconds": round(self.seconds, 3),
+            "errors": self.errors,
+        }
+
+
+def run(
+    config: Config | str | os.PathLike | dict,
+    *,
+    overrides: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Augment a dataset as the config says. Raises ConfigError/DatasetError before writing anything."""
+    if not isinstance(config, Config):
+        config = load_config(config, overrides)
+    started = time.perf_counter()
+    discovery = discover(config)
+    if not discovery.items:
+        raise DatasetError(
+            f"no files to process in {config.input}: nothing matches image.include "
+            f"{config.image.include}; check the patterns and the input folder"
+        )
+    plan = build_plan(config, discovery.items)
+    previous = _previous_outputs(config.output)
+    result = RunResult(config, plan, discovery, dry_run=dry_run)
+    if dry_run:
+        return result
+
+    config.output.mkdir(parents=True, exist_ok=True)
+    wall_start = datetime.now(timezone.utc)
+    writer = ManifestWriter(config.output)
+    done = 0
+    result.status = "interrupted"
+    try:
+        for task_result in execute(plan.tasks, config):
+            for row in task_result.rows:
+                writer.write(row)
+                if row.copy is None:
+                    result.originals_written += 1
+                else:
+                    result.outputs_written += 1
+            done += 1
+            if progress:
+                progress(done, len(plan.tasks))
+            if task_result.error:
+                result.errors.append({"source": task_result.source, "reason": task_result.error})
+                if config.on_error == "fail":
+                    result.status = "stopped"
+                    break
+        else:
+            result.status = "complete"
+            result.stale_removed = _remove_stale(config.output, previous - plan.output_paths())
+    finally:
+        writer.close()  # the manifest lists exactly the files written, whatever stopped the run
+        result.seconds = time.perf_counter() - started
+        _write_run_json(result, wall_start)
+    return result
+
+
+def _previous_outputs(output: Path) -> set[str]:
+    """Outputs a previous run recorded in ``output``; refuses a non-empty folder augcli did not write."""
+    if not output.exists() or not any(output.iterdir()):
+        return set()
+    manifests = [output / MANIFEST_NAME, output / (MANIFEST_NAME + PARTIAL_SUFFIX)]
+    if not any(m.is_file() for m in manifests):
+        raise DatasetError(
+            f"output folder {output} already holds files that augcli did not write (no {MANIFEST_NAME}); "
+            "choose a new or empty folder"
+        )
+    previous = set()
+    for manifest in manifests:
+        if manifest.is_file():
+            try:
+                previous |= {row["output"] for row in read_manifest(manifest)}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DatasetError(f"{manifest} is damaged ({exc}); delete it or choose another output") from None
+    return previous
+
+
+def _remove_stale(output: Path, stale: set[str]) -> int:
+    """Delete files a previous run wrote that this run's plan no longer produces (copies 5 -> 3)."""
+    removed = 0
+    for relpath in sorted(stale):
+        path = (output / relpath).resolve()
+        if output in path.parents and path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def _write_run_json(result: RunResult, started: datetime) -> None:
+    from augcli import __version__
+    from augcli.modalities import image
+
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "augcli": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "libraries": image.library_versions(),
+        "status": result.status,
+        "config": result.config.to_plain(),
+        "counts": result.counts(),
+        "timings": {
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(result.seconds, 3),
+        },
+        "errors": result.errors,
+    }
+    write_atomic(result.config.output / RUN_NAME, (json.dumps(record, indent=2) + "\n").encode())

@@ -1,0 +1,227 @@
+"""Images with albumentations: build a pipeline from config; decode; apply with record; encode."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import warnings
+from functools import lru_cache
+from typing import Any
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations 2.x calls home otherwise
+
+import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from augcli.config import suggest, yaml_path  # noqa: E402
+from augcli.errors import ConfigError, ItemError, Problem  # noqa: E402
+
+COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_CAN_HOLD_16BIT = {".png", ".tif", ".tiff"}
+_CAN_HOLD_ALPHA = {".png", ".tif", ".tiff", ".webp", ".bmp"}
+DEFAULT_LOSSY_QUALITY = 95
+
+
+class _RecordedOneOrOther(A.OneOrOther):
+    """OneOrOther that records the branch it applied.
+
+    albumentations 2.0 records applied params for every composition except OneOrOther;
+    without this the manifest would silently miss a step.
+    """
+
+    def __call__(self, *args: Any, force_apply: bool = False, **data: Any) -> dict[str, Any]:
+        if self.replay_mode:
+            return super().__call__(*args, force_apply=force_apply, **data)
+        chosen = self.transforms[0] if self.py_random.random() < self.p else self.transforms[-1]
+        data = chosen(force_apply=True, **data)
+        self._track_transform_params(chosen, data)
+        return data
+
+
+def transform_names() -> list[str]:
+    """Every albumentations class a pipeline step may name."""
+    return sorted(
+        name
+        for name in dir(A)
+        if inspect.isclass(getattr(A, name))
+        and issubclass(getattr(A, name), (A.BasicTransform, A.BaseCompose))
+        and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform")
+        and not name.startswith("_")
+    )
+
+
+def check_pipeline(steps: list, path: str) -> list[Problem]:
+    """Every problem in a pipeline config, each named by its YAML path; [] when it builds."""
+    problems: list[Problem] = []
+    _build_steps(steps, path, problems)
+    return problems
+
+
+def build_pipeline(steps: list) -> A.Compose:
+    problems: list[Problem] = []
+    transforms = _build_steps(steps, "image.pipeline", problems)
+    if problems:
+        raise ConfigError(problems)
+    return A.Compose(transforms, p=1.0, save_applied_params=True)
+
+
+@lru_cache(maxsize=8)
+def _cached_pipeline(steps_json: str) -> A.Compose:
+    return build_pipeline(json.loads(steps_json))
+
+
+def pipeline_for(steps: list) -> A.Compose:
+    """The pipeline for these steps, built once per process (workers reuse it for every item)."""
+    return _cached_pipeline(json.dumps(steps, sort_keys=True))
+
+
+def _build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
+    if not isinstance(steps, list):
+        problems.append(Problem(path, "must be a list of steps, e.g. [{HorizontalFlip: {p: 0.5}}]"))
+        return []
+    built = []
+    for i, step in enumerate(steps):
+        transform = _build_step(step, f"{path}[{i}]", problems)
+        if transform is not None:
+            built.append(transform)
+    return built
+
+
+def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
+    if isinstance(step, str):
+        name, params = step, {}
+    elif isinstance(step, dict) and len(step) == 1:
+        ((name, params),) = step.items()
+        params = {} if params is None else params
+    else:
+        problems.append(Problem(path, "a step is one transform name with its parameters, e.g. "
+                                      "'- Rotate: {limit: 15, p: 0.5}'"))
+        return None
+    cls = getattr(A, str(name), None)
+    if str(name) == "Compose":
+        problems.append(Problem(path, "use 'Sequential' to group steps inside a pipeline"))
+        return None
+    if name not in transform_names():
+        problems.append(Problem(path, f"unknown image transform '{name}'{suggest(str(name), transform_names())};"
+                                      " 'augcli transforms image' lists them"))
+        return None
+    where = f"{path}.{name}"
+    if not isinstance(params, dict):
+        problems.append(Problem(where, f"parameters must be a mapping, e.g. '- {name}: {{p: 0.5}}'"))
+        return None
+    params = dict(params)
+    if name in COMPOSITIONS:
+        if "transforms" not in params:
+            problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
+            return None
+        params["transforms"] = _build_steps(params["transforms"], f"{where}.transforms", problems)
+        if name == "OneOrOther":
+            cls = _RecordedOneOrOther
+    accepted = _parameter_names(cls)
+    unknown = [key for key in params if key not in accepted]
+    for key in unknown:
+        problems.append(Problem(f"{where}.{key}", f"{name} has no parameter '{key}'"
+                                                  f"{suggest(str(key), sorted(accepted))}"))
+    if unknown:
+        return None
+    return _construct(cls, params, where, problems)
+
+
+def _parameter_names(cls: type) -> set[str]:
+    return {
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+
+
+def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls(**params)
+    except Exception as exc:  # the library's own validation speaks
+        cause = exc.__cause__
+        if hasattr(cause, "errors"):
+            seen = set()
+            for err in cause.errors():
+                field = err["loc"][0] if err["loc"] else ""
+                if field not in seen:
+                    seen.add(field)
+                    problems.append(Problem(yaml_path((where, *err["loc"][:1])), err["msg"]))
+        else:
+            problems.append(Problem(where, str(exc) or type(exc).__name__))
+        return None
+
+
+def decode(data: bytes, name: str) -> np.ndarray:
+    """Decode image bytes keeping what the file is; colour channels come back in RGB(A) order.
+
+    Grayscale stays 2-D, alpha is kept, 16-bit stays uint16. JPEGs (which have no alpha) are
+    decoded with the flags that make OpenCV apply their EXIF orientation.
+    """
+    if not data:
+        raise ItemError("file is empty (0 bytes)")
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    if image is None:
+        raise ItemError(f"cannot decode {name} as an image: the file is corrupt or not an image format "
+                        "OpenCV reads; remove it or fix it")
+    return _swap_red_blue(image)
+
+
+def _swap_red_blue(image: np.ndarray) -> np.ndarray:
+    """BGR(A) <-> RGB(A); albumentations' colour transforms expect RGB, OpenCV's codecs BGR."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def augment(pipeline: A.Compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[str, dict]]]:
+    """Apply the pipeline with this output's seed; return the image and the applied steps.
+
+    albumentations computes on uint8 and float32: a 16-bit image goes through as float32 in
+    [0, 1] and comes back as uint16, so its depth survives.
+    """
+    pipeline.set_random_seed(seed)
+    if image.dtype == np.uint16:
+        result = pipeline(image=image.astype(np.float32) / 65535.0)
+        out = np.clip(np.rint(result["image"] * 65535.0), 0, 65535).astype(np.uint16)
+    else:
+        result = pipeline(image=image)
+        out = result["image"]
+    return out, result["applied_transforms"]
+
+
+def encode(image: np.ndarray, suffix: str, quality: int | None) -> bytes:
+    """Encode an RGB(A) image for a file ending in ``suffix``, converting what the format can't hold."""
+    suffix = suffix.lower()
+    if image.dtype == np.uint16 and suffix not in _CAN_HOLD_16BIT:
+        image = np.rint(image / 257.0).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 4 and suffix not in _CAN_HOLD_ALPHA:
+        image = image[:, :, :3]
+    params: list[int] = []
+    if suffix in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality or DEFAULT_LOSSY_QUALITY]
+    elif suffix == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality or DEFAULT_LOSSY_QUALITY]
+    ok, buffer = cv2.imencode(suffix, _swap_red_blue(np.ascontiguousarray(image)), params)
+    if not ok:
+        raise ItemError(f"OpenCV could not encode a {image.dtype} image of shape {image.shape} as {suffix}")
+    return buffer.tobytes()
+
+
+def output_suffix(source_suffix: str, fmt: str | None) -> str:
+    return f".{fmt}" if fmt else source_suffix
+
+
+def library_versions() -> dict[str, str]:
+    import albucore
+
+    return {"albumentations": A.__version__, "albucore": albucore.__version__,
+            "opencv": cv2.__version__, "numpy": np.__version__}

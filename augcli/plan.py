@@ -1,0 +1,95 @@
+"""Items x copies -> ordered tasks with their output names and seeds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from augcli.config import Config
+from augcli.dataset import AUGMENT, Item
+from augcli.errors import DatasetError
+from augcli.seeding import item_seed
+
+
+@dataclass(frozen=True)
+class Task:
+    """All the work for one source: it is read and decoded once for every output."""
+
+    item: Item
+    original: str | None  # where the source is placed unchanged, or None
+    outputs: tuple[str, ...]  # augmented output relpaths, one per copy
+    seeds: tuple[int, ...]  # one per copy
+
+
+@dataclass
+class Plan:
+    tasks: list[Task]
+
+    @property
+    def n_outputs(self) -> int:
+        return sum(len(t.outputs) for t in self.tasks)
+
+    @property
+    def n_originals(self) -> int:
+        return sum(t.original is not None for t in self.tasks)
+
+    def output_paths(self) -> set[str]:
+        return {p for t in self.tasks for p in (*t.outputs, *([t.original] if t.original else []))}
+
+    def breakdown(self) -> dict[str, dict[str, int]]:
+        """Sources per split, per label and per action, for a dry run or a summary."""
+        counts: dict[str, Counter] = {"split": Counter(), "label": Counter(), "action": Counter()}
+        for t in self.tasks:
+            counts["split"][t.item.split or "(none)"] += 1
+            counts["label"][t.item.label or "(none)"] += 1
+            counts["action"][t.item.action] += 1
+        return {k: dict(sorted(v.items())) for k, v in counts.items()}
+
+
+def augmented_name(relpath: str, copy: int, fmt: str | None) -> str:
+    """``cats/001.jpg`` -> ``cats/001__aug0.jpg`` (with ``fmt`` replacing the suffix when set)."""
+    path = PurePosixPath(relpath)
+    suffix = f".{fmt}" if fmt else path.suffix
+    return str(path.with_name(f"{path.stem}__aug{copy}{suffix}"))
+
+
+def build_plan(config: Config, items: list[Item]) -> Plan:
+    fmt = config.image.format if config.image else None
+    tasks = []
+    for item in items:
+        if item.action == AUGMENT:
+            copies = range(config.copies)
+            outputs = tuple(augmented_name(item.relpath, k, fmt) for k in copies)
+            seeds = tuple(item_seed(config.seed, item.relpath, k) for k in copies)
+            original = item.relpath if config.keep_originals else None
+        else:
+            outputs, seeds, original = (), (), item.relpath
+        tasks.append(Task(item, original, outputs, seeds))
+    _check_collisions(tasks)
+    return Plan(tasks)
+
+
+def _check_collisions(tasks: list[Task]) -> None:
+    writers: dict[str, str] = {}
+    for task in tasks:
+        named = [(task.original, "original")] if task.original else []
+        named += [(out, f"copy {k}") for k, out in enumerate(task.outputs)]
+        for output, what in named:
+            first = writers.setdefault(output.lower(), f"{task.item.relpath} ({what})")
+            if first != f"{task.item.relpath} ({what})":
+                raise DatasetError(
+                    f"output name collision: {output} would be written for both {first} and "
+                    f"{task.item.relpath} ({what}); rename or exclude one of the sources"
+                )
+
+
+def chunked(tasks: list[Task], size: int) -> Iterator[list[Task]]:
+    for start in range(0, len(tasks), size):
+        yield tasks[start : start + size]
+
+
+def chunk_size(n_tasks: int, n_workers: int) -> int:
+    """Big enough that per-dispatch overhead is small, small enough to keep every worker busy."""
+    return max(1, min(32, n_tasks // (n_workers * 8) or 1))
