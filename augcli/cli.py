@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from augcli import __version__
-from augcli.errors import EXIT_USAGE, AugcliError
+from augcli.errors import AugcliError
 
 MAX_ERRORS_SHOWN = 20
 

@@ -86,24 +86,27 @@ def load_config(
         base = path.resolve().parent
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
 
+    problems: list[Problem] = []
+    config = None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_problems_from_pydantic(exc), where) from None
-
-    config = config.model_copy(
-        update={"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
-    )
-    problems = _check_paths(config)
-    if config.image is None:
+        problems += _problems_from_pydantic(exc)
+    # Paths and pipelines are checked even when the schema failed, so one pass reports everything.
+    if isinstance(raw.get("input"), str) and isinstance(raw.get("output"), str):
+        problems += _check_paths((base / raw["input"]).resolve(), (base / raw["output"]).resolve())
+    image_section = raw.get("image")
+    if image_section is None:
         problems.append(Problem("", "nothing to do: add an 'image' section with a pipeline"))
-    else:
+    elif isinstance(image_section, dict) and "pipeline" in image_section:
         from augcli.modalities import image
 
-        problems += image.check_pipeline(config.image.pipeline, "image.pipeline")
+        problems += image.check_pipeline(image_section["pipeline"], "image.pipeline")
     if problems:
         raise ConfigError(problems, where)
-    return config
+    return config.model_copy(
+        update={"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
+    )
 
 
 def _read_yaml(path: Path) -> dict:
@@ -125,9 +128,8 @@ def _read_yaml(path: Path) -> dict:
     return raw
 
 
-def _check_paths(config: Config) -> list[Problem]:
+def _check_paths(src: Path, dst: Path) -> list[Problem]:
     problems = []
-    src, dst = config.input, config.output
     if not src.is_dir():
         problems.append(Problem("input", f"{src} is not a folder"))
     if dst == src or src in dst.parents:

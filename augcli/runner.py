@@ -68,7 +68,7 @@ def _process_image(task: Task, config: Config, rows: list[ManifestRow]) -> None:
 
     item, out_root = task.item, Path(config.output)
     data = (Path(config.input) / item.relpath).read_bytes()
-    decoded = image.decode(data, item.relpath) if task.outputs else None  # once for all copies
+    decoded = image.decode(data) if task.outputs else None  # once for all copies
     if task.original:
         write_atomic(out_root / task.original, data)
         rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], sha256(data),
@@ -76,7 +76,7 @@ def _process_image(task: Task, config: Config, rows: list[ManifestRow]) -> None:
     if not task.outputs:
         return
     pipeline = image.pipeline_for(config.image.pipeline)
-    for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds)):
+    for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
         augmented, applied = image.augment(pipeline, decoded, seed)
         blob = image.encode(augmented, Path(output).suffix, config.image.quality)
         write_atomic(out_root / output, blob)

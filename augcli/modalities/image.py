@@ -11,12 +11,12 @@ from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations 2.x calls home otherwise
 
-import albumentations as A  # noqa: E402
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import albumentations as A
+import cv2
+import numpy as np
 
-from augcli.config import suggest, yaml_path  # noqa: E402
-from augcli.errors import ConfigError, ItemError, Problem  # noqa: E402
+from augcli.config import suggest, yaml_path
+from augcli.errors import ConfigError, ItemError, Problem
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -157,7 +157,7 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
         return None
 
 
-def decode(data: bytes, name: str) -> np.ndarray:
+def decode(data: bytes) -> np.ndarray:
     """Decode image bytes keeping what the file is; colour channels come back in RGB(A) order.
 
     Grayscale stays 2-D, alpha is kept, 16-bit stays uint16. JPEGs (which have no alpha) are
@@ -168,8 +168,8 @@ def decode(data: bytes, name: str) -> np.ndarray:
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is None:
-        raise ItemError(f"cannot decode {name} as an image: the file is corrupt or not an image format "
-                        "OpenCV reads; remove it or fix it")
+        raise ItemError("cannot decode the file as an image: it is corrupt or not in a format OpenCV reads; "
+                        "fix it, remove it or exclude it")
     return _swap_red_blue(image)
 
 
