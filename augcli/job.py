@@ -108,12 +108,10 @@ def run(
     result.status = "interrupted"
     try:
         for task_result in execute(plan.tasks, config):
-            for row in task_result.rows:
-                writer.write(row)
-                if row.copy is None:
-                    result.originals_written += 1
-                else:
-                    result.outputs_written += 1
+            for line in task_result.rows:
+                writer.write(line)
+            result.originals_written += task_result.n_originals
+            result.outputs_written += len(task_result.rows) - task_result.n_originals
             done += 1
             if progress:
                 progress(done, len(plan.tasks))

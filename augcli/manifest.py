@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,8 @@ class ManifestRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data.update(data.pop("extra"))
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        data.update(self.extra)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -73,8 +73,9 @@ class ManifestWriter:
         self.partial = output_dir / (MANIFEST_NAME + PARTIAL_SUFFIX)
         self._file = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
 
-    def write(self, row: ManifestRow) -> None:
-        self._file.write(row.to_json() + "\n")
+    def write(self, line: str) -> None:
+        """Write one row, already serialized by ``ManifestRow.to_json`` (in the worker)."""
+        self._file.write(line + "\n")
 
     def close(self) -> None:
         self._file.close()
