@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import random
 import warnings
 from functools import lru_cache
 from typing import Any
@@ -185,10 +186,14 @@ def _swap_red_blue(image: np.ndarray) -> np.ndarray:
 def augment(pipeline: A.Compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[str, dict]]]:
     """Apply the pipeline with this output's seed; return the image and the applied steps.
 
+    The whole tree draws from one generator pair seeded here. Not ``set_random_seed``: in
+    albumentations 2.0 it gives every transform its own generator with the same seed, so
+    independent ``p=0.5`` steps all apply or all skip together.
+
     albumentations computes on uint8 and float32: a 16-bit image goes through as float32 in
     [0, 1] and comes back as uint16, so its depth survives.
     """
-    pipeline.set_random_seed(seed)
+    pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
     if image.dtype == np.uint16:
         result = pipeline(image=image.astype(np.float32) / 65535.0)
         out = np.clip(np.rint(result["image"] * 65535.0), 0, 65535).astype(np.uint16)

@@ -89,6 +89,17 @@ def test_same_seed_same_params_other_seed_other_params(photo):
     assert not np.array_equal(a, c)
 
 
+def test_independent_steps_are_drawn_independently(photo):
+    """Three p=0.5 steps: over many seeds every number of applied steps (0-3) must occur,
+    in roughly binomial proportions, not all-or-nothing."""
+    flips = [{"HorizontalFlip": {"p": 0.5}}, {"VerticalFlip": {"p": 0.5}}, {"Transpose": {"p": 0.5}}]
+    pipeline = image.build_pipeline(flips)
+    small = photo[:8, :8, ::-1]
+    counts = np.bincount([len(image.augment(pipeline, small, seed)[1]) for seed in range(400)], minlength=4)
+    assert counts.sum() == 400 and counts.min() > 0
+    assert 0.6 < (counts[1] + counts[2]) / 400 < 0.9  # binomial(3, 0.5): 0.75
+
+
 @pytest.mark.parametrize("composition", ["OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder"])
 def test_every_composition_records_its_applied_children(photo, composition):
     params = {"p": 1.0, "transforms": [{"HorizontalFlip": {"p": 1.0}}, {"VerticalFlip": {"p": 1.0}}]}
