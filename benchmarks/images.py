@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -90,7 +91,8 @@ def _hand_chunk(paths: list[Path], out: Path, copies: int, root: Path) -> int:
         relpath = p.relative_to(root).as_posix()
         for k in range(copies):
             image = cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            pipeline.set_random_seed(item_seed(0, relpath, k))
+            seed = item_seed(0, relpath, k)
+            pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
             augmented = pipeline(image=image)["image"]
             cv2.imwrite(str(out / relpath.replace(".jpg", f"__aug{k}.jpg")), cv2.cvtColor(augmented, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
