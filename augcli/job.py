@@ -101,9 +101,12 @@ def run(
     if dry_run:
         return result
 
-    config.output.mkdir(parents=True, exist_ok=True)
     wall_start = datetime.now(timezone.utc)
-    writer = ManifestWriter(config.output)
+    try:
+        config.output.mkdir(parents=True, exist_ok=True)
+        writer = ManifestWriter(config.output)
+    except OSError as exc:
+        raise DatasetError(f"cannot write to the output folder {config.output}: {exc.strerror or exc}") from None
     done = 0
     result.status = "interrupted"
     try:

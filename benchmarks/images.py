@@ -22,8 +22,10 @@ change): on a disk, file-creation times swing several-fold between identical run
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -146,8 +148,12 @@ CONTENDERS = {  # name -> (function, copies)
 }
 
 
-def contender_rate(kind: str, data: Path, warm: Path, out: Path, workers: int, copies: int) -> float:
-    """Run inside a fresh process: warm up on ``warm``, then return outputs/s on ``data``."""
+def contender_rate(kind: str, data: Path, warm: Path, out: Path, workers: int, copies: int) -> dict:
+    """Run inside a fresh process: warm up on ``warm``, then measure outputs/s on ``data``.
+
+    Also reports this (main) process's peak RSS after the small warm-up set and after the full
+    set: augcli keeps no decoded image in it, so the two should be close whatever N is.
+    """
     def once(source: Path, target: Path) -> int:
         if kind == "augcli":
             return run_augcli(source, target, workers, copies)
@@ -157,25 +163,32 @@ def contender_rate(kind: str, data: Path, warm: Path, out: Path, workers: int, c
         return run_joblib(_hand_chunk, paths, workers, target, copies, source)
 
     once(warm, out.with_name(out.name + "-warmup"))
+    rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     n = once(data, out)
-    return n / (time.perf_counter() - start)
+    rate = n / (time.perf_counter() - start)
+    rss_full = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"rate": rate, "rss_warm_mb": rss_warm, "rss_full_mb": rss_full}
 
 
 def measure_round_robin(data: Path, warm: Path, scratch: Path, workers: int, repeats: int) -> dict[str, float]:
     """Best outputs/s of each contender over ``repeats`` passes, each pass a fresh process."""
     best = dict.fromkeys(CONTENDERS, 0.0)
+    rss: dict[str, dict] = {}
     for r in range(repeats):
         for label, (kind, copies) in CONTENDERS.items():
             out = scratch / f"{kind}{copies}-{r}"
             cmd = [sys.executable, __file__, "--contender", kind, "--copies", str(copies), "--data", str(data),
                    "--warm", str(warm), "--out", str(out), "--workers", str(workers)]
             done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            best[label] = max(best[label], float(done.stdout.split()[-1]))
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            best[label] = max(best[label], figures["rate"])
+            rss[label] = figures
             for folder in scratch.glob(f"{out.name}*"):
                 shutil.rmtree(folder)
     for label, rate in best.items():
-        print(f"  {label:<14} {rate:8.1f} outputs/s")
+        print(f"  {label:<14} {rate:8.1f} outputs/s   main-process peak RSS {rss[label]['rss_warm_mb']:.0f} MB "
+              f"after the warm-up set, {rss[label]['rss_full_mb']:.0f} MB after the full set")
     return best
 
 
@@ -204,7 +217,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.contender:
-        print(contender_rate(args.contender, args.data, args.warm, args.out, args.workers, args.copies))
+        print(json.dumps(contender_rate(args.contender, args.data, args.warm, args.out, args.workers, args.copies)))
         return
 
     with tempfile.TemporaryDirectory(prefix="augcli-bench-", dir=args.scratch) as tmp:

@@ -206,3 +206,46 @@ def test_keep_originals(tmp_path, dataset, keep):
     augcli.run(cfg)
     assert (tmp_path / "out" / "train" / "dog" / "img_00.png").exists() is keep
     assert (tmp_path / "out" / "val" / "dog" / "img_00.png").exists()  # copied splits are always placed
+
+
+def test_sixteen_bit_gray_and_rgba_survive_a_run(tmp_path, photos):
+    data = tmp_path / "data" / "train" / "mixed"
+    data.mkdir(parents=True)
+    gray16 = cv2.cvtColor(photos[0], cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
+    rgba = np.dstack([photos[1], np.full(photos[1].shape[:2], 90, np.uint8)])
+    cv2.imwrite(str(data / "depth.png"), gray16)
+    cv2.imwrite(str(data / "logo.png"), rgba)
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"VerticalFlip": {"p": 1}}]})
+    assert invoke("run", cfg, "--workers", "2").exit_code == 0
+    out = tmp_path / "out" / "train" / "mixed"
+    np.testing.assert_array_equal(cv2.imread(str(out / "depth__aug0.png"), cv2.IMREAD_UNCHANGED), gray16[::-1])
+    np.testing.assert_array_equal(cv2.imread(str(out / "logo__aug0.png"), cv2.IMREAD_UNCHANGED), rgba[::-1])
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"copeis": 2}, "copeis: unknown key 'copeis' (did you mean 'copies'?)"),
+        ({"image": {"pipeline": [{"HorizontalFlp": {}}]}}, "did you mean 'HorizontalFlip'?"),
+        ({"image": {"pipeline": [{"Rotate": {"limit": "wide"}}]}}, "image.pipeline[0].Rotate.limit: Input should be"),
+        ({"output": "data/augmented"}, "output: "),
+    ],
+)
+def test_config_errors_exit_2_and_write_nothing(tmp_path, dataset, keys, message):
+    keys.setdefault("image", {"pipeline": RANDOM_PIPELINE})
+    cfg = write_config(tmp_path / "c.yaml", **keys)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = invoke("run", cfg)
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path, dataset):
+    (tmp_path / "afile").write_text("a file, not a folder")
+    cfg = write_config(tmp_path / "c.yaml", output="afile/out", image={"pipeline": RANDOM_PIPELINE})
+    result = invoke("run", cfg)
+    assert result.exit_code == 2
+    assert f"error: cannot write to the output folder {tmp_path.resolve() / 'afile' / 'out'}: Not a directory" in (
+        result.output)
+    assert (tmp_path / "afile").read_text() == "a file, not a folder"

@@ -76,7 +76,7 @@ def _cached_pipeline(steps_json: str) -> A.Compose:
 
 def pipeline_for(steps: list) -> A.Compose:
     """The pipeline for these steps, built once per process (workers reuse it for every item)."""
-    return _cached_pipeline(json.dumps(steps, sort_keys=True))
+    return _cached_pipeline(json.dumps(steps, sort_keys=True, default=str))
 
 
 def _build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
