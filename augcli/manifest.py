@@ -31,6 +31,7 @@ class ManifestRow:
     seed: int | None
     transforms: list[dict[str, Any]]
     sha256: str
+    source_sha256: str
     label: str | None = None
     split: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -99,17 +99,17 @@ def _process_image(task: Task, config: Config, rows: list[ManifestRow]) -> None:
     item, out_root = task.item, str(config.output)
     with open(os.path.join(config.input, item.relpath), "rb") as f:
         data = f.read()
+    source_hash = sha256(data)
     decoded = image.decode(data) if task.outputs else None  # once for all copies
     if task.original:
         write_atomic(os.path.join(out_root, task.original), data)
-        rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], sha256(data),
-                                item.label, item.split))
+        rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], source_hash,
+                                source_hash, item.label, item.split))
     if not task.outputs:
         return
     pipeline = image.pipeline_for(config.image.pipeline)
     for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
-        augmented, applied = image.augment(pipeline, decoded, seed)
-        blob = image.encode(augmented, os.path.splitext(output)[1], config.image.quality)
+        blob, applied = image.render(pipeline, decoded, seed, os.path.splitext(output)[1], config.image.quality)
         write_atomic(os.path.join(out_root, output), blob)
         rows.append(ManifestRow(item.relpath, output, item.modality, copy, seed, applied_steps(applied),
-                                sha256(blob), item.label, item.split))
+                                sha256(blob), source_hash, item.label, item.split))

@@ -30,7 +30,7 @@ def test_manifest_matches_the_golden_file(tmp_path):
     assert invoke("run", cfg, "--workers", "1").exit_code == 0
     rows = read_manifest(tmp_path / "out" / "manifest.jsonl")
     for row in rows:  # encoder bytes may differ between OpenCV builds; hashes are checked elsewhere
-        assert len(row.pop("sha256")) == 64
+        assert len(row.pop("sha256")) == 64 and len(row.pop("source_sha256")) == 64
     if os.environ.get("UPDATE_GOLDEN"):  # after a deliberate change: UPDATE_GOLDEN=1 pytest tests/test_manifest.py
         GOLDEN.write_text("".join(json.dumps(row) + "\n" for row in rows))
     golden = [json.loads(line) for line in GOLDEN.read_text().splitlines()]

@@ -221,8 +221,12 @@ def encode(image: np.ndarray, suffix: str, quality: int | None) -> bytes:
     return buffer.tobytes()
 
 
-def output_suffix(source_suffix: str, fmt: str | None) -> str:
-    return f".{fmt}" if fmt else source_suffix
+def render(pipeline: A.Compose, decoded: np.ndarray, seed: int, suffix: str, quality: int | None
+           ) -> tuple[bytes, list[tuple[str, dict]]]:
+    """One output's file bytes and applied steps: what ``run`` writes, ``preview`` shows and
+    ``verify`` regenerates."""
+    augmented, applied = augment(pipeline, decoded, seed)
+    return encode(augmented, suffix, quality), applied
 
 
 def library_versions() -> dict[str, str]:
