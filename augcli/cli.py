@@ -82,6 +82,153 @@ def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet) ->
     sys.exit(result.exit_code)
 
 
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-n", "--samples", "n", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Sources to show, spread across labels.")
+@click.option("--copies", type=click.IntRange(min=1),
+              help=f"Copies per source (default: the config's, at most {4}).")
+@click.option("--seed", type=click.IntRange(min=0), help="Run seed; overrides the config's.")
+@click.option("-o", "--output", "target", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: preview.png, or preview.html with --html).")
+@click.option("--html", "as_html", is_flag=True, help="Write a self-contained HTML gallery instead of a PNG grid.")
+def preview(config: Path, n, copies, seed, target, as_html) -> None:
+    """Show what a CONFIG's pipeline does before running it.
+
+    Picks sources spread across labels and augments each with the real pipeline and the
+    per-output seeds a run would use: copy k in the preview is the file `run` writes as
+    __augk. Writes only the preview file: a PNG grid (a row per source: the original, then
+    its copies, captioned with the applied steps) or, with --html, one page that opens
+    from disk with no network.
+
+    \b
+    Example:
+        augcli preview configs/quickstart.yaml -n 6 --copies 3 -o preview.png
+        augcli preview configs/quickstart.yaml --html -o preview.html
+    """
+    from augcli.config import load_config
+    from augcli.io import write_atomic
+    from augcli.preview import gallery_html, grid_png
+    from augcli.preview import preview as make_preview
+
+    target = target or Path("preview.html" if as_html else "preview.png")
+    try:
+        cfg = load_config(config, {"seed": seed})
+        samples = make_preview(cfg, n, copies)
+        data = gallery_html(samples, cfg).encode() if as_html else grid_png(samples)
+        write_atomic(target, data)
+    except AugcliError as exc:
+        raise UserError(exc) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    shown = max((len(s.cells) for s in samples), default=1)
+    click.echo(f"preview: {len(samples)} sources x (original + {shown - 1} copies) -> {target}")
+    for sample in samples:
+        if sample.error:
+            click.echo(f"failed: {sample.source}: {sample.error}", err=True)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+def validate(config: Path) -> None:
+    """Check a CONFIG without running it: parse, resolve paths, build every pipeline, plan.
+
+    Reports every problem at once, each with its YAML path, and exits 2; or prints what a
+    run would do (sources per split and label, files to write) and exits 0.
+
+    \b
+    Example:
+        augcli validate configs/quickstart.yaml
+    """
+    from augcli.job import run as run_job
+
+    try:
+        result = run_job(config, dry_run=True)
+    except AugcliError as exc:
+        raise UserError(exc) from None
+    click.echo(f"{config}: valid")
+    _print_plan(result)
+
+
+@cli.command()
+@click.argument("modality", type=click.Choice(["image"]), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
+def transforms(modality, as_json) -> None:
+    """List the step names a pipeline may use, with their parameters and defaults.
+
+    Read from the libraries themselves (albumentations for images), so the list is always
+    that of the installed versions.
+
+    \b
+    Example:
+        augcli transforms image
+        augcli transforms image --json | jq '.image[] | select(.name == "Rotate")'
+    """
+    from augcli.modalities import image
+
+    listing = {"image": image.describe_transforms()}
+    if modality:
+        listing = {modality: listing[modality]}
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    for name, entries in listing.items():
+        click.echo(f"{name} ({len(entries)} steps)")
+        for entry in entries:
+            params = ", ".join(
+                f"{p}=<required>" if spec.get("required") else f"{p}={json.dumps(spec['default'])}"
+                for p, spec in entry["params"].items()
+            )
+            click.echo(f"  {entry['name']}({params})")
+
+
+@cli.command()
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--sample", type=click.IntRange(min=1), help="Re-derive only N outputs (deterministic choice).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: the run's).")
+def verify(output_dir: Path, sample, workers) -> None:
+    """Prove an OUTPUT_DIR is exactly what its manifest says.
+
+    Re-derives every augmented output from its source, seed and the recorded config and
+    compares sha256 hashes; checks that every file the manifest names exists, that none
+    was altered, and that no stray file is present. Exit 0 when all match, 1 otherwise,
+    each problem named with its file and likely cause.
+
+    \b
+    Example:
+        augcli verify out/quickstart
+        augcli verify out/big-run --sample 200
+    """
+    from augcli.verify import verify as run_verify
+
+    try:
+        report = run_verify(output_dir, sample, workers)
+    except AugcliError as exc:
+        raise UserError(exc) from None
+    for finding in report.findings:
+        click.echo(str(finding), err=True)
+    verdict = "all match" if not report.findings else f"{len(report.findings)} problems"
+    click.echo(f"verified {output_dir}: {report.files} files listed, {report.hashed} hashed, "
+               f"{report.regenerated} re-derived: {verdict}")
+    if report.version_changes:
+        click.echo("library versions differ from the run's: " + "; ".join(report.version_changes), err=True)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the config file, for editors that check and complete YAML.
+
+    \b
+    Example:
+        augcli schema > augcli.schema.json
+        # then, first line of a config:  # yaml-language-server: $schema=augcli.schema.json
+    """
+    from augcli.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
 class _ProgressBar:
     """A tqdm bar on stderr, created on the first update (when the total is known)."""
 

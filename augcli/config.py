@@ -109,6 +109,24 @@ def load_config(
     )
 
 
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the config file, from the models, with every image step name spelled out."""
+    from augcli.modalities import image
+
+    schema = Config.model_json_schema(by_alias=True)
+    names = image.transform_names()
+    schema["$defs"]["ImageSection"]["properties"]["pipeline"]["items"] = {
+        "description": "One albumentations transform: '- Name: {param: value}' or '- Name'",
+        "anyOf": [
+            {"type": "string", "enum": names},
+            {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"enum": names},
+             "additionalProperties": {"type": ["object", "null"]}},
+        ],
+    }
+    schema["title"] = "augcli config"
+    return schema
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")

@@ -58,14 +58,16 @@ def _matcher(patterns: list[str]):
     return lambda relpath: any(r.match(relpath) for r in regexes)
 
 
-def walk_files(root: Path) -> list[str]:
-    """Every file below ``root`` as a sorted POSIX relpath, skipping hidden files and folders."""
+def walk_files(root: Path, include_hidden: bool = False) -> list[str]:
+    """Every file below ``root`` as a sorted POSIX relpath; hidden files and folders only if asked."""
     found = []
     for folder, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if not include_hidden:
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            filenames = [name for name in filenames if not name.startswith(".")]
         rel = Path(folder).relative_to(root).as_posix()
         prefix = "" if rel == "." else rel + "/"
-        found += [prefix + name for name in filenames if not name.startswith(".")]
+        found += [prefix + name for name in filenames]
     return sorted(found)
 
 

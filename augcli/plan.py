@@ -85,9 +85,9 @@ def _check_collisions(tasks: list[Task]) -> None:
                 )
 
 
-def chunked(tasks: list[Task], size: int) -> Iterator[list[Task]]:
-    for start in range(0, len(tasks), size):
-        yield tasks[start : start + size]
+def chunked(work: list, size: int) -> Iterator[list]:
+    for start in range(0, len(work), size):
+        yield work[start : start + size]
 
 
 def chunk_size(n_tasks: int, n_workers: int) -> int:

@@ -6,8 +6,9 @@ import ctypes
 import functools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from augcli.config import Config
 from augcli.errors import ItemError
@@ -16,6 +17,7 @@ from augcli.manifest import ManifestRow
 from augcli.plan import Task, chunk_size, chunked
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+R = TypeVar("R")
 
 
 @dataclass
@@ -30,16 +32,24 @@ class TaskResult:
 
 def execute(tasks: list[Task], config: Config) -> Iterator[TaskResult]:
     """Results of every task, in plan order, as they complete. Stop iterating to cancel the rest."""
-    n_workers = min(config.n_workers(), max(1, len(tasks)))
-    chunks = chunked(tasks, chunk_size(len(tasks), n_workers))
+    return fan_out(process_chunk, tasks, config.n_workers(), config)
+
+
+def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *args: Any) -> Iterator[R]:
+    """``chunk_func(chunk, *args)`` over chunks of ``work`` on ``n_workers`` processes.
+
+    Yields the results one by one, in the order of ``work``, as chunks complete.
+    """
+    n_workers = min(n_workers, max(1, len(work)))
+    chunks = chunked(work, chunk_size(len(work), n_workers))
     if n_workers == 1:
         for chunk in chunks:
-            yield from process_chunk(chunk, config)
+            yield from chunk_func(chunk, *args)
         return
     from joblib import Parallel, delayed  # only when fanning out
 
     parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator", max_nbytes=None)
-    for results in parallel(delayed(process_chunk)(chunk, config) for chunk in chunks):
+    for results in parallel(delayed(chunk_func)(chunk, *args) for chunk in chunks):
         yield from results
 
 

@@ -54,6 +54,24 @@ def transform_names() -> list[str]:
     )
 
 
+def describe_transforms() -> list[dict[str, Any]]:
+    """Every step name with its parameters and defaults, read from albumentations itself."""
+    from augcli.manifest import plain
+
+    described = []
+    for name in transform_names():
+        cls = getattr(A, name)
+        params = {}
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            params[p.name] = {"required": True} if p.default is p.empty else {"default": plain(p.default)}
+        doc = (inspect.getdoc(cls) or "").strip().splitlines()
+        described.append({"name": name, "composition": name in COMPOSITIONS, "params": params,
+                          "summary": doc[0] if doc else ""})
+    return described
+
+
 def check_pipeline(steps: list, path: str) -> list[Problem]:
     """Every problem in a pipeline config, each named by its YAML path; [] when it builds."""
     problems: list[Problem] = []

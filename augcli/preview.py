@@ -1,0 +1,231 @@
+"""A picture of what a pipeline does: sources and the copies ``run`` would write, as a grid or gallery."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from augcli.config import Config
+from augcli.dataset import AUGMENT, Item, discover
+from augcli.errors import DatasetError, ItemError
+from augcli.manifest import applied_steps
+from augcli.plan import augmented_name
+from augcli.seeding import item_seed
+
+CELL = 192  # image area of a grid cell, in pixels (square; images are letterboxed into it)
+CAPTION_LINES = 4
+LINE_HEIGHT = 13
+CAPTION = CAPTION_LINES * LINE_HEIGHT + 6
+BACKGROUND = (40, 40, 40)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_SCALE = 0.36
+MAX_COPIES_BY_DEFAULT = 4
+
+
+@dataclass
+class Cell:
+    image: np.ndarray  # BGR uint8, full size, as the output file decodes
+    title: str  # "original", "copy 2"
+    steps: list[dict[str, Any]] = field(default_factory=list)  # applied steps, as in the manifest
+    seed: int | None = None
+
+
+@dataclass
+class Sample:
+    source: str
+    label: str | None
+    cells: list[Cell] = field(default_factory=list)
+    error: str | None = None
+
+
+def preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
+    """Augment ``n`` sources, spread across labels, ``copies`` times each, exactly as ``run`` would."""
+    from augcli.modalities import image
+
+    copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
+    items = [i for i in discover(config).items if i.action == AUGMENT]
+    if not items:
+        raise DatasetError(f"no files to augment in {config.input}: check image.include and splits.augment")
+    pipeline = image.pipeline_for(config.image.pipeline)
+    samples = []
+    for item in pick_samples(items, n):
+        sample = Sample(item.relpath, item.label)
+        try:
+            with open(os.path.join(config.input, item.relpath), "rb") as f:
+                decoded = image.decode(f.read())
+        except (ItemError, OSError) as exc:
+            sample.error = str(exc)
+            samples.append(sample)
+            continue
+        sample.cells.append(Cell(to_display(decoded), "original"))
+        for k in range(copies):
+            seed = item_seed(config.seed, item.relpath, k)
+            suffix = os.path.splitext(augmented_name(item.relpath, k, config.image.format))[1]
+            blob, applied = image.render(pipeline, decoded, seed, suffix, config.image.quality)
+            written = image.decode(blob)  # show what the output file holds, codec and all
+            sample.cells.append(Cell(to_display(written), f"copy {k}", applied_steps(applied), seed))
+        samples.append(sample)
+    return samples
+
+
+def pick_samples(items: list[Item], n: int) -> list[Item]:
+    """``n`` items spread across labels (round robin), evenly spaced within each label; deterministic."""
+    by_label: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        by_label[item.label or ""].append(item)
+    labels = sorted(by_label)
+    quota = dict.fromkeys(labels, 0)
+    for i in range(min(n, len(items))):
+        candidates = [lb for lb in labels if quota[lb] < len(by_label[lb])]
+        quota[candidates[i % len(candidates)]] += 1
+    picked = []
+    for label in labels:
+        group, q = by_label[label], quota[label]
+        picked += [group[(j * len(group)) // q] for j in range(q)]
+    return sorted(picked, key=lambda item: (item.label or "", item.relpath))
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """Any decoded image (RGB(A)/gray, 8/16-bit) as BGR uint8; alpha over a checkerboard."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image * 255.0, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        h, w = image.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w]
+        board = np.where(((yy // 8 + xx // 8) % 2)[..., None] == 0, 200, 150).astype(np.float32)
+        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+        image = (image[:, :, :3] * alpha + board * (1 - alpha)).astype(np.uint8)
+    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+
+
+def fit_to_cell(image: np.ndarray, size: int = CELL) -> np.ndarray:
+    """Scale to fit a ``size`` square, keeping the aspect ratio, centred on the background."""
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interpolation)
+    canvas = np.full((size, size, 3), BACKGROUND, np.uint8)
+    y, x = (size - nh) // 2, (size - nw) // 2
+    canvas[y : y + nh, x : x + nw] = resized
+    return canvas
+
+
+def caption_lines(sample: Sample, cell: Cell) -> list[str]:
+    head = f"{cell.title} - {sample.label}" if cell.title == "original" and sample.label else cell.title
+    names = [step["name"] for step in cell.steps]
+    if cell.title != "original" and not names:
+        names = ["(no step applied)"]
+    lines, current = [head], ""
+    for name in names:
+        candidate = f"{current} {name}".strip()
+        if cv2.getTextSize(candidate, FONT, FONT_SCALE, 1)[0][0] > CELL - 8 and current:
+            lines.append(current)
+            current = name
+        else:
+            current = candidate
+    if current:
+        lines.append(current)
+    if len(lines) > CAPTION_LINES:
+        lines = [*lines[: CAPTION_LINES - 1], lines[CAPTION_LINES - 1] + " ..."]
+    return lines
+
+
+def grid_png(samples: list[Sample]) -> bytes:
+    """One row per sample: the original then its copies, each captioned with its steps."""
+    columns = max(len(s.cells) for s in samples if not s.error) if any(not s.error for s in samples) else 1
+    height, width = CELL + CAPTION, CELL
+    canvas = np.full((height * len(samples), width * columns, 3), BACKGROUND, np.uint8)
+    for r, sample in enumerate(samples):
+        top = r * height
+        if sample.error:
+            _text(canvas, [f"{sample.source}: cannot preview", sample.error[:60]], top + 20, 4)
+            continue
+        for c, cell in enumerate(sample.cells):
+            left = c * width
+            canvas[top : top + CELL, left : left + CELL] = fit_to_cell(cell.image)
+            _text(canvas, caption_lines(sample, cell), top + CELL + LINE_HEIGHT, left + 4)
+    ok, buffer = cv2.imencode(".png", canvas)
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode the preview grid")
+    return buffer.tobytes()
+
+
+def _text(canvas: np.ndarray, lines: list[str], baseline: int, left: int) -> None:
+    for i, line in enumerate(lines):
+        cv2.putText(canvas, line, (left, baseline + i * LINE_HEIGHT), FONT, FONT_SCALE, (235, 235, 235), 1,
+                    cv2.LINE_AA)
+
+
+def gallery_html(samples: list[Sample], config: Config) -> str:
+    """One self-contained page (images inline, no network) with every sample and its steps."""
+    rows = []
+    for sample in samples:
+        head = f"<h2>{html.escape(sample.source)}" + (
+            f" <span class=label>{html.escape(sample.label)}</span>" if sample.label else "") + "</h2>"
+        if sample.error:
+            rows.append(f"<section>{head}<p class=error>{html.escape(sample.error)}</p></section>")
+            continue
+        figures = "".join(_figure(cell) for cell in sample.cells)
+        rows.append(f"<section>{head}<div class=row>{figures}</div></section>")
+    n_images = sum(len(s.cells) for s in samples)
+    return _PAGE.format(title=html.escape(f"augcli preview: {config.input.name}"), n_images=n_images,
+                        n_samples=len(samples), body="\n".join(rows))
+
+
+def _figure(cell: Cell) -> str:
+    # JPEG keeps the page small; the PNG grid is the exact view
+    ok, jpeg = cv2.imencode(".jpg", fit_to_cell(cell.image, 2 * CELL), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode a preview image")
+    src = "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
+    steps = "".join(
+        f"<li><b>{html.escape(step['name'])}</b> <code>{html.escape(_short_params(step['params']))}</code></li>"
+        for step in cell.steps
+    ) or ("<li><i>no step applied</i></li>" if cell.title != "original" else "")
+    seed = f" <small>seed {cell.seed}</small>" if cell.seed is not None else ""
+    return (f"<figure><img src=\"{src}\" alt=\"{html.escape(cell.title)}\">"
+            f"<figcaption>{html.escape(cell.title)}{seed}<ul>{steps}</ul></figcaption></figure>")
+
+
+def _short_params(params: dict[str, Any]) -> str:
+    shown = {k: v for k, v in params.items() if k != "shape" and not isinstance(v, (list, dict))}
+    return ", ".join(f"{k}={round(v, 3) if isinstance(v, float) else v}" for k, v in shown.items())
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font: 14px system-ui, sans-serif; background: #1e1e1e; color: #ddd; margin: 1.5em; }}
+h1 {{ font-size: 1.3em; }} h2 {{ font-size: 1em; font-weight: 600; margin: 1.2em 0 .4em; }}
+.label {{ background: #3a5; color: #fff; border-radius: 3px; padding: 0 .4em; font-weight: 400; }}
+.row {{ display: flex; gap: 12px; flex-wrap: wrap; }}
+figure {{ margin: 0; width: 384px; }} img {{ width: 384px; height: 384px; display: block; }}
+figcaption ul {{ margin: .2em 0; padding-left: 1.2em; }} code {{ color: #9cf; font-size: .85em; }}
+.error {{ color: #f88; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p id="status">{n_samples} samples, {n_images} images</p>
+{body}
+<script>
+window.addEventListener("load", () => {{
+  const images = [...document.images];
+  const shown = images.filter((img) => img.complete && img.naturalWidth > 0).length;
+  document.body.dataset.rendered = shown;
+  document.getElementById("status").textContent += ` (${{shown}} of ${{images.length}} rendered)`;
+}});
+</script>
+</body></html>
+"""

@@ -1,0 +1,151 @@
+"""Re-derive outputs from manifest.jsonl + run.json and check every file against its recorded hash."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from augcli.config import Config, load_config
+from augcli.dataset import walk_files
+from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
+from augcli.io import sha256
+from augcli.manifest import MANIFEST_NAME, RUN_NAME, read_manifest
+from augcli.runner import fan_out
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str  # relative to the output folder
+    problem: str  # missing | stray | changed | source missing | source changed | regenerates differently
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.problem}: {self.path}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    files: int  # files the manifest lists
+    hashed: int = 0  # of those, files whose bytes were hashed (all, or the --sample)
+    regenerated: int = 0  # augmented outputs re-derived from their source and seed
+    version_changes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_ITEMS_FAILED if self.findings else EXIT_OK
+
+
+def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: int | None = None) -> VerifyReport:
+    """Check an output folder against its manifest; ``sample`` re-derives a deterministic subset."""
+    output = Path(output_dir).resolve()
+    run, rows = _read_records(output)
+    try:
+        config = load_config(run["config"])
+    except Exception as exc:  # a recorded config that no longer loads: its input moved, say
+        raise DatasetError(f"cannot re-create the run recorded in {output / RUN_NAME}: {exc}") from None
+
+    report = VerifyReport(files=len(rows), version_changes=_version_changes(run.get("libraries", {})))
+    listed = {row["output"] for row in rows}
+    present = set(walk_files(output, include_hidden=True))
+    report.findings += [Finding(p, "missing", "listed in the manifest but not on disk")
+                        for p in sorted(listed - present)]
+    report.findings += [Finding(p, "stray", "on disk but not in the manifest")
+                        for p in sorted(present - listed - {MANIFEST_NAME, RUN_NAME})]
+
+    chosen = [row for row in _sample(rows, sample) if row["output"] in present]
+    groups: dict[str, list[dict]] = {}
+    for row in chosen:  # by source, so each source is read and decoded once
+        groups.setdefault(row["source"], []).append(row)
+    cause = _likely_cause(report.version_changes)
+    for findings, regenerated in fan_out(_verify_chunk, list(groups.items()), workers or config.n_workers(),
+                                         config, str(output), cause):
+        report.findings += findings
+        report.regenerated += regenerated
+    report.hashed = len(chosen)
+    report.findings.sort(key=lambda f: (f.path, f.problem))
+    return report
+
+
+def _read_records(output: Path) -> tuple[dict, list[dict]]:
+    for name in (RUN_NAME, MANIFEST_NAME):
+        if not (output / name).is_file():
+            raise DatasetError(f"{output} is not an augcli output folder: it has no {name}")
+    try:
+        run = json.loads((output / RUN_NAME).read_text(encoding="utf-8"))
+        rows = read_manifest(output / MANIFEST_NAME)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read the records in {output}: {exc}") from None
+    return run, rows
+
+
+def _sample(rows: list[dict], n: int | None) -> list[dict]:
+    if n is None or n >= len(rows):
+        return rows
+    import numpy as np
+
+    picked = np.random.default_rng(0).choice(len(rows), size=n, replace=False)
+    return [rows[i] for i in sorted(picked)]
+
+
+def _version_changes(recorded: dict[str, str]) -> list[str]:
+    from augcli.modalities import image
+
+    now = image.library_versions()
+    return [f"{name} {recorded[name]} (run) vs {now[name]} (now)"
+            for name in sorted(recorded) if name in now and recorded[name] != now[name]]
+
+
+def _likely_cause(version_changes: list[str]) -> str:
+    if version_changes:
+        return "likely cause: library versions differ from the run's: " + "; ".join(version_changes)
+    return "the libraries are the run's versions, so the output is not reproducible here; please report it"
+
+
+def _verify_chunk(groups: list[tuple[str, list[dict]]], config: Config, output: str, cause: str
+                  ) -> list[tuple[list[Finding], int]]:
+    return [_verify_source(source, rows, config, output, cause) for source, rows in groups]
+
+
+def _verify_source(source: str, rows: list[dict], config: Config, output: str, cause: str
+                   ) -> tuple[list[Finding], int]:
+    from augcli.modalities import image
+
+    findings: list[Finding] = []
+    for row in rows:
+        with open(os.path.join(output, row["output"]), "rb") as f:
+            if sha256(f.read()) != row["sha256"]:
+                findings.append(Finding(row["output"], "changed", "its sha256 differs from the manifest: "
+                                                                  "the file was modified after the run"))
+    try:
+        with open(os.path.join(config.input, source), "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return findings + [Finding(r["output"], "source missing", f"cannot read {source}: {exc.strerror}")
+                           for r in rows], 0
+    if sha256(data) != rows[0].get("source_sha256", sha256(data)):
+        return findings + [Finding(r["output"], "source changed", f"{source} is not the file the run read")
+                           for r in rows], 0
+
+    copies = [r for r in rows if r["copy"] is not None]
+    if not copies:
+        return findings, 0
+    decoded = image.decode(data)
+    pipeline = image.pipeline_for(config.image.pipeline)
+    for row in copies:
+        blob, applied = image.render(pipeline, decoded, row["seed"], os.path.splitext(row["output"])[1],
+                                     config.image.quality)
+        if sha256(blob) != row["sha256"]:
+            steps = _step_names(row["transforms"]), [name for name, _ in applied]
+            detail = "re-deriving it from its source and seed gives other bytes"
+            if steps[0] != steps[1]:
+                detail += f" (applied steps {steps[1]}, manifest {steps[0]})"
+            findings.append(Finding(row["output"], "regenerates differently", f"{detail}; {cause}"))
+    return findings, len(copies)
+
+
+def _step_names(transforms: list[dict[str, Any]]) -> list[str]:
+    return [step["name"] for step in transforms]

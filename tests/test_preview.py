@@ -1,0 +1,98 @@
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from augcli.config import load_config
+from augcli.dataset import discover
+from augcli.preview import CAPTION, CELL, fit_to_cell, pick_samples, preview, to_display
+from tests.conftest import invoke, make_image_folder, write_config
+
+FLIP = [{"HorizontalFlip": {"p": 1.0}}]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    make_image_folder(tmp_path / "data", {"train/cat": 4, "train/dog": 2, "train/eel": 1, "val/cat": 2})
+    return tmp_path
+
+
+def test_grid_has_a_row_per_sample_and_a_cell_per_copy(labelled):
+    cfg = write_config(labelled / "c.yaml", copies=5, image={"pipeline": FLIP})
+    out = labelled / "grid.png"
+    result = invoke("preview", cfg, "-n", 3, "--copies", 2, "-o", out)
+    assert result.exit_code == 0, result.output
+    grid = cv2.imread(str(out))
+    assert grid.shape == (3 * (CELL + CAPTION), 3 * CELL, 3)
+    assert sorted(p.name for p in labelled.iterdir()) == ["c.yaml", "data", "grid.png"]  # nothing else written
+
+
+def test_flip_cell_equals_the_flipped_original_at_cell_scale(labelled):
+    cfg = write_config(labelled / "c.yaml", image={"pipeline": FLIP})
+    out = labelled / "grid.png"
+    assert invoke("preview", cfg, "-n", 2, "--copies", 1, "-o", out).exit_code == 0
+    grid = cv2.imread(str(out))
+    samples = pick_samples([i for i in discover(load_config(cfg)).items if i.split == "train"], 2)
+    for row, item in enumerate(samples):
+        source = cv2.imread(str(labelled / "data" / item.relpath))
+        top = row * (CELL + CAPTION)
+        np.testing.assert_array_equal(grid[top : top + CELL, :CELL], fit_to_cell(source))
+        np.testing.assert_array_equal(grid[top : top + CELL, CELL : 2 * CELL], fit_to_cell(np.fliplr(source)))
+
+
+def test_same_seed_same_png_bytes_other_seed_other_bytes(labelled):
+    pipeline = [{"Rotate": {"limit": 30, "p": 1.0}}, {"RandomBrightnessContrast": {"p": 1.0}}]
+    cfg = write_config(labelled / "c.yaml", image={"pipeline": pipeline})
+    blobs = []
+    for name, seed in [("a", 1), ("b", 1), ("c", 2)]:
+        assert invoke("preview", cfg, "--seed", seed, "-o", labelled / f"{name}.png").exit_code == 0
+        blobs.append((labelled / f"{name}.png").read_bytes())
+    assert blobs[0] == blobs[1] != blobs[2]
+
+
+def test_preview_copies_are_what_run_writes(labelled):
+    pipeline = [{"Rotate": {"limit": 30, "p": 0.7}}, {"GaussianBlur": {"p": 0.5}}]
+    cfg = write_config(labelled / "c.yaml", copies=2, image={"pipeline": pipeline})
+    assert invoke("run", cfg).exit_code == 0
+    for sample in preview(load_config(cfg), n=3, copies=2):
+        for k, cell in enumerate(sample.cells[1:]):
+            written = cv2.imread(str(labelled / "out" / sample.source.replace(".png", f"__aug{k}.png")))
+            np.testing.assert_array_equal(cell.image, written)
+
+
+def test_samples_spread_across_labels(labelled):
+    items = discover(load_config(write_config(labelled / "c.yaml", image={"pipeline": FLIP}))).items
+    train = [i for i in items if i.split == "train"]
+    assert [(i.label, i.relpath.rsplit("/", 1)[1]) for i in pick_samples(train, 5)] == [
+        ("cat", "img_00.png"), ("cat", "img_02.png"), ("dog", "img_00.png"), ("dog", "img_01.png"),
+        ("eel", "img_00.png")]
+    assert len(pick_samples(train, 50)) == len(train)
+
+
+def test_to_display_handles_every_mode():
+    gray16 = np.full((4, 5), 65535, np.uint16)
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 255, 255
+    assert to_display(gray16).shape == (4, 5, 3) and to_display(gray16).max() == 255
+    np.testing.assert_array_equal(to_display(rgba)[0, 0], [0, 0, 255])  # opaque red, BGR
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (.ci/run installs Debian's chromium)")
+def test_html_gallery_renders_every_sample_in_headless_chromium(labelled, tmp_path):
+    cfg = write_config(labelled / "c.yaml", image={"pipeline": FLIP})
+    page = labelled / "gallery.html"
+    assert invoke("preview", cfg, "-n", 3, "--copies", 2, "--html", "-o", page).exit_code == 0
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # self-contained: nothing to fetch
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert 'data-rendered="9"' in dom  # 3 samples x (original + 2 copies), all decoded by the browser
+    for sample in preview(load_config(cfg), n=3, copies=2):
+        assert sample.source in dom
