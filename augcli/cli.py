@@ -151,24 +151,24 @@ def validate(config: Path) -> None:
 
 
 @cli.command()
-@click.argument("modality", type=click.Choice(["image"]), required=False)
+@click.argument("modality", type=click.Choice(["image", "text"]), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
 def transforms(modality, as_json) -> None:
     """List the step names a pipeline may use, with their parameters and defaults.
 
-    Read from the libraries themselves (albumentations for images), so the list is always
-    that of the installed versions.
+    Read from the libraries themselves (albumentations for images, nlpaug for text), so the
+    list is always that of the installed versions; text adds augcli's EDA steps and
+    compositions.
 
     \b
     Example:
         augcli transforms image
-        augcli transforms image --json | jq '.image[] | select(.name == "Rotate")'
+        augcli transforms text --json | jq '.text[] | select(.name == "SynonymAug")'
     """
-    from augcli.modalities import image
+    from augcli.modalities import image, text
 
-    listing = {"image": image.describe_transforms()}
-    if modality:
-        listing = {modality: listing[modality]}
+    describe = {"image": image.describe_transforms, "text": text.describe_steps}
+    listing = {name: describe[name]() for name in ([modality] if modality else describe)}
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from augcli.errors import ConfigError, Problem
 
+DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
 IMAGE_FORMATS = ("jpg", "png", "webp", "bmp", "tiff")
 
@@ -37,6 +39,19 @@ class ImageSection(_Section):
     quality: int | None = Field(default=None, ge=1, le=100)
 
 
+class TextSection(_Section):
+    include: list[str] = Field(default_factory=lambda: list(DEFAULT_TEXT_INCLUDE))
+    exclude: list[str] = Field(default_factory=list)
+    pipeline: list[Any] = Field(default_factory=list)
+    unit: Literal["file", "line"] = "file"  # a .txt file is one sample, or each non-empty line is
+    column: str = "text"  # CSV/TSV column holding the text
+    field: str = "text"  # JSONL field holding the text
+    encoding: str = "utf-8"
+    protect: list[str] = Field(default_factory=list)  # regexes whose matches are never changed
+    drop_unchanged: bool = False
+    wordnet: Path | None = None  # a WordNet 3.0 dict folder or an NLTK data folder
+
+
 class Config(_Section):
     input: Path
     output: Path
@@ -48,6 +63,7 @@ class Config(_Section):
     exclude: list[str] = Field(default_factory=list)
     splits: Splits = Field(default_factory=Splits)
     image: ImageSection | None = None
+    text: TextSection | None = None
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -95,34 +111,38 @@ def load_config(
     # Paths and pipelines are checked even when the schema failed, so one pass reports everything.
     if isinstance(raw.get("input"), str) and isinstance(raw.get("output"), str):
         problems += _check_paths((base / raw["input"]).resolve(), (base / raw["output"]).resolve())
-    image_section = raw.get("image")
-    if image_section is None:
-        problems.append(Problem("", "nothing to do: add an 'image' section with a pipeline"))
-    elif isinstance(image_section, dict) and "pipeline" in image_section:
-        from augcli.modalities import image
-
-        problems += image.check_pipeline(image_section["pipeline"], "image.pipeline")
+    if raw.get("image") is None and raw.get("text") is None:
+        problems.append(Problem("", "nothing to do: add an 'image' or 'text' section with a pipeline"))
+    for name in ("image", "text"):
+        section = raw.get(name)
+        if isinstance(section, dict) and "pipeline" in section:
+            module = importlib.import_module(f"augcli.modalities.{name}")
+            problems += module.check_section(section, base, name)
     if problems:
         raise ConfigError(problems, where)
-    return config.model_copy(
-        update={"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
-    )
+    update = {"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
+    if config.text is not None:
+        from augcli.modalities import text
+
+        update["text"] = text.resolve_paths(config.text, base)
+    return config.model_copy(update=update)
 
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the config file, from the models, with every image step name spelled out."""
-    from augcli.modalities import image
+    from augcli.modalities import image, text
 
     schema = Config.model_json_schema(by_alias=True)
-    names = image.transform_names()
-    schema["$defs"]["ImageSection"]["properties"]["pipeline"]["items"] = {
-        "description": "One albumentations transform: '- Name: {param: value}' or '- Name'",
-        "anyOf": [
-            {"type": "string", "enum": names},
-            {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"enum": names},
-             "additionalProperties": {"type": ["object", "null"]}},
-        ],
-    }
+    for section, names, library in (("ImageSection", image.transform_names(), "albumentations transform"),
+                                    ("TextSection", text.step_names(), "nlpaug augmenter or EDA step")):
+        schema["$defs"][section]["properties"]["pipeline"]["items"] = {
+            "description": f"One {library}: '- Name: {{param: value}}' or '- Name'",
+            "anyOf": [
+                {"type": "string", "enum": names},
+                {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"enum": names},
+                 "additionalProperties": {"type": ["object", "null"]}},
+            ],
+        }
     schema["title"] = "augcli config"
     return schema
 

@@ -72,9 +72,11 @@ def walk_files(root: Path, include_hidden: bool = False) -> list[str]:
 
 
 def discover(config: Config) -> Discovery:
-    modalities = {}
-    if config.image is not None:
-        modalities["image"] = (_matcher(config.image.include), _matcher(config.image.exclude))
+    modalities = {}  # first match wins, in this order
+    for name in ("image", "text"):
+        section = getattr(config, name)
+        if section is not None:
+            modalities[name] = (_matcher(section.include), _matcher(section.exclude))
     excluded = _matcher(config.exclude)
     augment_splits = {s.lower() for s in config.splits.augment}
     copy_splits = {s.lower() for s in config.splits.copy_}

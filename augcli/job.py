@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -42,6 +43,7 @@ class RunResult:
     originals_written: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     stale_removed: int = 0
+    dropped_unchanged: int = 0
     seconds: float = 0.0
 
     @property
@@ -59,6 +61,7 @@ class RunResult:
             "outputs_written": self.outputs_written,
             "originals_written": self.originals_written,
             "failed": len(self.errors),
+            "dropped_unchanged": self.dropped_unchanged,
             "unmatched_files": self.discovery.unmatched,
             "stale_removed": self.stale_removed,
         }
@@ -91,9 +94,11 @@ def run(
     started = time.perf_counter()
     discovery = discover(config)
     if not discovery.items:
+        patterns = {name: getattr(config, name).include for name in ("image", "text") if getattr(config, name)}
         raise DatasetError(
-            f"no files to process in {config.input}: nothing matches image.include "
-            f"{config.image.include}; check the patterns and the input folder"
+            f"no files to process in {config.input}: nothing matches "
+            + " or ".join(f"{name}.include {include}" for name, include in patterns.items())
+            + "; check the patterns and the input folder"
         )
     plan = build_plan(config, discovery.items)
     previous = _previous_outputs(config.output)
@@ -115,6 +120,7 @@ def run(
                 writer.write(line)
             result.originals_written += task_result.n_originals
             result.outputs_written += len(task_result.rows) - task_result.n_originals
+            result.dropped_unchanged += task_result.dropped
             done += 1
             if progress:
                 progress(done, len(plan.tasks))
@@ -164,16 +170,24 @@ def _remove_stale(output: Path, stale: set[str]) -> int:
     return removed
 
 
+def library_versions(config: Config) -> dict[str, str]:
+    """Versions of the libraries that shape this config's outputs (recorded; compared by verify)."""
+    versions: dict[str, str] = {}
+    for name in ("image", "text"):
+        if getattr(config, name) is not None:
+            versions.update(importlib.import_module(f"augcli.modalities.{name}").library_versions())
+    return versions
+
+
 def _write_run_json(result: RunResult, started: datetime) -> None:
     from augcli import __version__
-    from augcli.modalities import image
 
     record = {
         "schema_version": SCHEMA_VERSION,
         "augcli": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "libraries": image.library_versions(),
+        "libraries": library_versions(result.config),
         "status": result.status,
         "config": result.config.to_plain(),
         "counts": result.counts(),

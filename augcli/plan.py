@@ -55,13 +55,34 @@ def augmented_name(relpath: str, copy: int, fmt: str | None) -> str:
     return str(path.with_name(f"{path.stem}__aug{copy}{suffix}"))
 
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
+
+
+def is_table(relpath: str) -> bool:
+    return relpath.lower().endswith(TABLE_SUFFIXES)
+
+
+def table_output_name(relpath: str, keep_originals: bool) -> str:
+    """A table's augmented rows go to one table: under the source's name when it also holds the
+    original rows (a complete training table), else ``reviews__aug.csv``."""
+    if keep_originals:
+        return relpath
+    path = PurePosixPath(relpath)
+    return str(path.with_name(f"{path.stem}__aug{path.suffix}"))
+
+
 def build_plan(config: Config, items: list[Item]) -> Plan:
     fmt = config.image.format if config.image else None
     tasks = []
     for item in items:
+        if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
+            # one output table holding every copy (and the originals); seeds are per row, drawn in the worker
+            tasks.append(Task(item, None, (table_output_name(item.relpath, config.keep_originals),), ()))
+            continue
         if item.action == AUGMENT:
             copies = range(config.copies)
-            outputs = tuple(augmented_name(item.relpath, k, fmt) for k in copies)
+            outputs = tuple(augmented_name(item.relpath, k, fmt if item.modality == "image" else None)
+                            for k in copies)
             seeds = tuple(item_seed(config.seed, item.relpath, k) for k in copies)
             original = item.relpath if config.keep_originals else None
         else:

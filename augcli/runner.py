@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
+import importlib
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 from augcli.config import Config
 from augcli.errors import ItemError
-from augcli.io import sha256, write_atomic
 from augcli.manifest import ManifestRow
 from augcli.plan import Task, chunk_size, chunked
 
@@ -27,6 +26,7 @@ class TaskResult:
     source: str
     rows: list[str] = field(default_factory=list)
     n_originals: int = 0
+    dropped: int = 0  # augmented samples left out because they equal their source (drop_unchanged)
     error: str | None = None
 
 
@@ -90,7 +90,8 @@ def process_task(task: Task, config: Config) -> TaskResult:
     result = TaskResult(task.item.relpath)
     rows: list[ManifestRow] = []
     try:
-        _process_image(task, config, rows)
+        module = importlib.import_module(f"augcli.modalities.{task.item.modality}")
+        result.dropped = module.process(task, config, rows)
     except ItemError as exc:
         result.error = str(exc)
     except OSError as exc:
@@ -102,24 +103,3 @@ def process_task(task: Task, config: Config) -> TaskResult:
     return result
 
 
-def _process_image(task: Task, config: Config, rows: list[ManifestRow]) -> None:
-    from augcli.manifest import applied_steps
-    from augcli.modalities import image
-
-    item, out_root = task.item, str(config.output)
-    with open(os.path.join(config.input, item.relpath), "rb") as f:
-        data = f.read()
-    source_hash = sha256(data)
-    decoded = image.decode(data) if task.outputs else None  # once for all copies
-    if task.original:
-        write_atomic(os.path.join(out_root, task.original), data)
-        rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], source_hash,
-                                source_hash, item.label, item.split))
-    if not task.outputs:
-        return
-    pipeline = image.pipeline_for(config.image.pipeline)
-    for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
-        blob, applied = image.render(pipeline, decoded, seed, os.path.splitext(output)[1], config.image.quality)
-        write_atomic(os.path.join(out_root, output), blob)
-        rows.append(ManifestRow(item.relpath, output, item.modality, copy, seed, applied_steps(applied),
-                                sha256(blob), source_hash, item.label, item.split))

@@ -48,7 +48,7 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     except Exception as exc:  # a recorded config that no longer loads: its input moved, say
         raise DatasetError(f"cannot re-create the run recorded in {output / RUN_NAME}: {exc}") from None
 
-    report = VerifyReport(files=len(rows), version_changes=_version_changes(run.get("libraries", {})))
+    report = VerifyReport(files=len(rows), version_changes=_version_changes(run.get("libraries", {}), config))
     listed = {row["output"] for row in rows}
     present = set(walk_files(output, include_hidden=True))
     report.findings += [Finding(p, "missing", "listed in the manifest but not on disk")
@@ -91,10 +91,10 @@ def _sample(rows: list[dict], n: int | None) -> list[dict]:
     return [rows[i] for i in sorted(picked)]
 
 
-def _version_changes(recorded: dict[str, str]) -> list[str]:
-    from augcli.modalities import image
+def _version_changes(recorded: dict[str, str], config: Config) -> list[str]:
+    from augcli.job import library_versions
 
-    now = image.library_versions()
+    now = library_versions(config)
     return [f"{name} {recorded[name]} (run) vs {now[name]} (now)"
             for name in sorted(recorded) if name in now and recorded[name] != now[name]]
 
@@ -112,6 +112,8 @@ def _verify_chunk(groups: list[tuple[str, list[dict]]], config: Config, output: 
 
 def _verify_source(source: str, rows: list[dict], config: Config, output: str, cause: str
                    ) -> tuple[list[Finding], int]:
+    if rows[0]["modality"] == "text":
+        return _verify_text_source(source, rows, config, output, cause)
     from augcli.modalities import image
 
     findings: list[Finding] = []
@@ -149,3 +151,41 @@ def _verify_source(source: str, rows: list[dict], config: Config, output: str, c
 
 def _step_names(transforms: list[dict[str, Any]]) -> list[str]:
     return [step["name"] for step in transforms]
+
+
+def _verify_text_source(source: str, rows: list[dict], config: Config, output: str, cause: str
+                        ) -> tuple[list[Finding], int]:
+    """Regenerate every output of a text source into a scratch folder with the run's own code,
+    then compare: rows that regenerate with the manifest's hashes but a file that differs mean
+    the file was changed; rows that regenerate differently mean the run cannot be reproduced."""
+    import tempfile
+
+    from augcli.dataset import AUGMENT, COPY, Item
+    from augcli.errors import ItemError
+    from augcli.modalities import text
+    from augcli.plan import build_plan
+
+    augmented = any(r["copy"] is not None for r in rows)
+    item = Item(source, "text", None, rows[0].get("split"), AUGMENT if augmented else COPY)
+    (task,) = build_plan(config, [item]).tasks
+    with tempfile.TemporaryDirectory(prefix=".augcli-verify-") as scratch:
+        fresh: list = []
+        try:
+            text.process(task, config.model_copy(update={"output": Path(scratch)}), fresh)
+        except (ItemError, OSError) as exc:
+            return [Finding(r["output"], "source missing", str(exc)) for r in rows], 0
+        if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):
+            return [Finding(r["output"], "source changed", f"{source} is not the file the run read") for r in rows], 0
+        key = lambda r: (r["output"], r["copy"], r.get("row"), r.get("line"))  # noqa: E731
+        recorded = {key(r): r["sha256"] for r in rows}
+        regenerated = {key(json.loads(r.to_json())): r.sha256 for r in fresh}
+        findings = [Finding(k[0], "regenerates differently",
+                            f"sample {k[1:]} gives other text than the manifest records; {cause}")
+                    for k in recorded if k in regenerated and regenerated[k] != recorded[k]]
+        if not findings:
+            for name in sorted({r["output"] for r in rows}):
+                with open(os.path.join(scratch, name), "rb") as a, open(os.path.join(output, name), "rb") as b:
+                    if a.read() != b.read():
+                        findings.append(Finding(name, "changed", "its bytes differ from what the manifest's "
+                                                                 "samples regenerate: the file was modified"))
+    return findings, sum(r["copy"] is not None for r in rows)

@@ -72,6 +72,11 @@ def describe_transforms() -> list[dict[str, Any]]:
     return described
 
 
+def check_section(section: dict, base: Any, path: str) -> list[Problem]:
+    """Problems in the raw ``image`` section beyond its schema: its pipeline."""
+    return check_pipeline(section["pipeline"], f"{path}.pipeline")
+
+
 def check_pipeline(steps: list, path: str) -> list[Problem]:
     """Every problem in a pipeline config, each named by its YAML path; [] when it builds."""
     problems: list[Problem] = []
@@ -245,6 +250,31 @@ def render(pipeline: A.Compose, decoded: np.ndarray, seed: int, suffix: str, qua
     ``verify`` regenerates."""
     augmented, applied = augment(pipeline, decoded, seed)
     return encode(augmented, suffix, quality), applied
+
+
+def process(task: Any, config: Any, rows: list) -> int:
+    """Worker: read a source once, place it, write its augmented copies; append a ManifestRow per file."""
+    from augcli.io import sha256, write_atomic
+    from augcli.manifest import ManifestRow, applied_steps
+
+    item, out_root = task.item, str(config.output)
+    with open(os.path.join(config.input, item.relpath), "rb") as f:
+        data = f.read()
+    source_hash = sha256(data)
+    decoded = decode(data) if task.outputs else None  # once for all copies
+    if task.original:
+        write_atomic(os.path.join(out_root, task.original), data)
+        rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], source_hash,
+                                source_hash, item.label, item.split))
+    if not task.outputs:
+        return 0
+    pipeline = pipeline_for(config.image.pipeline)
+    for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
+        blob, applied = render(pipeline, decoded, seed, os.path.splitext(output)[1], config.image.quality)
+        write_atomic(os.path.join(out_root, output), blob)
+        rows.append(ManifestRow(item.relpath, output, item.modality, copy, seed, applied_steps(applied),
+                                sha256(blob), source_hash, item.label, item.split))
+    return 0
 
 
 def library_versions() -> dict[str, str]:

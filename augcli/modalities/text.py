@@ -1,0 +1,628 @@
+"""Text with nlpaug and EDA: build a pipeline from config; read .txt/CSV/TSV/JSONL; apply with record."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import importlib
+import importlib.util
+import inspect
+import io
+import json
+import os
+import random
+import re
+from collections import Counter
+from functools import lru_cache
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from augcli.config import suggest
+from augcli.errors import ConfigError, ItemError, Problem
+from augcli.modalities import eda
+from augcli.seeding import item_seed, seed_globals
+
+NLPAUG_STEPS = {  # step name -> nlpaug module
+    "SynonymAug": "word", "AntonymAug": "word", "RandomWordAug": "word", "SplitAug": "word",
+    "SpellingAug": "word", "ContextualWordEmbsAug": "word", "BackTranslationAug": "word",
+    "KeyboardAug": "char", "OcrAug": "char", "RandomCharAug": "char", "RandomSentAug": "sentence",
+}
+EDA_STEPS = {  # step name -> its parameters and defaults
+    "EDA": {"alpha_sr": 0.1, "alpha_ri": 0.1, "alpha_rs": 0.1, "p_rd": 0.1},
+    "SynonymReplacement": {"alpha": 0.1},
+    "RandomInsertion": {"alpha": 0.1},
+    "RandomSwap": {"alpha": 0.1},
+    "RandomDeletion": {"p": 0.1},
+}
+COMPOSITIONS = {"Sequential": {}, "Sometimes": {"aug_p": 0.5}, "OneOf": {"p": 1.0}}
+WORDNET_STEPS = {"SynonymAug", "AntonymAug", "EDA", "SynonymReplacement", "RandomInsertion"}
+PATH_PARAMS = {"SpellingAug": ("dict_path",), "ContextualWordEmbsAug": ("model_path",),
+               "BackTranslationAug": ("from_model_name", "to_model_name")}
+MODEL_STEPS = {"ContextualWordEmbsAug", "BackTranslationAug"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def step_names() -> list[str]:
+    return sorted([*NLPAUG_STEPS, *EDA_STEPS, *COMPOSITIONS])
+
+
+# ---------------------------------------------------------------- pipeline nodes
+
+
+class _Context:
+    """What every step of one pipeline shares: the protected patterns and the WordNet lookup."""
+
+    def __init__(self, protect: list[str]):
+        self.protect = [re.compile(p) for p in protect]
+
+    def protected(self, text: str) -> Counter:
+        return Counter(m.group(0) for rx in self.protect for m in rx.finditer(text))
+
+    def keeps_protected(self, before: str, after: str) -> bool:
+        if not self.protect:
+            return True
+        need, have = self.protected(before), self.protected(after)
+        return all(have[k] >= v for k, v in need.items())
+
+    def changeable(self, token: str) -> bool:
+        return not any(rx.search(token) for rx in self.protect)
+
+
+class _Nlpaug:
+    def __init__(self, name: str, augmenter: Any, ctx: _Context):
+        self.name, self.augmenter, self.ctx = name, augmenter, ctx
+
+    def apply(self, text: str) -> tuple[str, list[dict]]:
+        if not text.strip():
+            return text, []
+        result = self.augmenter.augment(text)
+        first = result[0] if isinstance(result, list) and result else text
+        out, changes = first if isinstance(first, tuple) else (first, None)
+        if not self.ctx.keeps_protected(text, out):
+            return text, [{"name": self.name, "params": {"reverted": "it changed protected text"}}]
+        params = {"changes": changes} if changes is not None else {"changed": out != text}
+        return out, [{"name": self.name, "params": params}]
+
+
+class _Eda:
+    def __init__(self, name: str, params: dict, ctx: _Context, synonyms):
+        self.name, self.params, self.ctx, self.synonyms = name, params, ctx, synonyms
+
+    def apply(self, text: str) -> tuple[str, list[dict]]:
+        tokens = text.split()
+        if not tokens:
+            return text, []
+        name, params = self.name, self.params
+        if name == "EDA":  # one of the four operations, as in the paper's generator
+            choices = [(op, value) for op, value in (("SynonymReplacement", params["alpha_sr"]),
+                                                     ("RandomInsertion", params["alpha_ri"]),
+                                                     ("RandomSwap", params["alpha_rs"]),
+                                                     ("RandomDeletion", params["p_rd"])) if value > 0]
+            if not choices:
+                return text, []
+            name, value = random.choice(choices)
+            params = {"p" if name == "RandomDeletion" else "alpha": value}
+        ok = self.ctx.changeable
+        if name == "SynonymReplacement":
+            out, record = eda.synonym_replacement(tokens, eda.count_for(params["alpha"], len(tokens)),
+                                                  self.synonyms, ok)
+        elif name == "RandomInsertion":
+            out, record = eda.random_insertion(tokens, eda.count_for(params["alpha"], len(tokens)),
+                                               self.synonyms, ok)
+        elif name == "RandomSwap":
+            out, record = eda.random_swap(tokens, eda.count_for(params["alpha"], len(tokens)), ok)
+        else:
+            out, record = eda.random_deletion(tokens, params["p"], ok)
+        return " ".join(out), [{"name": name, "params": {**params, "changes": record}}]
+
+
+class _Sequential:
+    def __init__(self, children: list):
+        self.children = children
+
+    def apply(self, text: str) -> tuple[str, list[dict]]:
+        applied: list[dict] = []
+        for child in self.children:
+            text, steps = child.apply(text)
+            applied += steps
+        return text, applied
+
+
+class _Sometimes(_Sequential):
+    """Each child with probability ``aug_p``, in order (nlpaug's Sometimes)."""
+
+    def __init__(self, children: list, aug_p: float):
+        super().__init__(children)
+        self.aug_p = aug_p
+
+    def apply(self, text: str) -> tuple[str, list[dict]]:
+        applied: list[dict] = []
+        for child in self.children:
+            if random.random() < self.aug_p:
+                text, steps = child.apply(text)
+                applied += steps
+        return text, applied
+
+
+class _OneOf(_Sequential):
+    """With probability ``p``, one child chosen uniformly."""
+
+    def __init__(self, children: list, p: float):
+        super().__init__(children)
+        self.p = p
+
+    def apply(self, text: str) -> tuple[str, list[dict]]:
+        if not self.children or random.random() >= self.p:
+            return text, []
+        return random.choice(self.children).apply(text)
+
+
+# ---------------------------------------------------------------- building from config
+
+
+def check_section(section: dict, base: Any, path: str) -> list[Problem]:
+    """Problems in the raw ``text`` section beyond its schema: encoding, protect, pipeline, resources."""
+    problems = []
+    try:
+        codecs.lookup(str(section.get("encoding", "utf-8")))
+    except LookupError:
+        problems.append(Problem(f"{path}.encoding", f"unknown encoding '{section.get('encoding')}'"))
+    for i, pattern in enumerate(section.get("protect") or []):
+        try:
+            re.compile(str(pattern))
+        except re.error as exc:
+            problems.append(Problem(f"{path}.protect[{i}]", f"not a valid regular expression: {exc}"))
+    if problems:
+        return problems
+    section = dict(section)
+    if section.get("wordnet"):
+        section["wordnet"] = str((base / str(section["wordnet"])).resolve())
+    _build(_resolve_step_paths(section["pipeline"], base), f"{path}.pipeline", problems, section)
+    return problems
+
+
+def resolve_paths(section: Any, base: Any) -> Any:
+    """The section with paths in step parameters made absolute (relative ones are to the config)."""
+    update = {"pipeline": _resolve_step_paths(section.pipeline, base)}
+    if section.wordnet is not None:
+        update["wordnet"] = (base / section.wordnet).resolve()
+    return section.model_copy(update=update)
+
+
+def _resolve_step_paths(steps: Any, base: Any) -> Any:
+    if not isinstance(steps, list):
+        return steps
+    out = []
+    for step in steps:
+        if isinstance(step, dict) and len(step) == 1:
+            ((name, params),) = step.items()
+            if isinstance(params, dict):
+                params = dict(params)
+                for key in PATH_PARAMS.get(name, ()):
+                    if isinstance(params.get(key), str):
+                        params[key] = str((base / params[key]).resolve())
+                if isinstance(params.get("transforms"), list):
+                    params["transforms"] = _resolve_step_paths(params["transforms"], base)
+            step = {name: params}
+        out.append(step)
+    return out
+
+
+@lru_cache(maxsize=4)
+def _cached(section_json: str) -> _Sequential:
+    section = json.loads(section_json)
+    problems: list[Problem] = []
+    root = _build(section["pipeline"], "text.pipeline", problems, section)
+    if problems:
+        raise ConfigError(problems)
+    return root
+
+
+def pipeline_for(section: Any) -> _Sequential:
+    """The text pipeline for a config section, built once per process."""
+    plain = section.model_dump(mode="json") if hasattr(section, "model_dump") else section
+    return _cached(json.dumps(plain, sort_keys=True, default=str))
+
+
+def _build(steps: Any, path: str, problems: list[Problem], section: dict) -> _Sequential:
+    ctx = _Context([str(p) for p in section.get("protect") or []])
+    return _Sequential(_build_list(steps, path, problems, section, ctx))
+
+
+def _build_list(steps: Any, path: str, problems: list[Problem], section: dict, ctx: _Context) -> list:
+    if not isinstance(steps, list):
+        problems.append(Problem(path, "must be a list of steps, e.g. [{RandomWordAug: {action: swap}}]"))
+        return []
+    built = []
+    for i, step in enumerate(steps):
+        node = _build_step(step, f"{path}[{i}]", problems, section, ctx)
+        if node is not None:
+            built.append(node)
+    return built
+
+
+def _build_step(step: Any, path: str, problems: list[Problem], section: dict, ctx: _Context) -> Any:
+    if isinstance(step, str):
+        name, params = step, {}
+    elif isinstance(step, dict) and len(step) == 1:
+        ((name, params),) = step.items()
+        params = {} if params is None else params
+    else:
+        problems.append(Problem(path, "a step is one augmenter name with its parameters, e.g. "
+                                      "'- RandomWordAug: {action: swap}'"))
+        return None
+    name = str(name)
+    if name not in step_names():
+        problems.append(Problem(path, f"unknown text augmenter '{name}'{suggest(name, step_names())};"
+                                      " 'augcli transforms text' lists them"))
+        return None
+    where = f"{path}.{name}"
+    if not isinstance(params, dict):
+        problems.append(Problem(where, f"parameters must be a mapping, e.g. '- {name}: {{aug_p: 0.1}}'"))
+        return None
+    if name in COMPOSITIONS:
+        return _build_composition(name, dict(params), where, problems, section, ctx)
+    if name in EDA_STEPS:
+        return _build_eda(name, dict(params), where, problems, section, ctx)
+    return _build_nlpaug(name, dict(params), where, problems, section, ctx)
+
+
+def _unknown_params(name: str, params: dict, accepted: list[str], where: str, problems: list[Problem]) -> bool:
+    unknown = [k for k in params if k not in accepted]
+    for key in unknown:
+        problems.append(Problem(f"{where}.{key}", f"{name} has no parameter '{key}'{suggest(str(key), accepted)}"))
+    return bool(unknown)
+
+
+def _build_composition(name, params, where, problems, section, ctx):
+    accepted = ["transforms", *COMPOSITIONS[name]]
+    if _unknown_params(name, params, accepted, where, problems):
+        return None
+    if "transforms" not in params:
+        problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
+        return None
+    children = _build_list(params["transforms"], f"{where}.transforms", problems, section, ctx)
+    chance = params.get("aug_p", params.get("p", 1.0))
+    if not isinstance(chance, (int, float)) or not 0 <= chance <= 1:
+        problems.append(Problem(f"{where}.{'aug_p' if name == 'Sometimes' else 'p'}", "must be a number in [0, 1]"))
+        return None
+    if name == "Sometimes":
+        return _Sometimes(children, float(chance))
+    if name == "OneOf":
+        return _OneOf(children, float(chance))
+    return _Sequential(children)
+
+
+def _build_eda(name, params, where, problems, section, ctx):
+    defaults = EDA_STEPS[name]
+    if _unknown_params(name, params, list(defaults), where, problems):
+        return None
+    merged = {**defaults, **params}
+    for key, value in merged.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            problems.append(Problem(f"{where}.{key}", f"must be a number in [0, 1], not {value!r}"))
+            return None
+    synonyms = _wordnet_synonyms(section, where, problems) if name in WORDNET_STEPS else None
+    return _Eda(name, merged, ctx, synonyms)
+
+
+def _build_nlpaug(name, params, where, problems, section, ctx):
+    module = importlib.import_module(f"nlpaug.augmenter.{NLPAUG_STEPS[name]}")
+    cls = getattr(module, name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+    if _unknown_params(name, params, accepted, where, problems):
+        return None
+    if name in MODEL_STEPS and not _check_model_step(name, params, where, problems):
+        return None
+    for key in PATH_PARAMS.get(name, ()):
+        if key in params and not os.path.exists(str(params[key])):
+            problems.append(Problem(f"{where}.{key}", f"{params[key]} does not exist"))
+            return None
+    if name in WORDNET_STEPS:
+        if params.get("aug_src", "wordnet") != "wordnet":
+            problems.append(Problem(f"{where}.aug_src", "only 'wordnet' is available offline"))
+            return None
+        if _wordnet_synonyms(section, where, problems) is None:
+            return None
+    if ctx.protect and "stopwords_regex" in accepted:
+        patterns = [p.pattern for p in ctx.protect] + ([params["stopwords_regex"]] if params.get("stopwords_regex")
+                                                       else [])
+        params["stopwords_regex"] = "|".join(f"(?:{p})" for p in patterns)
+    if name == "RandomSentAug":
+        params.setdefault("tokenizer", _split_sentences)
+    if name in ("SynonymAug", "AntonymAug") and "stopwords" in accepted:
+        # Untagged, "a" would become "antiophthalmic factor": skip function words, as EDA does.
+        params.setdefault("stopwords", sorted(eda.STOPWORDS | {w.capitalize() for w in eda.STOPWORDS}))
+    try:
+        augmenter = cls(**params)
+    except Exception as exc:  # the library's own validation speaks
+        problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
+        return None
+    if name in ("SynonymAug", "AntonymAug"):
+        # No POS tagger offline: every sense is a candidate, as in EDA's synonym replacement.
+        augmenter.model.pos_tag = _untagged
+    augmenter.include_detail = True  # returns the change log recorded in the manifest
+    return _Nlpaug(name, augmenter, ctx)
+
+
+def _check_model_step(name: str, params: dict, where: str, problems: list[Problem]) -> bool:
+    if not (importlib.util.find_spec("torch") and importlib.util.find_spec("transformers")):
+        problems.append(Problem(where, f"{name} needs PyTorch and transformers: pip install 'augcli[models]'"))
+        return False
+    for key in PATH_PARAMS[name]:
+        if key not in params:
+            problems.append(Problem(f"{where}.{key}", "required: a local model folder (models are never downloaded)"))
+            return False
+        if not os.path.isdir(str(params[key])):
+            problems.append(Problem(f"{where}.{key}", f"{params[key]} is not a local model folder; "
+                                                      "augcli never downloads models"))
+            return False
+    return True
+
+
+def _untagged(tokens: list[str]) -> list[tuple[str, str]]:
+    return [(token, "") for token in tokens]
+
+
+def _split_sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text) if s]
+
+
+def _wordnet_synonyms(section: dict, where: str, problems: list[Problem]):
+    from augcli.wordnet import ResourceError, ensure_wordnet
+
+    try:
+        ensure_wordnet(str(section["wordnet"]) if section.get("wordnet") else None)
+    except ResourceError as exc:
+        problems.append(Problem(where, str(exc)))
+        return None
+    return synonyms
+
+
+@lru_cache(maxsize=65536)
+def _synonyms(word: str) -> tuple[str, ...]:
+    from nltk.corpus import wordnet
+
+    names = (lemma.name().replace("_", " ").replace("-", " ").lower()
+             for synset in wordnet.synsets(word) for lemma in synset.lemmas())
+    return tuple(n for n in dict.fromkeys(names) if n != word.lower())
+
+
+def synonyms(word: str) -> list[str]:
+    """WordNet synonyms of ``word`` over all its senses, in WordNet's order, without itself."""
+    return list(_synonyms(word.lower()))
+
+
+def augment(pipeline: _Sequential, text: str, seed: int) -> tuple[str, list[dict]]:
+    """Apply the pipeline with this sample's seed. nlpaug and EDA draw from the globals seeded here."""
+    seed_globals(seed)
+    return pipeline.apply(text)
+
+
+# ---------------------------------------------------------------- reading and writing
+
+
+def decode_text(data: bytes, encoding: str) -> tuple[str, bool]:
+    """Text and whether it began with a UTF-8 byte-order mark (kept on output)."""
+    bom = data.startswith(codecs.BOM_UTF8)
+    if bom and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        data, encoding = data[len(codecs.BOM_UTF8) :], "utf-8"
+    try:
+        return data.decode(encoding), bom
+    except UnicodeDecodeError as exc:
+        raise ItemError(f"not valid {encoding} text at byte offset {exc.start} "
+                        f"(byte 0x{data[exc.start]:02x}); convert the file or set text.encoding") from None
+
+
+def _encode(text: str, encoding: str, bom: bool) -> bytes:
+    return (codecs.BOM_UTF8 if bom else b"") + text.encode(encoding)
+
+
+def _newline(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def process(task: Any, config: Any, rows: list) -> int:
+    """Worker: read a text source once and write its outputs; append a ManifestRow per sample."""
+    from augcli.io import sha256
+    from augcli.plan import is_table
+
+    item, section = task.item, config.text
+    with open(os.path.join(config.input, item.relpath), "rb") as f:
+        data = f.read()
+    source_hash = sha256(data)
+    if not task.outputs:  # a copied split: bytes unchanged
+        return _place_original(task, config, data, source_hash, rows)
+    text, bom = decode_text(data, section.encoding)
+    pipeline = pipeline_for(section)
+    if is_table(item.relpath):
+        return _process_table(task, config, pipeline, text, bom, source_hash, rows)
+    if section.unit == "line":
+        return _process_lines(task, config, pipeline, text, bom, data, source_hash, rows)
+    return _process_file(task, config, pipeline, text, bom, data, source_hash, rows)
+
+
+def _row(task, output, copy, seed, steps, digest, source_hash, **extra):
+    from augcli.manifest import ManifestRow, plain
+
+    item = task.item
+    return ManifestRow(item.relpath, output, "text", copy, seed, plain(steps), digest, source_hash,
+                       extra.pop("label", item.label), item.split, extra)
+
+
+def _place_original(task, config, data, source_hash, rows) -> int:
+    from augcli.io import write_atomic
+
+    if task.original:
+        write_atomic(os.path.join(config.output, task.original), data)
+        rows.append(_row(task, task.original, None, None, [], source_hash, source_hash))
+    return 0
+
+
+def _process_file(task, config, pipeline, text, bom, data, source_hash, rows) -> int:
+    from augcli.io import sha256, write_atomic
+
+    _place_original(task, config, data, source_hash, rows)
+    dropped = 0
+    for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
+        out, steps = augment(pipeline, text, seed)
+        if config.text.drop_unchanged and out == text:
+            dropped += 1
+            continue
+        blob = _encode(out, config.text.encoding, bom)
+        write_atomic(os.path.join(config.output, output), blob)
+        rows.append(_row(task, output, copy, seed, steps, sha256(blob), source_hash))
+    return dropped
+
+
+def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -> int:
+    """Each non-empty line is a sample; a copy keeps the file's lines in order, blank lines as they are."""
+    from augcli.io import sha256, write_atomic
+
+    _place_original(task, config, data, source_hash, rows)
+    lines = text.splitlines(keepends=True)
+    dropped = 0
+    for copy, output in enumerate(task.outputs):
+        new_lines, line_rows = [], []
+        for number, line in enumerate(lines):
+            body = line.rstrip("\r\n")
+            if not body.strip():
+                new_lines.append(line)
+                continue
+            seed = item_seed(config.seed, f"{task.item.relpath}:{number}", copy)
+            out, steps = augment(pipeline, body, seed)
+            new_lines.append(out + line[len(body) :])
+            line_rows.append((number, seed, steps, out))
+        if config.text.drop_unchanged and "".join(new_lines) == text:
+            dropped += 1
+            continue
+        write_atomic(os.path.join(config.output, output), _encode("".join(new_lines), config.text.encoding, bom))
+        rows += [_row(task, output, copy, seed, steps, sha256(out.encode()), source_hash, line=number)
+                 for number, seed, steps, out in line_rows]
+    return dropped
+
+
+def _process_table(task, config, pipeline, text, bom, source_hash, rows) -> int:
+    """CSV/TSV/JSONL: one output table with, per source row, the original (if kept) then its copies."""
+    from augcli.io import sha256, write_atomic
+
+    relpath, section = task.item.relpath, config.text
+    is_jsonl = relpath.lower().endswith(".jsonl")
+    if is_jsonl:
+        header, records, key = _read_jsonl(text, section.field)
+    else:
+        header, records, key = _read_delimited(text, relpath, section.column)
+    out_records: list[Any] = []
+    dropped = 0
+    for source_row, record in enumerate(records):
+        original = record[key] if isinstance(record[key], str) else ("" if record[key] is None else str(record[key]))
+        label = _label_of(record, header, key, task.item.label)
+        if config.keep_originals:
+            rows.append(_row(task, task.outputs[0], None, None, [], sha256(original.encode()), source_hash,
+                             label=label, source_row=source_row, row=len(out_records)))
+            out_records.append(_tagged(record, key, original, source_row, None, is_jsonl))
+        for copy in range(config.copies):
+            seed = item_seed(config.seed, f"{relpath}#{source_row}", copy)
+            out, steps = augment(pipeline, original, seed)
+            if section.drop_unchanged and out == original:
+                dropped += 1
+                continue
+            rows.append(_row(task, task.outputs[0], copy, seed, steps, sha256(out.encode()), source_hash,
+                             label=label, source_row=source_row, row=len(out_records)))
+            out_records.append(_tagged(record, key, out, source_row, copy, is_jsonl))
+    newline = _newline(text)
+    if is_jsonl:
+        body = "".join(json.dumps(r, ensure_ascii=False) + newline for r in out_records)
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=_delimiter(relpath), lineterminator=newline)
+        writer.writerow([*header, "aug_source_row", "aug_copy"])
+        writer.writerows(out_records)
+        body = buffer.getvalue()
+    write_atomic(os.path.join(config.output, task.outputs[0]), _encode(body, section.encoding, bom))
+    return dropped
+
+
+def _delimiter(relpath: str) -> str:
+    return "\t" if relpath.lower().endswith(".tsv") else ","
+
+
+def _read_delimited(text: str, relpath: str, column: str) -> tuple[list[str], list[list[str]], int]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(relpath))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ItemError("the table is empty: it has no header row") from None
+    except csv.Error as exc:
+        raise ItemError(f"not a readable table: {exc}") from None
+    if column not in header:
+        raise ItemError(f"no column '{column}' in the header ({', '.join(header)}); set text.column")
+    try:
+        records = [r for r in reader if r]
+    except csv.Error as exc:
+        raise ItemError(f"not a readable table at line {reader.line_num}: {exc}") from None
+    for number, record in enumerate(records, start=2):
+        if len(record) != len(header):
+            raise ItemError(f"row {number} has {len(record)} cells, the header {len(header)}")
+    return header, records, header.index(column)
+
+
+def _read_jsonl(text: str, field: str) -> tuple[list[str], list[dict], str]:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ItemError(f"line {number} is not valid JSON: {exc.msg}") from None
+        if not isinstance(record, dict) or field not in record:
+            raise ItemError(f"line {number} has no field '{field}'; set text.field")
+        records.append(record)
+    return [], records, field
+
+
+def _label_of(record: Any, header: list[str], key: Any, default: str | None) -> str | None:
+    if isinstance(record, dict):
+        value = record.get("label", default)
+        return None if value is None else str(value)
+    return record[header.index("label")] if "label" in header else default
+
+
+def _tagged(record: Any, key: Any, text: str, source_row: int, copy: int | None, is_jsonl: bool) -> Any:
+    if is_jsonl:
+        return {**record, key: text, "aug_source_row": source_row, "aug_copy": copy}
+    cells = list(record)
+    cells[key] = text
+    return [*cells, source_row, "" if copy is None else copy]
+
+
+def describe_steps() -> list[dict[str, Any]]:
+    """Every step name with its parameters and defaults (nlpaug's read from its signatures)."""
+    from augcli.manifest import plain
+
+    described = []
+    for name in step_names():
+        if name in NLPAUG_STEPS:
+            cls = getattr(importlib.import_module(f"nlpaug.augmenter.{NLPAUG_STEPS[name]}"), name)
+            params = {p.name: ({"required": True} if p.default is p.empty else {"default": plain(p.default)})
+                      for p in inspect.signature(cls.__init__).parameters.values()
+                      if p.name not in ("self", "args", "kwargs")}
+            summary = f"nlpaug.augmenter.{NLPAUG_STEPS[name]}.{name}"
+        else:
+            defaults = {**EDA_STEPS, **COMPOSITIONS}[name]
+            params = {k: {"default": v} for k, v in defaults.items()}
+            if name in COMPOSITIONS:
+                params = {"transforms": {"required": True}, **params}
+            summary = "augcli composition" if name in COMPOSITIONS else "EDA (Wei & Zou 2019), augcli"
+        described.append({"name": name, "composition": name in COMPOSITIONS, "params": params, "summary": summary})
+    return described
+
+
+def library_versions() -> dict[str, str]:
+    import nlpaug
+    import nltk
+
+    return {"nlpaug": nlpaug.__version__, "nltk": nltk.__version__}
