@@ -115,7 +115,12 @@ class _Eda:
             out, record = eda.random_swap(tokens, eda.count_for(params["alpha"], len(tokens)), ok)
         else:
             out, record = eda.random_deletion(tokens, params["p"], ok)
-        return " ".join(out), [{"name": name, "params": {**params, "changes": record}}]
+        if not record:  # nothing done: keep the text as it was, whitespace and all
+            return text, [{"name": name, "params": {**params, "changes": []}}]
+        result = " ".join(out)
+        if not self.ctx.keeps_protected(text, result):  # a protected phrase spans tokens
+            return text, [{"name": name, "params": {**params, "reverted": "it changed protected text"}}]
+        return result, [{"name": name, "params": {**params, "changes": record}}]
 
 
 class _Sequential:

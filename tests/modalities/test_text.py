@@ -1,0 +1,179 @@
+"""Text steps on real sentences (Debian fortunes, in sample_data/); WordNet tests need wordnet-base."""
+
+import random
+import socket
+from collections import Counter
+
+import pytest
+
+from augcli.errors import ItemError
+from augcli.modalities import eda, text
+from augcli.wordnet import ResourceError, ensure_wordnet
+from tests.conftest import SAMPLE_DATA
+
+SENTENCES = [line for line in (SAMPLE_DATA / "train" / "quotes.txt").read_text().splitlines() if line]
+
+
+def wordnet_available() -> bool:
+    try:
+        ensure_wordnet()
+        return True
+    except ResourceError:
+        return False
+
+
+needs_wordnet = pytest.mark.skipif(not wordnet_available(),
+                                   reason="needs WordNet: apt-get install wordnet-base wordnet-sense-index")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network access is disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def build(steps, **section):
+    return text.pipeline_for({"pipeline": steps, "protect": [], "wordnet": None, **section})
+
+
+def wordnet_lemmas(word: str) -> set[str]:
+    from nltk.corpus import wordnet
+
+    return {lemma.name().replace("_", " ").replace("-", " ").lower()
+            for synset in wordnet.synsets(word) for lemma in synset.lemmas()}
+
+
+@needs_wordnet
+def test_synonym_replacement_uses_wordnet_synonyms_offline(no_network):
+    pipeline = build([{"SynonymReplacement": {"alpha": 0.3}}])
+    replaced = 0
+    for seed, sentence in enumerate(SENTENCES):
+        out, (step,) = text.augment(pipeline, sentence, seed)
+        for change in step["params"]["changes"]:
+            source, new = eda.core(change["from"]).lower(), eda.core(change["to"]).lower()
+            assert new in wordnet_lemmas(source), (source, new)
+            replaced += 1
+        assert len(out.split()) >= len(sentence.split())
+    assert replaced >= len(SENTENCES)
+
+
+@needs_wordnet
+def test_nlpaug_synonym_aug_replaces_with_wordnet_synonyms_offline(no_network):
+    pipeline = build([{"SynonymAug": {"aug_p": 0.3}}])
+    checked = 0
+    for seed, sentence in enumerate(SENTENCES[:8]):
+        _, (step,) = text.augment(pipeline, sentence, seed)
+        for change in step["params"]["changes"]:
+            assert change["new_token"].lower() in wordnet_lemmas(change["orig_token"]), change
+            assert change["orig_token"].lower() not in eda.STOPWORDS
+            checked += 1
+    assert checked > 0
+
+
+def test_random_swap_keeps_the_token_multiset():
+    pipeline = build([{"RandomSwap": {"alpha": 0.2}}])
+    moved = 0
+    for seed, sentence in enumerate(SENTENCES):
+        out, _ = text.augment(pipeline, sentence, seed)
+        assert Counter(out.split()) == Counter(sentence.split())
+        moved += out != sentence
+    assert moved >= len(SENTENCES) // 2
+
+
+def test_random_deletion_removes_tokens_only():
+    pipeline = build([{"RandomDeletion": {"p": 0.3}}])
+    for seed, sentence in enumerate(SENTENCES):
+        out, (step,) = text.augment(pipeline, sentence, seed)
+        before, after = Counter(sentence.split()), Counter(out.split())
+        assert not after - before and 1 <= sum(after.values()) <= sum(before.values())
+        assert sum(before.values()) - sum(after.values()) == len(step["params"]["changes"])
+
+
+@needs_wordnet
+def test_random_insertion_adds_synonyms_of_words_present():
+    pipeline = build([{"RandomInsertion": {"alpha": 0.2}}])
+    total = 0
+    for seed, sentence in enumerate(SENTENCES):
+        out, (step,) = text.augment(pipeline, sentence, seed)
+        added = Counter(out.split()) - Counter(sentence.split())
+        assert not Counter(sentence.split()) - Counter(out.split())  # nothing removed
+        inserted_tokens = sum(len(change["inserted"].split()) for change in step["params"]["changes"])
+        assert sum(added.values()) == inserted_tokens
+        total += len(step["params"]["changes"])
+        for change in step["params"]["changes"]:
+            assert change["inserted"] in text.synonyms(change["synonym_of"])
+    assert total >= len(SENTENCES)
+
+
+def test_same_seed_same_text_other_seed_other_text():
+    pipeline = build([{"RandomWordAug": {"action": "swap"}}, {"KeyboardAug": {}}])
+    sentence = SENTENCES[3]
+    assert text.augment(pipeline, sentence, 1) == text.augment(pipeline, sentence, 1)
+    assert text.augment(pipeline, sentence, 1)[0] != text.augment(pipeline, sentence, 2)[0]
+
+
+def test_protect_keeps_numbers_and_terms():
+    sentence = "Order 66 shipped to Main Street on 2024-05-01 for 12 customers of Acme Corp"
+    pipeline = build([{"RandomWordAug": {"action": "delete", "aug_p": 0.6}}, {"KeyboardAug": {"aug_char_p": 0.5}},
+                      {"RandomSwap": {"alpha": 0.5}}], protect=[r"\d[\d-]*", "Main Street", "Acme Corp"])
+    for seed in range(40):
+        out, _ = text.augment(pipeline, sentence, seed)
+        for kept in ["66", "2024-05-01", "12", "Main Street", "Acme Corp"]:
+            assert kept in out, (seed, out)
+
+
+def test_compositions_record_what_they_applied():
+    pipeline = build([{"OneOf": {"transforms": [{"RandomSwap": {}}, {"RandomDeletion": {}}]}},
+                      {"Sometimes": {"aug_p": 0.5, "transforms": [{"KeyboardAug": {}}, {"OcrAug": {}}]}}])
+    seen = Counter()
+    for seed in range(60):
+        _, steps = text.augment(pipeline, SENTENCES[0], seed)
+        names = [s["name"] for s in steps]
+        assert len([n for n in names if n in ("RandomSwap", "RandomDeletion")]) == 1
+        seen.update(names)
+    assert all(seen[n] > 5 for n in ["RandomSwap", "RandomDeletion", "KeyboardAug", "OcrAug"])
+    assert seen["KeyboardAug"] < 60 and seen["OcrAug"] < 60
+
+
+def test_eda_step_applies_one_of_its_operations():
+    pipeline = build([{"EDA": {"alpha_sr": 0, "alpha_ri": 0, "alpha_rs": 0.2, "p_rd": 0.2}}])
+    names = Counter(text.augment(pipeline, SENTENCES[1], seed)[1][0]["name"] for seed in range(40))
+    assert set(names) == {"RandomSwap", "RandomDeletion"}
+
+
+def test_random_sentence_aug_works_without_nltk_tokenizer_data():
+    pipeline = build([{"RandomSentAug": {"mode": "left"}}])
+    paragraph = " ".join(SENTENCES[:4])
+    outs = {text.augment(pipeline, paragraph, seed)[0] for seed in range(10)}
+    assert any(out != paragraph for out in outs)
+    for out in outs:
+        assert Counter(out.split()) == Counter(paragraph.split())
+
+
+def test_decode_errors_name_the_byte_offset():
+    data = "naïve café".encode("latin-1")
+    with pytest.raises(ItemError, match=r"not valid utf-8 text at byte offset 2 \(byte 0xef\)"):
+        text.decode_text(data, "utf-8")
+    assert text.decode_text(b"\xef\xbb\xbfhello", "utf-8") == ("hello", True)
+
+
+def test_missing_wordnet_is_a_clear_error(tmp_path):
+    with pytest.raises(ResourceError, match="apt-get install wordnet-base wordnet-sense-index"):
+        ensure_wordnet.__wrapped__(str(tmp_path))
+
+
+def test_model_based_augmenter_without_the_extra_says_what_to_install(tmp_path):
+    problems = text.check_section({"pipeline": [{"ContextualWordEmbsAug": {"model_path": str(tmp_path)}}]},
+                                  tmp_path, "text")
+    assert len(problems) == 1
+    assert problems[0].path == "text.pipeline[0].ContextualWordEmbsAug"
+    assert "pip install 'augcli[models]'" in problems[0].message or "not a local model folder" in problems[0].message
+
+
+def test_eda_deletion_never_empties_a_sentence():
+    random.seed(0)
+    out, _ = eda.random_deletion(["only", "two"], 1.0, lambda t: True)
+    assert len(out) == 1

@@ -1,0 +1,124 @@
+"""End-to-end text runs on the real sentences and tricky CSV of sample_data/."""
+
+import csv
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from augcli.manifest import read_manifest
+from tests.conftest import SAMPLE_DATA, invoke, write_config
+
+PIPELINE = [
+    {"RandomWordAug": {"action": "swap"}},
+    {"OneOf": {"transforms": [{"KeyboardAug": {}}, {"RandomDeletion": {}}]}},
+]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    shutil.copy(SAMPLE_DATA / "train" / "reviews.csv", data)
+    shutil.copy(SAMPLE_DATA / "train" / "quotes.txt", data)
+    return data
+
+
+def read_csv(path):
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_csv_round_trips_every_other_cell(tmp_path, corpus):
+    cfg = write_config(tmp_path / "c.yaml", copies=2, text={"pipeline": PIPELINE})
+    assert invoke("run", cfg).exit_code == 0
+    source, output = read_csv(corpus / "reviews.csv"), read_csv(tmp_path / "out" / "train" / "reviews.csv")
+    assert output[0] == [*source[0], "aug_source_row", "aug_copy"]
+    body = output[1:]
+    assert len(body) == (len(source) - 1) * (2 + 1)
+    text_col = source[0].index("text")
+    for row in body:
+        src = source[1 + int(row[-2])]
+        assert [c for i, c in enumerate(row[:-2]) if i != text_col] == [c for i, c in enumerate(src) if i != text_col]
+    originals = [row for row in body if row[-1] == ""]
+    assert [row[:-2] for row in originals] == source[1:]  # quotes, commas, newline, non-ASCII exact
+    assert any(row[text_col] != source[1 + int(row[-2])][text_col] for row in body if row[-1] != "")
+    rows = [r for r in read_manifest(tmp_path / "out" / "manifest.jsonl") if r["output"] == "train/reviews.csv"]
+    assert [r["row"] for r in rows] == list(range(len(body)))
+    for r, out_row in zip(rows, body, strict=True):
+        assert r["sha256"] == hashlib.sha256(out_row[text_col].encode()).hexdigest()
+        assert r["label"] == out_row[source[0].index("label")] and r["source_row"] == int(out_row[-2])
+
+
+def test_one_and_two_workers_give_identical_bytes_and_seed_matters(tmp_path, corpus):
+    cfg = write_config(tmp_path / "c.yaml", copies=2, text={"unit": "line", "pipeline": PIPELINE})
+    for name, extra in [("w1", ["--workers", "1"]), ("w2", ["--workers", "2"]), ("s2", ["--seed", "2"])]:
+        assert invoke("run", cfg, "--output", tmp_path / name, *extra).exit_code == 0
+    files = ["train/reviews.csv", "train/quotes__aug0.txt", "train/quotes__aug1.txt", "manifest.jsonl"]
+    for name in files:
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
+    assert (tmp_path / "w1" / files[1]).read_bytes() != (tmp_path / "s2" / files[1]).read_bytes()
+
+
+def test_line_unit_keeps_line_order_and_blank_lines(tmp_path, corpus):
+    (corpus / "quotes.txt").write_text("First line here is long enough.\n\nThird line, after a blank one.\n")
+    cfg = write_config(tmp_path / "c.yaml", text={"unit": "line", "pipeline": [{"RandomSwap": {"alpha": 0.5}}]})
+    assert invoke("run", cfg).exit_code == 0
+    lines = (tmp_path / "out" / "train" / "quotes__aug0.txt").read_text().split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+    assert sorted(lines[0].split()) == sorted("First line here is long enough.".split())
+    assert sorted(lines[2].split()) == sorted("Third line, after a blank one.".split())
+
+
+def test_jsonl_keeps_other_fields(tmp_path, corpus):
+    records = [{"id": i, "text": line, "meta": {"lang": "en", "tags": ["x"]}, "label": i % 2}
+               for i, line in enumerate((corpus / "quotes.txt").read_text().splitlines()[:5])]
+    (corpus / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    cfg = write_config(tmp_path / "c.yaml", keep_originals=False, text={"pipeline": PIPELINE})
+    assert invoke("run", cfg).exit_code == 0
+    out = [json.loads(line) for line in (tmp_path / "out" / "train" / "d__aug.jsonl").read_text().splitlines()]
+    assert len(out) == 5
+    for row in out:
+        src = records[row["aug_source_row"]]
+        assert {k: v for k, v in row.items() if k not in ("text", "aug_source_row", "aug_copy")} == {
+            k: v for k, v in src.items() if k != "text"}
+        assert row["aug_copy"] == 0
+
+
+def test_undecodable_file_is_an_error_with_its_byte_offset(tmp_path, corpus):
+    (corpus / "latin1.txt").write_bytes("Une phrase très française.".encode("latin-1"))
+    cfg = write_config(tmp_path / "c.yaml", text={"pipeline": PIPELINE})
+    result = invoke("run", cfg)
+    assert result.exit_code == 1
+    assert "failed: train/latin1.txt: not valid utf-8 text at byte offset 13 (byte 0xe8)" in result.output
+    assert (tmp_path / "out" / "train" / "reviews.csv").exists()
+    assert (tmp_path / "out" / "train" / "quotes__aug0.txt").exists()
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["counts"]["failed"] == 1
+
+
+def test_drop_unchanged_is_counted(tmp_path, corpus):
+    cfg = write_config(tmp_path / "c.yaml", copies=3, keep_originals=False,
+                       text={"drop_unchanged": True, "pipeline": [{"RandomSwap": {"alpha": 0.1}}],
+                             "protect": [r"\w+"]})  # every word protected: nothing can change
+    result = invoke("run", cfg, "--json")
+    summary = json.loads(result.stdout)
+    assert summary["counts"]["dropped_unchanged"] == 3 * 20 + 3  # 20 table rows x 3, quotes.txt x 3
+    assert summary["counts"]["outputs_written"] == 0
+
+
+def test_text_outputs_verify_and_a_changed_table_is_named(tmp_path, corpus):
+    cfg = write_config(tmp_path / "c.yaml", copies=2, text={"unit": "line", "pipeline": PIPELINE})
+    assert invoke("run", cfg).exit_code == 0
+    assert invoke("verify", tmp_path / "out").exit_code == 0
+    table = tmp_path / "out" / "train" / "reviews.csv"
+    table.write_text(table.read_text().replace("wit", "wot", 1))
+    result = invoke("verify", tmp_path / "out")
+    assert result.exit_code == 1 and "changed: train/reviews.csv" in result.output
+
+
+def test_transforms_text_lists_nlpaug_and_eda_steps():
+    listing = {e["name"]: e for e in json.loads(invoke("transforms", "text", "--json").output)["text"]}
+    assert listing["SynonymAug"]["params"]["aug_p"] == {"default": 0.3}
+    assert listing["EDA"]["params"] == {"alpha_sr": {"default": 0.1}, "alpha_ri": {"default": 0.1},
+                                        "alpha_rs": {"default": 0.1}, "p_rd": {"default": 0.1}}
