@@ -208,7 +208,7 @@ def verify(output_dir: Path, sample, workers) -> None:
     for finding in report.findings:
         click.echo(str(finding), err=True)
     verdict = "all match" if not report.findings else f"{len(report.findings)} problems"
-    click.echo(f"verified {output_dir}: {report.files} files listed, {report.hashed} hashed, "
+    click.echo(f"verified {output_dir}: {report.files} manifest entries, {report.hashed} checked, "
                f"{report.regenerated} re-derived: {verdict}")
     if report.version_changes:
         click.echo("library versions differ from the run's: " + "; ".join(report.version_changes), err=True)
@@ -275,6 +275,9 @@ def _print_summary(result) -> None:
                f"-> {result.config.output}")
     if counts["failed"]:
         click.echo(f"{counts['failed']} of {counts['sources']} sources failed (listed in run.json)")
+    if counts["dropped_unchanged"]:
+        click.echo(f"dropped {counts['dropped_unchanged']} augmented samples identical to their source "
+                   "(drop_unchanged)")
     if counts["stale_removed"]:
         click.echo(f"removed {counts['stale_removed']} outputs of the previous run that this config no longer makes")
 

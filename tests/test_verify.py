@@ -18,7 +18,7 @@ def run_output(tmp_path, dataset):
 def test_fresh_output_verifies(run_output):
     result = invoke("verify", run_output, "--workers", "2")
     assert result.exit_code == 0, result.output
-    assert "20 files listed, 20 hashed, 12 re-derived: all match" in result.output
+    assert "20 manifest entries, 20 checked, 12 re-derived: all match" in result.output
 
 
 def test_altered_file_is_named(run_output):
