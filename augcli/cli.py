@@ -96,10 +96,11 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
     """Show what a CONFIG's pipeline does before running it.
 
     Picks sources spread across labels and augments each with the real pipeline and the
-    per-output seeds a run would use: copy k in the preview is the file `run` writes as
-    __augk. Writes only the preview file: a PNG grid (a row per source: the original, then
-    its copies, captioned with the applied steps) or, with --html, one page that opens
-    from disk with no network.
+    per-output seeds a run would use: copy k in the preview is what `run` writes as copy k.
+    Images: a PNG grid (a row per source: the original, then its copies, captioned with the
+    applied steps). Text: a table on the terminal with changed words highlighted, and the
+    same as Markdown (FILE with a .md suffix). --html: one page with both that opens from
+    disk with no network. Writes nothing else.
 
     \b
     Example:
@@ -108,21 +109,36 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
     """
     from augcli.config import load_config
     from augcli.io import write_atomic
-    from augcli.preview import gallery_html, grid_png
+    from augcli.preview import gallery_html, grid_png, text_markdown, text_preview, text_table
     from augcli.preview import preview as make_preview
 
-    target = target or Path("preview.html" if as_html else "preview.png")
     try:
         cfg = load_config(config, {"seed": seed})
-        samples = make_preview(cfg, n, copies)
-        data = gallery_html(samples, cfg).encode() if as_html else grid_png(samples)
-        write_atomic(target, data)
+        samples = make_preview(cfg, n, copies) if cfg.image else []
+        texts = text_preview(cfg, n, copies) if cfg.text else []
+        if as_html:
+            files = {target or Path("preview.html"): gallery_html(samples, cfg, texts).encode()}
+        else:
+            files = {}
+            if samples:
+                files[target or Path("preview.png")] = grid_png(samples)
+            if texts:
+                md_target = (target or Path("preview.md")).with_suffix(".md")
+                files[md_target] = text_markdown(texts).encode()
+        for path, data in files.items():
+            write_atomic(path, data)
     except AugcliError as exc:
         raise UserError(exc) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise click.ClickException(f"cannot write the preview: {exc.strerror or exc}") from None
+    if texts and not as_html:
+        click.echo(text_table(texts, color=sys.stdout.isatty()))
     shown = max((len(s.cells) for s in samples), default=1)
-    click.echo(f"preview: {len(samples)} sources x (original + {shown - 1} copies) -> {target}")
+    if samples:
+        click.echo(f"preview: {len(samples)} images x (original + {shown - 1} copies)")
+    if texts:
+        click.echo(f"preview: {len(texts)} text samples x {len(texts[0].copies)} copies")
+    click.echo("wrote " + ", ".join(str(p) for p in files))
     for sample in samples:
         if sample.error:
             click.echo(f"failed: {sample.source}: {sample.error}", err=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item, discover
-from augcli.errors import DatasetError, ItemError
+from augcli.errors import ItemError
 from augcli.manifest import applied_steps
 from augcli.plan import augmented_name
 from augcli.seeding import item_seed
@@ -50,9 +50,9 @@ def preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sampl
     from augcli.modalities import image
 
     copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
-    items = [i for i in discover(config).items if i.action == AUGMENT]
+    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "image"]
     if not items:
-        raise DatasetError(f"no files to augment in {config.input}: check image.include and splits.augment")
+        return []
     pipeline = image.pipeline_for(config.image.pipeline)
     samples = []
     for item in pick_samples(items, n):
@@ -73,6 +73,90 @@ def preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sampl
             sample.cells.append(Cell(to_display(written), f"copy {k}", applied_steps(applied), seed))
         samples.append(sample)
     return samples
+
+
+@dataclass
+class TextSample:
+    source: str  # "train/reviews.csv row 3", "train/quotes.txt line 2"
+    label: str | None
+    original: str
+    copies: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)  # (text, applied steps)
+
+
+def text_preview(config: Config, n: int = 8, copies: int | None = None) -> list[TextSample]:
+    """``n`` text samples spread across files, each augmented as ``run`` would (same seeds)."""
+    from augcli.modalities import text
+    from augcli.plan import is_table
+
+    copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
+    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "text"]
+    pipeline = text.pipeline_for(config.text)
+    per_file: list[list[tuple[str, str, str, str | None]]] = []  # (display, seed key, text, label)
+    for item in pick_samples(items, n):
+        with open(os.path.join(config.input, item.relpath), "rb") as f:
+            content, _ = text.decode_text(f.read(), config.text.encoding)
+        if is_table(item.relpath):
+            samples = text.table_samples(content, item.relpath, config.text)
+            units = [(f"{item.relpath} row {i}", f"{item.relpath}#{i}", body, label or item.label)
+                     for i, (body, label) in enumerate(samples)]
+        elif config.text.unit == "line":
+            units = [(f"{item.relpath} line {i}", f"{item.relpath}:{i}", line, item.label)
+                     for i, line in enumerate(content.splitlines()) if line.strip()]
+        else:
+            units = [(item.relpath, item.relpath, content, item.label)]
+        per_file.append(units)
+    chosen = [units[i] for i in range(max(map(len, per_file), default=0)) for units in per_file if i < len(units)][:n]
+    result = []
+    for display, key, body, label in chosen:
+        sample = TextSample(display, label, body)
+        for k in range(copies):
+            sample.copies.append(text.augment(pipeline, body, item_seed(config.seed, key, k)))
+        result.append(sample)
+    return result
+
+
+def changed_words(original: str, augmented: str) -> list[tuple[str, bool]]:
+    """The augmented text's words, each marked True where it is not in the original's sequence."""
+    import difflib
+
+    before, after = original.split(), augmented.split()
+    marks = [True] * len(after)
+    for block in difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_matching_blocks():
+        for j in range(block.b, block.b + block.size):
+            marks[j] = False
+    return list(zip(after, marks, strict=True))
+
+
+def text_table(samples: list[TextSample], color: bool) -> str:
+    """The terminal view: each sample, then its copies with changed words highlighted."""
+    lines = []
+    for sample in samples:
+        lines.append(f"{sample.source}" + (f"  [{sample.label}]" if sample.label else ""))
+        lines.append(f"  original  {sample.original}")
+        for k, (augmented, steps) in enumerate(sample.copies):
+            words = " ".join(f"\x1b[1;33m{w}\x1b[0m" if (changed and color) else w
+                             for w, changed in changed_words(sample.original, augmented))
+            names = ", ".join(step["name"] for step in steps) or "no step applied"
+            lines.append(f"  copy {k:<5} {words}   ({names})")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def text_markdown(samples: list[TextSample]) -> str:
+    """The same as Markdown: a table per sample, changed words in bold."""
+    def cell(value: str) -> str:
+        return value.replace("|", "\\|").replace("\n", "<br>")
+
+    out = ["# augcli text preview", ""]
+    for sample in samples:
+        out += [f"## {cell(sample.source)}" + (f" ({cell(sample.label)})" if sample.label else ""), "",
+                "| | text | steps |", "|---|---|---|", f"| original | {cell(sample.original)} | |"]
+        for k, (augmented, steps) in enumerate(sample.copies):
+            words = " ".join(f"**{cell(w)}**" if changed else cell(w)
+                             for w, changed in changed_words(sample.original, augmented))
+            out.append(f"| copy {k} | {words} | {', '.join(step['name'] for step in steps)} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def pick_samples(items: list[Item], n: int) -> list[Item]:
@@ -168,9 +252,18 @@ def _text(canvas: np.ndarray, lines: list[str], baseline: int, left: int) -> Non
                     cv2.LINE_AA)
 
 
-def gallery_html(samples: list[Sample], config: Config) -> str:
+def gallery_html(samples: list[Sample], config: Config, text_samples: list[TextSample] = ()) -> str:
     """One self-contained page (images inline, no network) with every sample and its steps."""
     rows = []
+    for sample in text_samples:
+        diffs = "".join(
+            "<li>copy {}: {} <small>({})</small></li>".format(
+                k, " ".join(f"<mark>{html.escape(w)}</mark>" if c else html.escape(w)
+                            for w, c in changed_words(sample.original, augmented)),
+                html.escape(", ".join(step["name"] for step in steps)))
+            for k, (augmented, steps) in enumerate(sample.copies))
+        rows.append(f"<section class=text><h2>{html.escape(sample.source)}</h2><p>{html.escape(sample.original)}</p>"
+                    f"<ul>{diffs}</ul></section>")
     for sample in samples:
         head = f"<h2>{html.escape(sample.source)}" + (
             f" <span class=label>{html.escape(sample.label)}</span>" if sample.label else "") + "</h2>"
@@ -181,7 +274,7 @@ def gallery_html(samples: list[Sample], config: Config) -> str:
         rows.append(f"<section>{head}<div class=row>{figures}</div></section>")
     n_images = sum(len(s.cells) for s in samples)
     return _PAGE.format(title=html.escape(f"augcli preview: {config.input.name}"), n_images=n_images,
-                        n_samples=len(samples), body="\n".join(rows))
+                        n_samples=len(samples) + len(text_samples), body="\n".join(rows))
 
 
 def _figure(cell: Cell) -> str:
@@ -213,7 +306,7 @@ h1 {{ font-size: 1.3em; }} h2 {{ font-size: 1em; font-weight: 600; margin: 1.2em
 .row {{ display: flex; gap: 12px; flex-wrap: wrap; }}
 figure {{ margin: 0; width: 384px; }} img {{ width: 384px; height: 384px; display: block; }}
 figcaption ul {{ margin: .2em 0; padding-left: 1.2em; }} code {{ color: #9cf; font-size: .85em; }}
-.error {{ color: #f88; }}
+.error {{ color: #f88; }} mark {{ background: #664; color: #fff; }}
 </style></head>
 <body>
 <h1>{title}</h1>

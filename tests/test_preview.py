@@ -7,8 +7,8 @@ import pytest
 
 from augcli.config import load_config
 from augcli.dataset import discover
-from augcli.preview import CAPTION, CELL, fit_to_cell, pick_samples, preview, to_display
-from tests.conftest import invoke, make_image_folder, write_config
+from augcli.preview import CAPTION, CELL, fit_to_cell, pick_samples, preview, text_preview, to_display
+from tests.conftest import SAMPLE_DATA, invoke, make_image_folder, write_config
 
 FLIP = [{"HorizontalFlip": {"p": 1.0}}]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -96,3 +96,25 @@ def test_html_gallery_renders_every_sample_in_headless_chromium(labelled, tmp_pa
     assert 'data-rendered="9"' in dom  # 3 samples x (original + 2 copies), all decoded by the browser
     for sample in preview(load_config(cfg), n=3, copies=2):
         assert sample.source in dom
+
+
+def test_text_preview_shows_what_run_writes_and_writes_markdown(tmp_path):
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    shutil.copy(SAMPLE_DATA / "train" / "quotes.txt", data)
+    shutil.copy(SAMPLE_DATA / "train" / "reviews.csv", data)
+    steps = [{"RandomWordAug": {"action": "swap"}}, {"KeyboardAug": {}}]
+    cfg = write_config(tmp_path / "c.yaml", copies=2, text={"unit": "line", "pipeline": steps})
+    result = invoke("preview", cfg, "-n", 4, "-o", tmp_path / "p.png")
+    assert result.exit_code == 0, result.output
+    assert "\x1b[" not in result.output  # no colour when not on a terminal
+    markdown = (tmp_path / "p.md").read_text()
+    assert not (tmp_path / "p.png").exists()  # no images in this config
+    assert invoke("run", cfg).exit_code == 0
+    written = (tmp_path / "out" / "train" / "quotes__aug1.txt").read_text().splitlines()
+    samples = text_preview(load_config(cfg), n=4, copies=2)
+    assert [s.source for s in samples] == ["train/quotes.txt line 0", "train/reviews.csv row 0",
+                                           "train/quotes.txt line 1", "train/reviews.csv row 1"]
+    assert samples[0].copies[1][0] == written[0] and samples[2].copies[1][0] == written[1]
+    for sample in samples:
+        assert f"## {sample.source}" in markdown and sample.original.split("\n")[0] in result.output

@@ -450,10 +450,11 @@ def process(task: Any, config: Any, rows: list) -> int:
 
 
 def _row(task, output, copy, seed, steps, digest, source_hash, **extra):
-    from augcli.manifest import ManifestRow, plain
+    from augcli.manifest import ManifestRow
 
+    # steps are plain JSON already (nlpaug's change logs and EDA's records hold str, int, float)
     item = task.item
-    return ManifestRow(item.relpath, output, "text", copy, seed, plain(steps), digest, source_hash,
+    return ManifestRow(item.relpath, output, "text", copy, seed, steps, digest, source_hash,
                        extra.pop("label", item.label), item.split, extra)
 
 
@@ -548,6 +549,16 @@ def _process_table(task, config, pipeline, text, bom, source_hash, rows) -> int:
         body = buffer.getvalue()
     write_atomic(os.path.join(config.output, task.outputs[0]), _encode(body, section.encoding, bom))
     return dropped
+
+
+def table_samples(content: str, relpath: str, section: Any) -> list[tuple[str, str | None]]:
+    """(text, label) of every row of a table, as ``run`` reads them."""
+    if relpath.lower().endswith(".jsonl"):
+        header, records, key = _read_jsonl(content, section.field)
+    else:
+        header, records, key = _read_delimited(content, relpath, section.column)
+    return [(r[key] if isinstance(r[key], str) else ("" if r[key] is None else str(r[key])),
+             _label_of(r, header, key, None)) for r in records]
 
 
 def _delimiter(relpath: str) -> str:
