@@ -80,6 +80,7 @@ DICT_FILES = (
     "noun.exc",
     "verb.exc",
     "index.sense",
+    "cntlist.rev",
 )
 
 

@@ -345,9 +345,12 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
     except Exception as exc:  # the library's own validation speaks
         problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
         return None
-    if name in ("SynonymAug", "AntonymAug"):
+    if name == "SynonymAug":
         # No POS tagger offline: every sense is a candidate, as in EDA's synonym replacement.
         augmenter.model.pos_tag = _untagged
+    elif name == "AntonymAug":
+        # AntonymAug acts on verbs, adjectives and adverbs only: tag from WordNet's own sense counts.
+        augmenter.model.pos_tag = _lexicon_tagged
     augmenter.include_detail = True  # returns the change log recorded in the manifest
     return _Nlpaug(name, augmenter, ctx)
 
@@ -369,6 +372,26 @@ def _check_model_step(name: str, params: dict, where: str, problems: list[Proble
 
 def _untagged(tokens: list[str]) -> list[tuple[str, str]]:
     return [(token, "") for token in tokens]
+
+
+_PENN = {"n": "NN", "v": "VB", "a": "JJ", "s": "JJ", "r": "RB"}
+
+
+@lru_cache(maxsize=65536)
+def _lexicon_tag(word: str) -> str:
+    """The part of speech ``word``'s senses are most often used in (WordNet's sense counts), as a
+    Penn tag; '' for a word WordNet lacks. A lexicon tag, not a contextual one."""
+    from nltk.corpus import wordnet
+
+    scores: Counter = Counter()
+    for synset in wordnet.synsets(word):
+        pos = _PENN[synset.pos()]
+        scores[pos] += 1 + sum(lemma.count() for lemma in synset.lemmas() if lemma.name().lower() == word)
+    return max(scores, key=lambda tag: (scores[tag], tag != "NN")) if scores else ""
+
+
+def _lexicon_tagged(tokens: list[str]) -> list[tuple[str, str]]:
+    return [(token, _lexicon_tag(token.lower())) for token in tokens]
 
 
 def _split_sentences(text: str) -> list[str]:

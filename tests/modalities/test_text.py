@@ -177,3 +177,47 @@ def test_eda_deletion_never_empties_a_sentence():
     random.seed(0)
     out, _ = eda.random_deletion(["only", "two"], 1.0, lambda t: True)
     assert len(out) == 1
+
+
+@needs_wordnet
+def test_antonym_aug_replaces_with_wordnet_antonyms_offline(no_network):
+    from nltk.corpus import wordnet
+
+    pipeline = build([{"AntonymAug": {"aug_p": 0.5}}])
+    sentence = "The weather is good and the food was cheap but the service was slow."
+    checked = 0
+    for seed in range(5):
+        _, (step,) = text.augment(pipeline, sentence, seed)
+        for change in step["params"]["changes"]:
+            antonyms = {a.name().replace("_", " ").lower() for s in wordnet.synsets(change["orig_token"])
+                        for lemma in s.lemmas() for a in lemma.antonyms()}
+            assert change["new_token"].lower() in antonyms, change
+            checked += 1
+    assert checked >= 5
+
+
+def test_spelling_aug_uses_the_configured_dictionary(tmp_path):
+    from pathlib import Path
+
+    import nlpaug
+
+    source = Path(nlpaug.__file__).parent / "res" / "word" / "spelling" / "spelling_en.txt"
+    misspellings = {}
+    for line in source.read_text(encoding="utf-8", errors="replace").splitlines():
+        word, *wrong = line.split()
+        misspellings.setdefault(word, set()).update(wrong)
+    (tmp_path / "spelling.txt").write_text(source.read_text(encoding="utf-8", errors="replace"))
+    section = {"pipeline": [{"SpellingAug": {"dict_path": "spelling.txt", "aug_p": 0.5}}]}
+    assert text.check_section(section, tmp_path, "text") == []
+    resolved = text._resolve_step_paths(section["pipeline"], tmp_path)
+    pipeline = build(resolved)
+    changed = 0
+    for seed, sentence in enumerate(SENTENCES[:8]):
+        _, (step,) = text.augment(pipeline, sentence, seed)
+        for change in step["params"]["changes"]:
+            assert change["new_token"] in misspellings.get(change["orig_token"], set()), change
+            changed += 1
+    assert changed > 0
+    missing = text.check_section({"pipeline": [{"SpellingAug": {"dict_path": "nope.txt"}}]}, tmp_path, "text")
+    assert [(p.path, p.message.endswith("does not exist")) for p in missing] == [
+        ("text.pipeline[0].SpellingAug.dict_path", True)]
