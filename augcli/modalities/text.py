@@ -351,6 +351,11 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
     elif name == "AntonymAug":
         # AntonymAug acts on verbs, adjectives and adverbs only: tag from WordNet's own sense counts.
         augmenter.model.pos_tag = _lexicon_tagged
+    if name == "SpellingAug":
+        # nlpaug keeps candidates as list(set(...)): their order, hence the choice, would depend on
+        # the process's hash seed. Sorted, the same seed picks the same misspelling in every process.
+        for key in augmenter.model.dict:
+            augmenter.model.dict[key] = sorted(augmenter.model.dict[key])
     augmenter.include_detail = True  # returns the change log recorded in the manifest
     return _Nlpaug(name, augmenter, ctx)
 

@@ -202,10 +202,12 @@ def test_spelling_aug_uses_the_configured_dictionary(tmp_path):
     import nlpaug
 
     source = Path(nlpaug.__file__).parent / "res" / "word" / "spelling" / "spelling_en.txt"
-    misspellings = {}
+    misspellings = {}  # nlpaug maps both ways: word -> misspellings and misspelling -> word
     for line in source.read_text(encoding="utf-8", errors="replace").splitlines():
         word, *wrong = line.split()
         misspellings.setdefault(word, set()).update(wrong)
+        for w in wrong:
+            misspellings.setdefault(w, set()).add(word)
     (tmp_path / "spelling.txt").write_text(source.read_text(encoding="utf-8", errors="replace"))
     section = {"pipeline": [{"SpellingAug": {"dict_path": "spelling.txt", "aug_p": 0.5}}]}
     assert text.check_section(section, tmp_path, "text") == []
@@ -221,3 +223,41 @@ def test_spelling_aug_uses_the_configured_dictionary(tmp_path):
     missing = text.check_section({"pipeline": [{"SpellingAug": {"dict_path": "nope.txt"}}]}, tmp_path, "text")
     assert [(p.path, p.message.endswith("does not exist")) for p in missing] == [
         ("text.pipeline[0].SpellingAug.dict_path", True)]
+
+
+ALL_STEPS = [
+    {"SynonymAug": {"aug_p": 0.3}}, {"AntonymAug": {}}, {"RandomWordAug": {"action": "swap"}},
+    {"RandomWordAug": {"action": "delete"}}, {"RandomWordAug": {"action": "crop"}}, {"SplitAug": {}},
+    {"KeyboardAug": {}}, {"OcrAug": {}}, {"RandomCharAug": {"action": "insert"}}, {"RandomSentAug": {}},
+    {"EDA": {}}, {"SynonymReplacement": {}}, {"RandomInsertion": {}}, {"RandomSwap": {}}, {"RandomDeletion": {}},
+]
+
+
+@needs_wordnet
+def test_every_step_gives_the_same_text_in_processes_with_other_hash_seeds(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import nlpaug
+
+    spelling = os.path.join(os.path.dirname(nlpaug.__file__), "res", "word", "spelling", "spelling_en.txt")
+    steps = [*ALL_STEPS, {"SpellingAug": {"dict_path": spelling}}]
+    code = (
+        "import json, sys; from augcli.modalities import text\n"
+        "steps, sentences = json.loads(sys.argv[1]), json.loads(sys.argv[2])\n"
+        "out = [[text.augment(text.pipeline_for({'pipeline': [s], 'protect': [], 'wordnet': None}), x, 7 + i)[0]"
+        " for i, x in enumerate(sentences)] for s in steps]\n"
+        "print(json.dumps(out))"
+    )
+    paragraph = [" ".join(SENTENCES[i : i + 3]) for i in range(0, 12, 3)]
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-c", code, json.dumps(steps), json.dumps(paragraph)],
+                              capture_output=True, text=True, env=env, check=True)
+        outputs.append(json.loads(done.stdout))
+    for step, first, second in zip(steps, *outputs, strict=True):
+        assert first == second, step
+    assert sum(out != paragraph for out in outputs[0]) >= len(steps) - 2  # the steps really change text
