@@ -16,6 +16,7 @@ from augcli.errors import ConfigError, Problem
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
 IMAGE_FORMATS = ("jpg", "png", "webp", "bmp", "tiff")
+MODALITIES = ("image", "audio", "text")  # discovery order: the first whose include matches takes a file
 
 
 class _Section(BaseModel):
@@ -37,6 +38,23 @@ class ImageSection(_Section):
     pipeline: list[Any] = Field(default_factory=list)
     format: Literal["jpg", "png", "webp", "bmp", "tiff"] | None = None
     quality: int | None = Field(default=None, ge=1, le=100)
+
+
+DEFAULT_AUDIO_INCLUDE = ["**/*.wav", "**/*.flac", "**/*.ogg", "**/*.mp3"]
+
+
+class AudioSection(_Section):
+    include: list[str] = Field(default_factory=lambda: list(DEFAULT_AUDIO_INCLUDE))
+    exclude: list[str] = Field(default_factory=list)
+    pipeline: list[Any] = Field(default_factory=list)
+    sample_rate: int | None = Field(default=None, ge=1000)  # resample (librosa) before augmenting
+    mono: bool = False  # down-mix to one channel before augmenting
+    sidecars: list[str] = Field(default_factory=lambda: [".txt", ".json", ".lab"])  # same-stem files copied along
+    features: Literal["logmel"] | None = None  # write log-mel spectrograms (.npy) instead of audio
+    n_mels: int = Field(default=64, ge=1)
+    n_fft: int = Field(default=400, ge=16)
+    hop_length: int = Field(default=160, ge=1)
+    spec_pipeline: list[Any] = Field(default_factory=list)  # SpecAugment steps on the log-mel
 
 
 class TextSection(_Section):
@@ -63,6 +81,7 @@ class Config(_Section):
     exclude: list[str] = Field(default_factory=list)
     splits: Splits = Field(default_factory=Splits)
     image: ImageSection | None = None
+    audio: AudioSection | None = None
     text: TextSection | None = None
 
     @field_validator("workers", mode="before")
@@ -111,9 +130,9 @@ def load_config(
     # Paths and pipelines are checked even when the schema failed, so one pass reports everything.
     if isinstance(raw.get("input"), str) and isinstance(raw.get("output"), str):
         problems += _check_paths((base / raw["input"]).resolve(), (base / raw["output"]).resolve())
-    if raw.get("image") is None and raw.get("text") is None:
-        problems.append(Problem("", "nothing to do: add an 'image' or 'text' section with a pipeline"))
-    for name in ("image", "text"):
+    if all(raw.get(name) is None for name in MODALITIES):
+        problems.append(Problem("", "nothing to do: add an 'image', 'audio' or 'text' section with a pipeline"))
+    for name in MODALITIES:
         section = raw.get(name)
         if isinstance(section, dict) and "pipeline" in section:
             module = importlib.import_module(f"augcli.modalities.{name}")
@@ -121,19 +140,20 @@ def load_config(
     if problems:
         raise ConfigError(problems, where)
     update = {"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
-    if config.text is not None:
-        from augcli.modalities import text
-
-        update["text"] = text.resolve_paths(config.text, base)
+    for name in ("audio", "text"):
+        if getattr(config, name) is not None:
+            module = importlib.import_module(f"augcli.modalities.{name}")
+            update[name] = module.resolve_paths(getattr(config, name), base)
     return config.model_copy(update=update)
 
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the config file, from the models, with every image step name spelled out."""
-    from augcli.modalities import image, text
+    from augcli.modalities import audio, image, text
 
     schema = Config.model_json_schema(by_alias=True)
     for section, names, library in (("ImageSection", image.transform_names(), "albumentations transform"),
+                                    ("AudioSection", audio.transform_names(), "audiomentations transform"),
                                     ("TextSection", text.step_names(), "nlpaug augmenter or EDA step")):
         schema["$defs"][section]["properties"]["pipeline"]["items"] = {
             "description": f"One {library}: '- Name: {{param: value}}' or '- Name'",

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from augcli.config import Config
+from augcli.config import MODALITIES, Config
 
 AUGMENT, COPY = "augment", "copy"
 
@@ -20,6 +20,7 @@ class Item:
     label: str | None
     split: str | None
     action: str  # AUGMENT or COPY
+    sidecars: tuple[str, ...] = ()  # same-stem files that belong to this item (a clip's transcript)
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Discovery:
     items: list[Item]
     unmatched: int = 0  # files no modality's include pattern took
     left_out_splits: Counter = field(default_factory=Counter)  # split -> files neither augmented nor copied
+    audio_metadata: list[str] = field(default_factory=list)  # audiofolder metadata.csv files (rewritten)
 
 
 def glob_to_regex(pattern: str) -> re.Pattern:
@@ -73,7 +75,7 @@ def walk_files(root: Path, include_hidden: bool = False) -> list[str]:
 
 def discover(config: Config) -> Discovery:
     modalities = {}  # first match wins, in this order
-    for name in ("image", "text"):
+    for name in MODALITIES:
         section = getattr(config, name)
         if section is not None:
             modalities[name] = (_matcher(section.include), _matcher(section.exclude))
@@ -82,12 +84,14 @@ def discover(config: Config) -> Discovery:
     copy_splits = {s.lower() for s in config.splits.copy_}
     known_splits = augment_splits | copy_splits | {"train", "val", "valid", "validation", "test"}
     relpaths = walk_files(config.input)
+    sidecars, metadata = _sidecars(config, relpaths, modalities.get("audio"))
+    owned = {path for paths in sidecars.values() for path in paths} | set(metadata)
     top_folders = {p.split("/", 1)[0].lower() for p in relpaths if "/" in p}
     has_splits = bool(top_folders & known_splits)
 
-    result = Discovery(items=[])
+    result = Discovery(items=[], audio_metadata=metadata)
     for relpath in relpaths:
-        if excluded(relpath):
+        if excluded(relpath) or relpath in owned:
             continue
         modality = next((m for m, (inc, exc) in modalities.items() if inc(relpath) and not exc(relpath)), None)
         if modality is None:
@@ -104,5 +108,23 @@ def discover(config: Config) -> Discovery:
         else:
             result.left_out_splits[split] += 1
             continue
-        result.items.append(Item(relpath, modality, label, split, action))
+        result.items.append(Item(relpath, modality, label, split, action, sidecars.get(relpath, ())))
     return result
+
+
+def _sidecars(config: Config, relpaths: list[str], audio_match) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    """clip relpath -> its sidecar relpaths (clip.txt, clip.json, ...); and the audiofolder metadata files."""
+    if audio_match is None:
+        return {}, []
+    include, exclude = audio_match
+    present = set(relpaths)
+    found: dict[str, tuple[str, ...]] = {}
+    for relpath in relpaths:
+        if include(relpath) and not exclude(relpath):
+            stem = relpath.rsplit(".", 1)[0]
+            found[relpath] = tuple(stem + suffix for suffix in config.audio.sidecars if stem + suffix in present)
+    # Hugging Face audiofolder: a metadata.csv beside the clips (or above them) describes them:
+    # it is rewritten for the outputs, not augmented as a text table.
+    metadata = sorted(m for m in present if m.rsplit("/", 1)[-1] == "metadata.csv"
+                      and any(r.startswith(m[: -len("metadata.csv")]) for r in found))
+    return found, metadata

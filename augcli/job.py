@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from augcli.config import Config, load_config
+from augcli.config import MODALITIES, Config, load_config
 from augcli.dataset import AUGMENT, Discovery, discover
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
 from augcli.io import write_atomic
@@ -94,7 +94,7 @@ def run(
     started = time.perf_counter()
     discovery = discover(config)
     if not discovery.items:
-        patterns = {name: getattr(config, name).include for name in ("image", "text") if getattr(config, name)}
+        patterns = {name: getattr(config, name).include for name in MODALITIES if getattr(config, name)}
         raise DatasetError(
             f"no files to process in {config.input}: nothing matches "
             + " or ".join(f"{name}.include {include}" for name, include in patterns.items())
@@ -131,12 +131,51 @@ def run(
                     break
         else:
             result.status = "complete"
-            result.stale_removed = _remove_stale(config.output, previous - plan.output_paths())
+            for line in _rewrite_audio_metadata(config, discovery, plan):
+                writer.write(line)
+                result.originals_written += 1
+            result.stale_removed = _remove_stale(config.output, previous - plan.output_paths()
+                                                 - set(discovery.audio_metadata))
     finally:
         writer.close()  # the manifest lists exactly the files written, whatever stopped the run
         result.seconds = time.perf_counter() - started
         _write_run_json(result, wall_start)
     return result
+
+
+def _rewrite_audio_metadata(config: Config, discovery: Discovery, plan: Plan) -> list[str]:
+    """Each audiofolder metadata.csv again in the output, one row per clip written there (the
+    original and its copies), every other column kept. Returns the manifest lines."""
+    import csv
+    import io as _io
+
+    from augcli.io import sha256
+    from augcli.manifest import ManifestRow
+
+    lines = []
+    by_source = {t.item.relpath: t for t in plan.tasks}
+    for meta in discovery.audio_metadata:
+        folder = meta[: -len("metadata.csv")]
+        with open(config.input / meta, encoding="utf-8", newline="") as f:
+            table = list(csv.reader(f))
+        if not table or "file_name" not in table[0]:
+            continue
+        column = table[0].index("file_name")
+        out_rows = [table[0]]
+        for row in table[1:]:
+            task = by_source.get(folder + row[column]) if len(row) > column else None
+            if task is None:
+                continue  # a clip not in this run (excluded, failed discovery) gets no row
+            names = ([task.original] if task.original else []) + list(task.outputs)
+            out_rows += [[*row[:column], name[len(folder):], *row[column + 1 :]] for name in names]
+        buffer = _io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(out_rows)
+        blob = buffer.getvalue().encode("utf-8")
+        write_atomic(config.output / meta, blob)
+        source_hash = sha256((config.input / meta).read_bytes())
+        lines.append(ManifestRow(meta, meta, "audio", None, None, [], sha256(blob), source_hash,
+                                 extra={"metadata_rows": len(out_rows) - 1}).to_json())
+    return lines
 
 
 def _previous_outputs(output: Path) -> set[str]:
@@ -173,7 +212,7 @@ def _remove_stale(output: Path, stale: set[str]) -> int:
 def library_versions(config: Config) -> dict[str, str]:
     """Versions of the libraries that shape this config's outputs (recorded; compared by verify)."""
     versions: dict[str, str] = {}
-    for name in ("image", "text"):
+    for name in MODALITIES:
         if getattr(config, name) is not None:
             versions.update(importlib.import_module(f"augcli.modalities.{name}").library_versions())
     return versions

@@ -71,8 +71,16 @@ def table_output_name(relpath: str, keep_originals: bool) -> str:
     return str(path.with_name(f"{path.stem}__aug{path.suffix}"))
 
 
+def output_format(config: Config, modality: str) -> str | None:
+    """The suffix augmented outputs get instead of the source's, or None to keep it."""
+    if modality == "image" and config.image:
+        return config.image.format
+    if modality == "audio" and config.audio and config.audio.features:
+        return "npy"
+    return None
+
+
 def build_plan(config: Config, items: list[Item]) -> Plan:
-    fmt = config.image.format if config.image else None
     tasks = []
     for item in items:
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
@@ -81,8 +89,8 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
             continue
         if item.action == AUGMENT:
             copies = range(config.copies)
-            outputs = tuple(augmented_name(item.relpath, k, fmt if item.modality == "image" else None)
-                            for k in copies)
+            fmt = output_format(config, item.modality)
+            outputs = tuple(augmented_name(item.relpath, k, fmt) for k in copies)
             seeds = tuple(item_seed(config.seed, item.relpath, k) for k in copies)
             original = item.relpath if config.keep_originals else None
         else:

@@ -58,8 +58,11 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
 
     chosen = [row for row in _sample(rows, sample) if row["output"] in present]
     groups: dict[str, list[dict]] = {}
-    for row in chosen:  # by source, so each source is read and decoded once
-        groups.setdefault(row["source"], []).append(row)
+    for row in chosen:
+        if "sidecar_of" in row or "metadata_rows" in row:  # copied or rewritten files: hash checks only
+            report.findings += _check_copied_file(row, config, output)
+        else:  # by source, so each source is read and decoded once
+            groups.setdefault(row["source"], []).append(row)
     cause = _likely_cause(report.version_changes)
     for findings, regenerated in fan_out(_verify_chunk, list(groups.items()), workers or config.n_workers(),
                                          config, str(output), cause):
@@ -105,15 +108,36 @@ def _likely_cause(version_changes: list[str]) -> str:
     return "the libraries are the run's versions, so the output is not reproducible here; please report it"
 
 
+def _check_copied_file(row: dict, config: Config, output: Path) -> list[Finding]:
+    with open(output / row["output"], "rb") as f:
+        if sha256(f.read()) != row["sha256"]:
+            return [Finding(row["output"], "changed", "its sha256 differs from the manifest: it was modified")]
+    try:
+        with open(os.path.join(config.input, row["source"]), "rb") as f:
+            if sha256(f.read()) != row["source_sha256"]:
+                return [Finding(row["output"], "source changed", f"{row['source']} is not the file the run read")]
+    except OSError as exc:
+        return [Finding(row["output"], "source missing", f"cannot read {row['source']}: {exc.strerror}")]
+    return []
+
+
 def _verify_chunk(groups: list[tuple[str, list[dict]]], config: Config, output: str, cause: str
                   ) -> list[tuple[list[Finding], int]]:
-    return [_verify_source(source, rows, config, output, cause) for source, rows in groups]
+    from augcli.errors import ItemError
+
+    results = []
+    for source, rows in groups:
+        try:
+            results.append(_verify_source(source, rows, config, output, cause))
+        except (ItemError, OSError, ValueError) as exc:  # a source that no longer reads: a finding, not a crash
+            results.append(([Finding(r["output"], "source unreadable", str(exc)) for r in rows], 0))
+    return results
 
 
 def _verify_source(source: str, rows: list[dict], config: Config, output: str, cause: str
                    ) -> tuple[list[Finding], int]:
-    if rows[0]["modality"] == "text":
-        return _verify_text_source(source, rows, config, output, cause)
+    if rows[0]["modality"] != "image":
+        return _verify_by_regenerating(source, rows, config, output, cause)
     from augcli.modalities import image
 
     findings: list[Finding] = []
@@ -153,27 +177,26 @@ def _step_names(transforms: list[dict[str, Any]]) -> list[str]:
     return [step["name"] for step in transforms]
 
 
-def _verify_text_source(source: str, rows: list[dict], config: Config, output: str, cause: str
-                        ) -> tuple[list[Finding], int]:
-    """Regenerate every output of a text source into a scratch folder with the run's own code,
-    then compare: rows that regenerate with the manifest's hashes but a file that differs mean
-    the file was changed; rows that regenerate differently mean the run cannot be reproduced."""
+def _verify_by_regenerating(source: str, rows: list[dict], config: Config, output: str, cause: str
+                            ) -> tuple[list[Finding], int]:
+    """Regenerate every output of a source into a scratch folder with the run's own code (text,
+    audio), then compare: samples that regenerate with the manifest's hashes but a file that
+    differs mean the file was changed; samples that regenerate differently mean the run cannot
+    be reproduced here."""
+    import importlib
     import tempfile
 
     from augcli.dataset import AUGMENT, COPY, Item
-    from augcli.errors import ItemError
-    from augcli.modalities import text
     from augcli.plan import build_plan
 
+    modality = rows[0]["modality"]
     augmented = any(r["copy"] is not None for r in rows)
-    item = Item(source, "text", None, rows[0].get("split"), AUGMENT if augmented else COPY)
+    item = Item(source, modality, None, rows[0].get("split"), AUGMENT if augmented else COPY)
     (task,) = build_plan(config, [item]).tasks
     with tempfile.TemporaryDirectory(prefix=".augcli-verify-") as scratch:
         fresh: list = []
-        try:
-            text.process(task, config.model_copy(update={"output": Path(scratch)}), fresh)
-        except (ItemError, OSError) as exc:
-            return [Finding(r["output"], "source missing", str(exc)) for r in rows], 0
+        importlib.import_module(f"augcli.modalities.{modality}").process(
+            task, config.model_copy(update={"output": Path(scratch)}), fresh)
         if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):
             return [Finding(r["output"], "source changed", f"{source} is not the file the run read") for r in rows], 0
         key = lambda r: (r["output"], r["copy"], r.get("row"), r.get("line"))  # noqa: E731

@@ -1,0 +1,394 @@
+"""Audio with audiomentations: build a pipeline from config; read/write with soundfile; apply with record."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import os
+import warnings
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from augcli.config import suggest
+from augcli.errors import ConfigError, ItemError, Problem
+from augcli.seeding import seed_globals
+
+COMPOSITIONS = ("Compose", "OneOf", "SomeOf")
+PATH_PARAMS = {"AddBackgroundNoise": ("sounds_path",), "AddShortNoises": ("sounds_path",),
+               "ApplyImpulseResponse": ("ir_path",)}
+SPEC_STEPS = {  # SpecAugment (Park et al. 2019) on a log-mel spectrogram (n_mels, frames)
+    "FrequencyMask": {"max_width": 8, "count": 1, "p": 1.0},
+    "TimeMask": {"max_width": 20, "count": 1, "p": 1.0},
+    "TimeWarp": {"max_shift": 5, "p": 1.0},
+}
+_NOT_STEPS = {"Lambda", "BaseCompose"}
+
+
+def transform_names() -> list[str]:
+    import audiomentations
+
+    return sorted(n for n in dir(audiomentations) if inspect.isclass(getattr(audiomentations, n))
+                  and n[0].isupper() and n not in _NOT_STEPS)
+
+
+# ---------------------------------------------------------------- building from config
+
+
+class _Recorder:
+    """Wraps each leaf's ``apply`` so the steps a call really applied are recorded in call order.
+
+    audiomentations leaves keep their last sampled ``parameters`` without resetting them, so
+    reading them after a call would report steps that were not applied this time.
+    """
+
+    def __init__(self):
+        self.applied: list[tuple[str, dict]] = []
+
+    def watch(self, transform: Any) -> None:
+        inner, name = transform.apply, type(transform).__name__
+
+        def apply(samples, sample_rate):
+            self.applied.append((name, dict(transform.parameters)))
+            return inner(samples, sample_rate)
+
+        transform.apply = apply
+
+
+class Pipeline:
+    def __init__(self, compose: Any, recorder: _Recorder, spec_steps: list[tuple[str, dict]]):
+        self.compose, self.recorder, self.spec_steps = compose, recorder, spec_steps
+
+
+def check_section(section: dict, base: Any, path: str) -> list[Problem]:
+    problems: list[Problem] = []
+    resolved = _resolve_step_paths(section["pipeline"], base)
+    _build_steps(resolved, f"{path}.pipeline", problems, _Recorder())
+    _spec_steps(section.get("spec_pipeline") or [], f"{path}.spec_pipeline", problems)
+    if section.get("spec_pipeline") and section.get("features") != "logmel":
+        problems.append(Problem(f"{path}.spec_pipeline", "needs 'features: logmel' (it works on spectrograms)"))
+    return problems
+
+
+def resolve_paths(section: Any, base: Any) -> Any:
+    return section.model_copy(update={"pipeline": _resolve_step_paths(section.pipeline, base)})
+
+
+def _resolve_step_paths(steps: Any, base: Any) -> Any:
+    if not isinstance(steps, list):
+        return steps
+    out = []
+    for step in steps:
+        if isinstance(step, dict) and len(step) == 1:
+            ((name, params),) = step.items()
+            if isinstance(params, dict):
+                params = dict(params)
+                for key in PATH_PARAMS.get(name, ()):
+                    if isinstance(params.get(key), str):
+                        params[key] = str((base / params[key]).resolve())
+                if isinstance(params.get("transforms"), list):
+                    params["transforms"] = _resolve_step_paths(params["transforms"], base)
+            step = {name: params}
+        out.append(step)
+    return out
+
+
+@lru_cache(maxsize=4)
+def _cached(section_json: str) -> Pipeline:
+    import audiomentations
+
+    section = json.loads(section_json)
+    problems: list[Problem] = []
+    recorder = _Recorder()
+    transforms = _build_steps(section["pipeline"], "audio.pipeline", problems, recorder)
+    spec = _spec_steps(section.get("spec_pipeline") or [], "audio.spec_pipeline", problems)
+    if problems:
+        raise ConfigError(problems)
+    return Pipeline(audiomentations.Compose(transforms, p=1.0), recorder, spec)
+
+
+def pipeline_for(section: Any) -> Pipeline:
+    plain = section.model_dump(mode="json") if hasattr(section, "model_dump") else section
+    return _cached(json.dumps(plain, sort_keys=True, default=str))
+
+
+def _build_steps(steps: Any, path: str, problems: list[Problem], recorder: _Recorder) -> list:
+    if not isinstance(steps, list):
+        problems.append(Problem(path, "must be a list of steps, e.g. [{Gain: {p: 0.5}}]"))
+        return []
+    return [t for i, step in enumerate(steps) if (t := _build_step(step, f"{path}[{i}]", problems, recorder))]
+
+
+def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Recorder) -> Any:
+    import audiomentations
+
+    if isinstance(step, str):
+        name, params = step, {}
+    elif isinstance(step, dict) and len(step) == 1:
+        ((name, params),) = step.items()
+        params = {} if params is None else params
+    else:
+        problems.append(Problem(path, "a step is one transform name with its parameters, e.g. '- Gain: {p: 0.5}'"))
+        return None
+    name = str(name)
+    if name not in transform_names():
+        problems.append(Problem(path, f"unknown audio transform '{name}'{suggest(name, transform_names())};"
+                                      " 'augcli transforms audio' lists them"))
+        return None
+    where = f"{path}.{name}"
+    if not isinstance(params, dict):
+        problems.append(Problem(where, f"parameters must be a mapping, e.g. '- {name}: {{p: 0.5}}'"))
+        return None
+    params = dict(params)
+    cls = getattr(audiomentations, name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+    unknown = [k for k in params if k not in accepted]
+    for key in unknown:
+        problems.append(Problem(f"{where}.{key}", f"{name} has no parameter '{key}'{suggest(str(key), accepted)}"))
+    if unknown:
+        return None
+    for key in PATH_PARAMS.get(name, ()):
+        if key not in params:
+            problems.append(Problem(f"{where}.{key}", "required: a local file or folder"))
+            return None
+        if not os.path.exists(str(params[key])):
+            problems.append(Problem(f"{where}.{key}", f"{params[key]} does not exist"))
+            return None
+    if name in COMPOSITIONS:
+        if "transforms" not in params:
+            problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
+            return None
+        params["transforms"] = _build_steps(params["transforms"], f"{where}.transforms", problems, recorder)
+        for key in ("num_transforms",):  # YAML has no tuples
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            transform = cls(**params)
+    except Exception as exc:  # the library's own validation speaks
+        problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
+        return None
+    if name not in COMPOSITIONS:
+        recorder.watch(transform)
+    return transform
+
+
+def _spec_steps(steps: Any, path: str, problems: list[Problem]) -> list[tuple[str, dict]]:
+    if not isinstance(steps, list):
+        problems.append(Problem(path, "must be a list of steps, e.g. [{FrequencyMask: {max_width: 8}}]"))
+        return []
+    built = []
+    for i, step in enumerate(steps):
+        name, params = (step, {}) if isinstance(step, str) else (next(iter(step.items())) if isinstance(step, dict)
+                                                                 and len(step) == 1 else (None, None))
+        where = f"{path}[{i}]"
+        if name not in SPEC_STEPS:
+            problems.append(Problem(where, f"unknown spectrogram step '{name}'{suggest(str(name), list(SPEC_STEPS))}"))
+            continue
+        params = params or {}
+        unknown = [k for k in params if k not in SPEC_STEPS[name]]
+        for key in unknown:
+            problems.append(Problem(f"{where}.{name}.{key}",
+                                    f"{name} has no parameter '{key}'{suggest(str(key), list(SPEC_STEPS[name]))}"))
+        if not unknown:
+            built.append((name, {**SPEC_STEPS[name], **params}))
+    return built
+
+
+# ---------------------------------------------------------------- applying
+
+
+def augment(pipeline: Pipeline, samples: np.ndarray, sample_rate: int, seed: int
+            ) -> tuple[np.ndarray, list[tuple[str, dict]]]:
+    """Apply the waveform pipeline with this output's seed (audiomentations draws from the globals)."""
+    pipeline.recorder.applied = []
+    seed_globals(seed)
+    out = pipeline.compose(samples=samples, sample_rate=sample_rate)
+    return np.asarray(out, dtype=np.float32), list(pipeline.recorder.applied)
+
+
+def log_mel(samples: np.ndarray, sample_rate: int, n_mels: int, n_fft: int, hop_length: int) -> np.ndarray:
+    """Log-mel spectrogram (dB) of the (down-mixed) signal: (n_mels, frames), float32."""
+    import librosa
+
+    mono = samples if samples.ndim == 1 else samples.mean(axis=0)
+    mel = librosa.feature.melspectrogram(y=mono, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
+    return librosa.power_to_db(mel, ref=np.max).astype(np.float32)
+
+
+def spec_augment(spec: np.ndarray, steps: list[tuple[str, dict]], seed: int) -> tuple[np.ndarray, list]:
+    """Frequency masks, time masks and time warping (Park et al. 2019), drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    spec, applied = spec.copy(), []
+    fill = float(spec.mean())
+    for name, params in steps:
+        if rng.random() >= params["p"]:
+            continue
+        n_freq, n_time = spec.shape
+        if name == "FrequencyMask":
+            bands = []
+            for _ in range(params["count"]):
+                width = int(rng.integers(0, params["max_width"] + 1))
+                start = int(rng.integers(0, max(1, n_freq - width)))
+                spec[start : start + width, :] = fill
+                bands.append([start, width])
+            applied.append((name, {"bands": bands}))
+        elif name == "TimeMask":
+            spans = []
+            for _ in range(params["count"]):
+                width = int(rng.integers(0, min(params["max_width"], n_time) + 1))
+                start = int(rng.integers(0, max(1, n_time - width)))
+                spec[:, start : start + width] = fill
+                spans.append([start, width])
+            applied.append((name, {"spans": spans}))
+        elif name == "TimeWarp" and n_time > 2 * params["max_shift"] + 2:
+            centre = int(rng.integers(params["max_shift"] + 1, n_time - params["max_shift"] - 1))
+            shift = int(rng.integers(-params["max_shift"], params["max_shift"] + 1))
+            spec = _time_warp(spec, centre, centre + shift)
+            applied.append((name, {"centre": centre, "to": centre + shift}))
+    return spec, applied
+
+
+def _time_warp(spec: np.ndarray, source: int, target: int) -> np.ndarray:
+    """Move frame ``source`` to ``target``, stretching both sides linearly (SpecAugment's warp)."""
+    n_time = spec.shape[1]
+    positions = np.concatenate([np.linspace(0, source, target + 1)[:-1],
+                                np.linspace(source, n_time - 1, n_time - target)])
+    frames = np.arange(n_time)
+    return np.stack([np.interp(positions, frames, row) for row in spec]).astype(spec.dtype)
+
+
+# ---------------------------------------------------------------- reading and writing
+
+
+def read(data: bytes) -> tuple[np.ndarray, int, Any]:
+    """Samples as audiomentations wants them (mono: (n,), else (channels, n)), rate and file info."""
+    import soundfile as sf
+
+    if not data:
+        raise ItemError("file is empty (0 bytes)")
+    try:
+        info = sf.info(io.BytesIO(data))
+        frames, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise ItemError(f"cannot decode the file as audio: {exc}; fix it, remove it or exclude it") from None
+    if frames.shape[0] == 0:
+        raise ItemError("the file holds no audio frames")
+    samples = frames[:, 0].copy() if frames.shape[1] == 1 else np.ascontiguousarray(frames.T)
+    return samples, rate, info
+
+
+def write(samples: np.ndarray, rate: int, info: Any) -> tuple[bytes, int]:
+    """Encode in the source's format and subtype; PCM is clipped to [-1, 1]. Returns bytes and clip count."""
+    import soundfile as sf
+
+    clipped = 0
+    if info.subtype.startswith(("PCM", "ULAW", "ALAW")) or info.format in ("MP3", "OGG"):
+        clipped = int(np.count_nonzero(np.abs(samples) > 1.0))
+        samples = np.clip(samples, -1.0, 1.0)
+    frames = samples if samples.ndim == 1 else samples.T
+    buffer = io.BytesIO()
+    sf.write(buffer, frames, rate, format=info.format, subtype=info.subtype)
+    return buffer.getvalue(), clipped
+
+
+def prepare(samples: np.ndarray, rate: int, section: Any) -> tuple[np.ndarray, int]:
+    """Down-mix and resample when the config asks."""
+    if section.mono and samples.ndim == 2:
+        samples = samples.mean(axis=0).astype(np.float32)
+    if section.sample_rate and section.sample_rate != rate:
+        import librosa
+
+        samples = librosa.resample(samples, orig_sr=rate, target_sr=section.sample_rate, axis=-1).astype(np.float32)
+        rate = section.sample_rate
+    return samples, rate
+
+
+def _duration(samples: np.ndarray, rate: int) -> float:
+    return round(samples.shape[-1] / rate, 6)
+
+
+def process(task: Any, config: Any, rows: list) -> int:
+    """Worker: read a clip once, place it (and its sidecars), write each augmented copy."""
+    from augcli.io import sha256, write_atomic
+    from augcli.manifest import ManifestRow, applied_steps
+
+    item, section, out_root = task.item, config.audio, str(config.output)
+    with open(os.path.join(config.input, item.relpath), "rb") as f:
+        data = f.read()
+    source_hash = sha256(data)
+
+    def place_sidecars(clip_output: str, copy: int | None, seed: int | None) -> None:
+        stem = clip_output.rsplit(".", 1)[0]
+        for sidecar in item.sidecars:
+            with open(os.path.join(config.input, sidecar), "rb") as f:
+                blob = f.read()
+            target = stem + sidecar[len(item.relpath.rsplit(".", 1)[0]) :]
+            write_atomic(os.path.join(out_root, target), blob)
+            rows.append(ManifestRow(sidecar, target, "audio", copy, seed, [], sha256(blob), sha256(blob), item.label,
+                                    item.split, {"sidecar_of": clip_output}))
+
+    if task.outputs:
+        samples, rate, info = read(data)  # once for all copies; a bad clip is not placed
+        samples, rate = prepare(samples, rate, section)
+    if task.original:
+        write_atomic(os.path.join(out_root, task.original), data)
+        rows.append(ManifestRow(item.relpath, task.original, "audio", None, None, [], source_hash, source_hash,
+                                item.label, item.split))
+        place_sidecars(task.original, None, None)
+    if not task.outputs:
+        return 0
+    pipeline = pipeline_for(section)
+    for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
+        augmented, applied = augment(pipeline, samples, rate, seed)
+        extra: dict[str, Any] = {"duration_in": _duration(samples, rate), "duration_out": _duration(augmented, rate),
+                                 "sample_rate": rate, "channels": 1 if augmented.ndim == 1 else augmented.shape[0]}
+        if section.features == "logmel":
+            spec = log_mel(augmented, rate, section.n_mels, section.n_fft, section.hop_length)
+            spec, spec_applied = spec_augment(spec, pipeline.spec_steps, seed)
+            applied = [*applied, *spec_applied]
+            buffer = io.BytesIO()
+            np.save(buffer, spec, allow_pickle=False)
+            blob = buffer.getvalue()
+            extra["shape"] = list(spec.shape)
+        else:
+            blob, extra["clipped_samples"] = write(augmented, rate, info)
+        write_atomic(os.path.join(out_root, output), blob)
+        rows.append(ManifestRow(item.relpath, output, "audio", copy, seed, applied_steps(applied), sha256(blob),
+                                source_hash, item.label, item.split, extra))
+        place_sidecars(output, copy, seed)
+    return 0
+
+
+def describe_transforms() -> list[dict[str, Any]]:
+    import audiomentations
+
+    from augcli.manifest import plain
+
+    described = []
+    for name in transform_names():
+        cls = getattr(audiomentations, name)
+        params = {p.name: ({"required": True} if p.default is p.empty else {"default": plain(p.default)})
+                  for p in inspect.signature(cls.__init__).parameters.values()
+                  if p.name not in ("self", "args", "kwargs")}
+        doc = (inspect.getdoc(cls) or "").strip().splitlines()
+        described.append({"name": name, "composition": name in COMPOSITIONS, "params": params,
+                          "summary": doc[0] if doc else ""})
+    for name, defaults in SPEC_STEPS.items():
+        params = {k: {"default": v} for k, v in defaults.items()}
+        described.append({"name": name, "composition": False, "params": params,
+                          "summary": "SpecAugment (Park et al. 2019) on audio.features: logmel; audio.spec_pipeline"})
+    return described
+
+
+def library_versions() -> dict[str, str]:
+    import audiomentations
+    import librosa
+    import soundfile
+
+    return {"audiomentations": audiomentations.__version__, "soundfile": soundfile.__version__,
+            "libsndfile": soundfile.__libsndfile_version__, "librosa": librosa.__version__}
+
