@@ -1,0 +1,196 @@
+"""Audio on real speech (espeak-ng in sample_data/) and a real stereo recording."""
+
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from augcli.manifest import read_manifest
+from augcli.modalities import audio
+from tests.conftest import SAMPLE_DATA, invoke, write_config
+
+SPEECH = sorted((SAMPLE_DATA / "train" / "speech").glob("*.wav"))
+STEREO = SAMPLE_DATA / "train" / "stereo" / "front.wav"
+
+
+def rms_db(x: np.ndarray) -> float:
+    return 20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """train/speech: 2 real utterances with transcripts; train/music: the same as stereo PCM_24 and mono float."""
+    data = tmp_path / "data" / "train"
+    (data / "speech").mkdir(parents=True)
+    for wav in SPEECH[:2]:
+        shutil.copy(wav, data / "speech")
+        shutil.copy(wav.with_suffix(".txt"), data / "speech")
+    (data / "music").mkdir()
+    shutil.copy(STEREO, data / "music" / "stereo24.wav")
+    speech, rate = sf.read(SPEECH[0], dtype="float32")
+    sf.write(data / "music" / "mono_float.wav", speech * 0.5, rate, subtype="FLOAT")
+    return data
+
+
+def run(tmp_path, pipeline, *args, **keys):
+    cfg = write_config(tmp_path / "c.yaml", audio={"pipeline": pipeline, **keys.pop("audio", {})}, **keys)
+    return invoke("run", cfg, *args)
+
+
+def test_time_stretch_with_a_fixed_rate_shortens_by_it_and_records_it(tmp_path, clips):
+    stretch = [{"TimeStretch": {"min_rate": 1.25, "max_rate": 1.25, "p": 1.0, "leave_length_unchanged": False}}]
+    assert run(tmp_path, stretch).exit_code == 0
+    rows = [r for r in read_manifest(tmp_path / "out" / "manifest.jsonl") if r["copy"] == 0 and "sidecar_of" not in r]
+    assert len(rows) == 4
+    for row in rows:
+        source = sf.info(clips.parent / row["source"])
+        output = sf.info(tmp_path / "out" / row["output"])
+        assert abs(output.frames - source.frames / 1.25) <= 1, (output.frames, source.frames)
+        (step,) = row["transforms"]
+        assert step["name"] == "TimeStretch" and step["params"]["rate"] == 1.25
+        assert row["duration_out"] == pytest.approx(row["duration_in"] / 1.25, abs=1 / source.samplerate)
+
+
+def test_gain_with_a_fixed_db_scales_rms(tmp_path, clips):
+    assert run(tmp_path, [{"Gain": {"min_gain_db": -6.0, "max_gain_db": -6.0, "p": 1.0}}]).exit_code == 0
+    for source in [*sorted(clips.rglob("*.wav"))]:
+        rel = source.relative_to(clips.parent).as_posix()
+        before, _ = sf.read(source, dtype="float64")
+        after, _ = sf.read(tmp_path / "out" / rel.replace(".wav", "__aug0.wav"), dtype="float64")
+        assert rms_db(after) - rms_db(before) == pytest.approx(-6.0, abs=0.1)
+
+
+def test_rate_channels_and_subtype_are_preserved(tmp_path, clips):
+    assert run(tmp_path, [{"PolarityInversion": {"p": 1.0}}]).exit_code == 0
+    for source in sorted(clips.rglob("*.wav")):
+        rel = source.relative_to(clips.parent).as_posix()
+        a, b = sf.info(source), sf.info(tmp_path / "out" / rel.replace(".wav", "__aug0.wav"))
+        assert (b.samplerate, b.channels, b.subtype, b.frames) == (a.samplerate, a.channels, a.subtype, a.frames)
+    subtypes = {sf.info(p).subtype for p in clips.rglob("*.wav")}
+    assert subtypes == {"PCM_16", "PCM_24", "FLOAT"}
+    stereo_in, _ = sf.read(clips / "music" / "stereo24.wav", dtype="float32")
+    stereo_out, _ = sf.read(tmp_path / "out" / "train" / "music" / "stereo24__aug0.wav", dtype="float32")
+    np.testing.assert_allclose(stereo_out, -stereo_in, atol=2**-22)  # each channel inverted, not mixed
+
+
+def test_one_and_two_workers_write_identical_bytes(tmp_path, clips):
+    pipeline = [{"AddGaussianNoise": {"p": 0.7}}, {"OneOf": {"transforms": [
+        {"PitchShift": {"min_semitones": -2, "max_semitones": 2}}, {"Shift": {}}]}}]
+    for name, workers in (("w1", "1"), ("w2", "2")):
+        assert run(tmp_path, pipeline, "--workers", workers, "--output", tmp_path / name, copies=2).exit_code == 0
+    one = sorted(p.relative_to(tmp_path / "w1") for p in (tmp_path / "w1").rglob("*") if p.is_file())
+    assert len(one) > 10
+    for rel in one:
+        if rel.name != "run.json":
+            assert (tmp_path / "w1" / rel).read_bytes() == (tmp_path / "w2" / rel).read_bytes(), rel
+
+
+def test_transcripts_are_copied_beside_every_copy(tmp_path, clips):
+    assert run(tmp_path, [{"Gain": {}}], copies=3).exit_code == 0
+    for wav in sorted((clips / "speech").glob("*.wav")):
+        for k in range(3):
+            copy = tmp_path / "out" / "train" / "speech" / f"{wav.stem}__aug{k}.txt"
+            assert copy.read_bytes() == wav.with_suffix(".txt").read_bytes()
+    assert not (tmp_path / "out" / "train" / "speech" / f"{SPEECH[0].stem}__aug0.txt__aug0.txt").exists()
+    assert invoke("verify", tmp_path / "out").exit_code == 0
+
+
+def test_audiofolder_metadata_gets_a_row_per_output(tmp_path, clips):
+    (clips / "speech" / "metadata.csv").write_text(
+        "file_name,transcription,speaker\n" + "".join(f"{w.name},{w.with_suffix('.txt').read_text().strip()!r},s1\n"
+                                                      for w in SPEECH[:2]))
+    assert run(tmp_path, [{"Gain": {}}], copies=2).exit_code == 0
+    lines = (tmp_path / "out" / "train" / "speech" / "metadata.csv").read_text().splitlines()
+    assert lines[0] == "file_name,transcription,speaker"
+    names = [line.split(",")[0] for line in lines[1:]]
+    assert names == [f"{w.stem}{suffix}.wav" for w in SPEECH[:2] for suffix in ("", "__aug0", "__aug1")]
+    assert all(line.endswith(",s1") for line in lines[1:])
+    assert invoke("verify", tmp_path / "out").exit_code == 0
+
+
+def test_bad_clips_are_error_entries_and_the_rest_is_written(tmp_path, clips):
+    good = (clips / "speech" / SPEECH[0].name).read_bytes()
+    (clips / "speech" / "truncated.wav").write_bytes(good[:30])
+    (clips / "speech" / "empty.wav").write_bytes(b"")
+    (clips / "speech" / "noise.flac").write_bytes(b"fLaC but not really")
+    result = run(tmp_path, [{"Gain": {}}])
+    assert result.exit_code == 1
+    errors = {e["source"]: e["reason"] for e in json.loads((tmp_path / "out" / "run.json").read_text())["errors"]}
+    assert set(errors) == {"train/speech/truncated.wav", "train/speech/empty.wav", "train/speech/noise.flac"}
+    assert errors["train/speech/empty.wav"] == "file is empty (0 bytes)"
+    assert "cannot decode the file as audio" in errors["train/speech/truncated.wav"]
+    assert (tmp_path / "out" / "train" / "speech" / SPEECH[0].name.replace(".wav", "__aug0.wav")).exists()
+    assert not (tmp_path / "out" / "train" / "speech" / "truncated.wav").exists()
+
+
+def test_missing_sounds_path_is_a_config_error(tmp_path, clips):
+    result = run(tmp_path, [{"Gain": {}}, {"AddBackgroundNoise": {"sounds_path": "no/such/noise", "p": 1}}])
+    assert result.exit_code == 2
+    assert "audio.pipeline[1].AddBackgroundNoise.sounds_path: " in result.output
+    assert "no/such/noise does not exist" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_noise_and_impulse_response_from_local_folders(tmp_path, clips):
+    pipeline = [{"AddBackgroundNoise": {"sounds_path": str(SAMPLE_DATA / "noise"), "min_snr_db": 5,
+                                        "max_snr_db": 5, "p": 1.0}},
+                {"ApplyImpulseResponse": {"ir_path": str(SAMPLE_DATA / "ir"), "p": 1.0}}]
+    assert run(tmp_path, pipeline, audio={"include": ["**/speech/*.wav"]}).exit_code == 0
+    row = next(r for r in read_manifest(tmp_path / "out" / "manifest.jsonl") if r["copy"] == 0
+               and "sidecar_of" not in r)
+    assert [s["name"] for s in row["transforms"]] == ["AddBackgroundNoise", "ApplyImpulseResponse"]
+    assert row["transforms"][0]["params"]["snr_db"] == 5.0
+    assert row["transforms"][1]["params"]["ir_file_path"].endswith("room.wav")
+
+
+def test_only_applied_steps_are_recorded():
+    pipeline = audio.pipeline_for({"pipeline": [{"OneOf": {"transforms": [{"Gain": {"p": 1}}, {"Reverse": {"p": 1}}]}},
+                                                {"PolarityInversion": {"p": 0.5}}], "spec_pipeline": []})
+    speech, rate = sf.read(SPEECH[0], dtype="float32")
+    names = [[n for n, _ in audio.augment(pipeline, speech, rate, seed)[1]] for seed in range(30)]
+    assert all(len([n for n in r if n in ("Gain", "Reverse")]) == 1 for r in names)
+    assert 5 < sum("PolarityInversion" in r for r in names) < 25
+
+
+def test_clipping_is_counted(tmp_path, clips):
+    assert run(tmp_path, [{"Gain": {"min_gain_db": 30, "max_gain_db": 30, "p": 1.0}}]).exit_code == 0
+    manifest = read_manifest(tmp_path / "out" / "manifest.jsonl")
+    rows = {r["output"]: r for r in manifest if r.get("clipped_samples") is not None}
+    assert rows["train/speech/" + SPEECH[0].name.replace(".wav", "__aug0.wav")]["clipped_samples"] > 100
+    assert rows["train/music/mono_float__aug0.wav"]["clipped_samples"] == 0  # float files keep values over 1
+
+
+def test_logmel_features_with_spec_augment(tmp_path, clips):
+    spec = [{"FrequencyMask": {"max_width": 10}}, {"TimeMask": {"max_width": 15}}, {"TimeWarp": {"max_shift": 4}}]
+    result = run(tmp_path, [], audio={"include": ["**/speech/*.wav"], "features": "logmel", "n_mels": 40,
+                                      "spec_pipeline": spec})
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out" / "train" / "speech" / SPEECH[0].name.replace(".wav", "__aug0.npy")
+    features = np.load(out)
+    frames = 1 + sf.info(SPEECH[0]).frames // 160
+    assert features.shape == (40, frames) and features.dtype == np.float32
+    row = next(r for r in read_manifest(tmp_path / "out" / "manifest.jsonl") if r["output"].endswith(out.name))
+    (freq,) = row["transforms"][0]["params"]["bands"]
+    start, width = freq
+    if width:
+        assert np.allclose(features[start : start + width], features[start, 0])  # masked rows are one value
+    assert [s["name"] for s in row["transforms"]] == ["FrequencyMask", "TimeMask", "TimeWarp"]
+
+
+def test_transforms_audio_lists_time_stretch():
+    listing = {e["name"]: e for e in json.loads(invoke("transforms", "audio", "--json").output)["audio"]}
+    assert "min_rate" in listing["TimeStretch"]["params"]
+    assert listing["OneOf"]["composition"] is True and "FrequencyMask" in listing
+
+
+def test_read_keeps_channels_first():
+    data = STEREO.read_bytes()
+    samples, rate, info = audio.read(data)
+    assert samples.shape[0] == 2 and rate == 48000 and info.subtype == "PCM_24"
+    blob, clipped = audio.write(samples, rate, info)
+    again, _ = sf.read(io.BytesIO(blob), dtype="float32", always_2d=True)
+    np.testing.assert_array_equal(again.T, samples)
+    assert clipped == 0
