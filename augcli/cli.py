@@ -98,9 +98,10 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
     Picks sources spread across labels and augments each with the real pipeline and the
     per-output seeds a run would use: copy k in the preview is what `run` writes as copy k.
     Images: a PNG grid (a row per source: the original, then its copies, captioned with the
-    applied steps). Text: a table on the terminal with changed words highlighted, and the
-    same as Markdown (FILE with a .md suffix). --html: one page with both that opens from
-    disk with no network. Writes nothing else.
+    applied steps). Audio: rows of log-mel spectrograms in the same grid, and the clips in a
+    FILE_clips/ folder beside it to listen to. Text: a table on the terminal with changed
+    words highlighted, and the same as Markdown (FILE with a .md suffix). --html: one page
+    with all of it (audio players included) that opens from disk with no network.
 
     \b
     Example:
@@ -109,19 +110,30 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
     """
     from augcli.config import load_config
     from augcli.io import write_atomic
-    from augcli.preview import gallery_html, grid_png, text_markdown, text_preview, text_table
+    from augcli.preview import (
+        audio_preview,
+        clip_files,
+        gallery_html,
+        grid_png,
+        text_markdown,
+        text_preview,
+        text_table,
+    )
     from augcli.preview import preview as make_preview
 
     try:
         cfg = load_config(config, {"seed": seed})
         samples = make_preview(cfg, n, copies) if cfg.image else []
+        sounds = audio_preview(cfg, n, copies) if cfg.audio else []
         texts = text_preview(cfg, n, copies) if cfg.text else []
         if as_html:
-            files = {target or Path("preview.html"): gallery_html(samples, cfg, texts).encode()}
+            files = {target or Path("preview.html"): gallery_html(samples + sounds, cfg, texts).encode()}
         else:
             files = {}
-            if samples:
-                files[target or Path("preview.png")] = grid_png(samples)
+            if samples or sounds:
+                png = target or Path("preview.png")
+                files[png] = grid_png(samples + sounds)
+                files.update({Path(k): v for k, v in clip_files(sounds, str(png.with_suffix("")) + "_clips").items()})
             if texts:
                 md_target = (target or Path("preview.md")).with_suffix(".md")
                 files[md_target] = text_markdown(texts).encode()
@@ -133,12 +145,17 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         raise click.ClickException(f"cannot write the preview: {exc.strerror or exc}") from None
     if texts and not as_html:
         click.echo(text_table(texts, color=sys.stdout.isatty()))
-    shown = max((len(s.cells) for s in samples), default=1)
+    shown = max((len(s.cells) for s in samples + sounds), default=1)
     if samples:
         click.echo(f"preview: {len(samples)} images x (original + {shown - 1} copies)")
+    if sounds:
+        click.echo(f"preview: {len(sounds)} clips x (original + {shown - 1} copies), spectrograms in the grid, "
+                   "clips beside it")
     if texts:
         click.echo(f"preview: {len(texts)} text samples x {len(texts[0].copies)} copies")
-    click.echo("wrote " + ", ".join(str(p) for p in files))
+    written = [str(p) for p in files if not str(p).endswith(tuple(".wav .flac .ogg .mp3".split()))]
+    n_clips = len(files) - len(written)
+    click.echo("wrote " + ", ".join(written) + (f" and {n_clips} clips" if n_clips else ""))
     for sample in samples:
         if sample.error:
             click.echo(f"failed: {sample.source}: {sample.error}", err=True)

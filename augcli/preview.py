@@ -31,10 +31,12 @@ MAX_COPIES_BY_DEFAULT = 4
 
 @dataclass
 class Cell:
-    image: np.ndarray  # BGR uint8, full size, as the output file decodes
+    image: np.ndarray  # BGR uint8, full size, as the output file decodes (audio: its log-mel spectrogram)
     title: str  # "original", "copy 2"
     steps: list[dict[str, Any]] = field(default_factory=list)  # applied steps, as in the manifest
     seed: int | None = None
+    clip: bytes | None = None  # audio: the file bytes a run writes, to listen to
+    clip_suffix: str = ""
 
 
 @dataclass
@@ -157,6 +159,65 @@ def text_markdown(samples: list[TextSample]) -> str:
             out.append(f"| copy {k} | {words} | {', '.join(step['name'] for step in steps)} |")
         out.append("")
     return "\n".join(out)
+
+
+def audio_preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
+    """``n`` clips spread across labels: spectrograms of the original and of the copies a run writes."""
+    from augcli.modalities import audio
+
+    copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
+    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "audio"]
+    pipeline = audio.pipeline_for(config.audio)
+    samples = []
+    for item in pick_samples(items, n):
+        sample = Sample(item.relpath, item.label)
+        suffix = os.path.splitext(item.relpath)[1]
+        try:
+            with open(os.path.join(config.input, item.relpath), "rb") as f:
+                data = f.read()
+            clip, rate, info = audio.read(data)
+        except (ItemError, OSError) as exc:
+            sample.error = str(exc)
+            samples.append(sample)
+            continue
+        clip, rate = audio.prepare(clip, rate, config.audio)
+        original, _ = audio.write(clip, rate, info)
+        sample.cells.append(Cell(spectrogram_image(clip, rate), "original", clip=original, clip_suffix=suffix))
+        for k in range(copies):
+            seed = item_seed(config.seed, item.relpath, k)
+            augmented, applied = audio.augment(pipeline, clip, rate, seed)
+            blob, _ = audio.write(augmented, rate, info)
+            written, _, _ = audio.read(blob)  # what the output file holds, codec and all
+            sample.cells.append(Cell(spectrogram_image(written, rate), f"copy {k}", applied_steps(applied), seed,
+                                     clip=blob, clip_suffix=suffix))
+        samples.append(sample)
+    return samples
+
+
+PIXELS_PER_SECOND = 48  # a 4 s clip fills a cell; a time-stretched copy is visibly narrower
+
+
+def spectrogram_image(samples: np.ndarray, rate: int) -> np.ndarray:
+    """A log-mel spectrogram as a colour image: cell-high, 48 px per second, low frequencies at
+    the bottom, 80 dB of range."""
+    from augcli.modalities import audio
+
+    mel = audio.log_mel(samples, rate, n_mels=96, n_fft=1024, hop_length=max(1, rate // 100))
+    scaled = np.clip((mel + 80.0) / 80.0 * 255.0, 0, 255).astype(np.uint8)[::-1]
+    width = max(1, round(samples.shape[-1] / rate * PIXELS_PER_SECOND))
+    image = cv2.resize(np.ascontiguousarray(scaled), (width, CELL), interpolation=cv2.INTER_AREA)
+    return cv2.applyColorMap(image, cv2.COLORMAP_MAGMA)
+
+
+def clip_files(samples: list[Sample], folder: str) -> dict[str, bytes]:
+    """The clips of an audio preview, named after their source and cell, to write beside the grid."""
+    files = {}
+    for sample in samples:
+        base = sample.source.replace("/", "__").rsplit(".", 1)[0]
+        for cell in sample.cells:
+            if cell.clip is not None:
+                files[os.path.join(folder, f"{base}__{cell.title.replace(' ', '')}{cell.clip_suffix}")] = cell.clip
+    return files
 
 
 def pick_samples(items: list[Item], n: int) -> list[Item]:
@@ -288,7 +349,13 @@ def _figure(cell: Cell) -> str:
         for step in cell.steps
     ) or ("<li><i>no step applied</i></li>" if cell.title != "original" else "")
     seed = f" <small>seed {cell.seed}</small>" if cell.seed is not None else ""
-    return (f"<figure><img src=\"{src}\" alt=\"{html.escape(cell.title)}\">"
+    player = ""
+    if cell.clip is not None:
+        kind = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}.get(
+            cell.clip_suffix.lower(), "audio/wav")
+        player = (f"<audio controls preload=auto src=\"data:{kind};base64,"
+                  f"{base64.b64encode(cell.clip).decode('ascii')}\"></audio>")
+    return (f"<figure><img src=\"{src}\" alt=\"{html.escape(cell.title)}\">{player}"
             f"<figcaption>{html.escape(cell.title)}{seed}<ul>{steps}</ul></figcaption></figure>")
 
 
@@ -306,7 +373,7 @@ h1 {{ font-size: 1.3em; }} h2 {{ font-size: 1em; font-weight: 600; margin: 1.2em
 .row {{ display: flex; gap: 12px; flex-wrap: wrap; }}
 figure {{ margin: 0; width: 384px; }} img {{ width: 384px; height: 384px; display: block; }}
 figcaption ul {{ margin: .2em 0; padding-left: 1.2em; }} code {{ color: #9cf; font-size: .85em; }}
-.error {{ color: #f88; }} mark {{ background: #664; color: #fff; }}
+.error {{ color: #f88; }} mark {{ background: #664; color: #fff; }} audio {{ width: 384px; }}
 </style></head>
 <body>
 <h1>{title}</h1>
@@ -318,6 +385,12 @@ window.addEventListener("load", () => {{
   const shown = images.filter((img) => img.complete && img.naturalWidth > 0).length;
   document.body.dataset.rendered = shown;
   document.getElementById("status").textContent += ` (${{shown}} of ${{images.length}} rendered)`;
+  const players = [...document.querySelectorAll("audio")];
+  const count = () => {{
+    document.body.dataset.playable = players.filter((a) => a.readyState >= 1 && a.duration > 0).length;
+  }};
+  players.forEach((a) => a.addEventListener("loadedmetadata", count));
+  count();
 }});
 </script>
 </body></html>

@@ -118,3 +118,43 @@ def test_text_preview_shows_what_run_writes_and_writes_markdown(tmp_path):
     assert samples[0].copies[1][0] == written[0] and samples[2].copies[1][0] == written[1]
     for sample in samples:
         assert f"## {sample.source}" in markdown and sample.original.split("\n")[0] in result.output
+
+
+@pytest.fixture
+def speech(tmp_path):
+    data = tmp_path / "data" / "train" / "speech"
+    data.mkdir(parents=True)
+    for wav in sorted((SAMPLE_DATA / "train" / "speech").glob("*.wav"))[:2]:
+        shutil.copy(wav, data)
+    pipeline = [{"Gain": {"min_gain_db": -3, "max_gain_db": 3, "p": 1.0}}, {"AddGaussianNoise": {"p": 0.5}}]
+    return write_config(tmp_path / "c.yaml", copies=2, audio={"pipeline": pipeline})
+
+
+def test_audio_preview_grid_and_clips_are_what_run_writes(tmp_path, speech):
+    result = invoke("preview", speech, "-n", 2, "-o", tmp_path / "p.png")
+    assert result.exit_code == 0, result.output
+    grid = cv2.imread(str(tmp_path / "p.png"))
+    assert grid.shape == (2 * (CELL + CAPTION), 3 * CELL, 3)
+    clips = sorted((tmp_path / "p_clips").iterdir())
+    assert len(clips) == 2 * 3
+    assert invoke("run", speech).exit_code == 0
+    for name in ("utt_train_00", "utt_train_01"):
+        for k in range(2):
+            preview_clip = tmp_path / "p_clips" / f"train__speech__{name}__copy{k}.wav"
+            written = tmp_path / "out" / "train" / "speech" / f"{name}__aug{k}.wav"
+            assert preview_clip.read_bytes() == written.read_bytes()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (.ci/run installs Debian's chromium)")
+def test_html_gallery_audio_players_are_playable_in_headless_chromium(tmp_path, speech):
+    page = tmp_path / "gallery.html"
+    assert invoke("preview", speech, "-n", 2, "--html", "-o", page).exit_code == 0
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy="
+         "no-user-gesture-required", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert 'data-rendered="6"' in dom  # 2 clips x (original + 2 copies) spectrograms
+    assert 'data-playable="6"' in dom  # every <audio> loaded its metadata with a positive duration
