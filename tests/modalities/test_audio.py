@@ -194,3 +194,15 @@ def test_read_keeps_channels_first():
     again, _ = sf.read(io.BytesIO(blob), dtype="float32", always_2d=True)
     np.testing.assert_array_equal(again.T, samples)
     assert clipped == 0
+
+
+def test_resample_and_downmix_when_asked(tmp_path, clips):
+    result = run(tmp_path, [{"PolarityInversion": {"p": 1.0}}], audio={"sample_rate": 16000, "mono": True,
+                                                                        "include": ["**/music/stereo24.wav"]})
+    assert result.exit_code == 0
+    out = sf.info(tmp_path / "out" / "train" / "music" / "stereo24__aug0.wav")
+    source = sf.info(clips / "music" / "stereo24.wav")
+    assert (out.channels, out.samplerate, out.subtype) == (1, 16000, "PCM_24")
+    assert abs(out.frames - source.frames * 16000 / source.samplerate) <= 1
+    row = next(r for r in read_manifest(tmp_path / "out" / "manifest.jsonl") if r["copy"] == 0)
+    assert (row["sample_rate"], row["channels"]) == (16000, 1)
