@@ -14,6 +14,7 @@ import numpy as np
 
 from augcli.config import suggest
 from augcli.errors import ConfigError, ItemError, Problem
+from augcli.modalities import steps as steps_
 from augcli.seeding import seed_globals
 
 COMPOSITIONS = ("Compose", "OneOf", "SomeOf")
@@ -64,7 +65,7 @@ class Pipeline:
 
 def check_section(section: dict, base: Any, path: str) -> list[Problem]:
     problems: list[Problem] = []
-    resolved = _resolve_step_paths(section["pipeline"], base)
+    resolved = steps_.resolve_step_paths(section["pipeline"], base, PATH_PARAMS)
     _build_steps(resolved, f"{path}.pipeline", problems, _Recorder())
     _spec_steps(section.get("spec_pipeline") or [], f"{path}.spec_pipeline", problems)
     if section.get("spec_pipeline") and section.get("features") != "logmel":
@@ -73,26 +74,7 @@ def check_section(section: dict, base: Any, path: str) -> list[Problem]:
 
 
 def resolve_paths(section: Any, base: Any) -> Any:
-    return section.model_copy(update={"pipeline": _resolve_step_paths(section.pipeline, base)})
-
-
-def _resolve_step_paths(steps: Any, base: Any) -> Any:
-    if not isinstance(steps, list):
-        return steps
-    out = []
-    for step in steps:
-        if isinstance(step, dict) and len(step) == 1:
-            ((name, params),) = step.items()
-            if isinstance(params, dict):
-                params = dict(params)
-                for key in PATH_PARAMS.get(name, ()):
-                    if isinstance(params.get(key), str):
-                        params[key] = str((base / params[key]).resolve())
-                if isinstance(params.get("transforms"), list):
-                    params["transforms"] = _resolve_step_paths(params["transforms"], base)
-            step = {name: params}
-        out.append(step)
-    return out
+    return section.model_copy(update={"pipeline": steps_.resolve_step_paths(section.pipeline, base, PATH_PARAMS)})
 
 
 @lru_cache(maxsize=4)
@@ -115,39 +97,20 @@ def pipeline_for(section: Any) -> Pipeline:
 
 
 def _build_steps(steps: Any, path: str, problems: list[Problem], recorder: _Recorder) -> list:
-    if not isinstance(steps, list):
-        problems.append(Problem(path, "must be a list of steps, e.g. [{Gain: {p: 0.5}}]"))
-        return []
-    return [t for i, step in enumerate(steps) if (t := _build_step(step, f"{path}[{i}]", problems, recorder))]
+    return steps_.build_list(steps, path, problems, lambda step, where: _build_step(step, where, problems, recorder),
+                             "[{Gain: {p: 0.5}}]")
 
 
 def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Recorder) -> Any:
     import audiomentations
 
-    if isinstance(step, str):
-        name, params = step, {}
-    elif isinstance(step, dict) and len(step) == 1:
-        ((name, params),) = step.items()
-        params = {} if params is None else params
-    else:
-        problems.append(Problem(path, "a step is one transform name with its parameters, e.g. '- Gain: {p: 0.5}'"))
+    parsed = steps_.parse_step(step, path, problems, modality="audio", kind="transform", known=transform_names(),
+                               example="- Gain: {p: 0.5}")
+    if parsed is None:
         return None
-    name = str(name)
-    if name not in transform_names():
-        problems.append(Problem(path, f"unknown audio transform '{name}'{suggest(name, transform_names())};"
-                                      " 'augcli transforms audio' lists them"))
-        return None
-    where = f"{path}.{name}"
-    if not isinstance(params, dict):
-        problems.append(Problem(where, f"parameters must be a mapping, e.g. '- {name}: {{p: 0.5}}'"))
-        return None
-    params = dict(params)
-    cls = getattr(audiomentations, name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
-    unknown = [k for k in params if k not in accepted]
-    for key in unknown:
-        problems.append(Problem(f"{where}.{key}", f"{name} has no parameter '{key}'{suggest(str(key), accepted)}"))
-    if unknown:
+    name, params = parsed
+    where, cls = f"{path}.{name}", getattr(audiomentations, name)
+    if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
         return None
     for key in PATH_PARAMS.get(name, ()):
         if key not in params:

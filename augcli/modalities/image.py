@@ -16,8 +16,9 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from augcli.config import suggest, yaml_path
+from augcli.config import yaml_path
 from augcli.errors import ConfigError, ItemError, Problem
+from augcli.modalities import steps as steps_
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -103,40 +104,18 @@ def pipeline_for(steps: list) -> A.Compose:
 
 
 def _build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
-    if not isinstance(steps, list):
-        problems.append(Problem(path, "must be a list of steps, e.g. [{HorizontalFlip: {p: 0.5}}]"))
-        return []
-    built = []
-    for i, step in enumerate(steps):
-        transform = _build_step(step, f"{path}[{i}]", problems)
-        if transform is not None:
-            built.append(transform)
-    return built
+    return steps_.build_list(steps, path, problems, lambda step, where: _build_step(step, where, problems),
+                             "[{HorizontalFlip: {p: 0.5}}]")
 
 
 def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
-    if isinstance(step, str):
-        name, params = step, {}
-    elif isinstance(step, dict) and len(step) == 1:
-        ((name, params),) = step.items()
-        params = {} if params is None else params
-    else:
-        problems.append(Problem(path, "a step is one transform name with its parameters, e.g. "
-                                      "'- Rotate: {limit: 15, p: 0.5}'"))
+    parsed = steps_.parse_step(step, path, problems, modality="image", kind="transform", known=transform_names(),
+                               example="- Rotate: {limit: 15, p: 0.5}",
+                               hints={"Compose": "use 'Sequential' to group steps inside a pipeline"})
+    if parsed is None:
         return None
-    cls = getattr(A, str(name), None)
-    if str(name) == "Compose":
-        problems.append(Problem(path, "use 'Sequential' to group steps inside a pipeline"))
-        return None
-    if name not in transform_names():
-        problems.append(Problem(path, f"unknown image transform '{name}'{suggest(str(name), transform_names())};"
-                                      " 'augcli transforms image' lists them"))
-        return None
-    where = f"{path}.{name}"
-    if not isinstance(params, dict):
-        problems.append(Problem(where, f"parameters must be a mapping, e.g. '- {name}: {{p: 0.5}}'"))
-        return None
-    params = dict(params)
+    name, params = parsed
+    cls, where = getattr(A, name), f"{path}.{name}"
     if name in COMPOSITIONS:
         if "transforms" not in params:
             problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
@@ -144,22 +123,9 @@ def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
         params["transforms"] = _build_steps(params["transforms"], f"{where}.transforms", problems)
         if name == "OneOrOther":
             cls = _RecordedOneOrOther
-    accepted = _parameter_names(cls)
-    unknown = [key for key in params if key not in accepted]
-    for key in unknown:
-        problems.append(Problem(f"{where}.{key}", f"{name} has no parameter '{key}'"
-                                                  f"{suggest(str(key), sorted(accepted))}"))
-    if unknown:
+    if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
         return None
     return _construct(cls, params, where, problems)
-
-
-def _parameter_names(cls: type) -> set[str]:
-    return {
-        p.name
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    }
 
 
 def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> Any:

@@ -19,9 +19,9 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from augcli.config import suggest
 from augcli.errors import ConfigError, ItemError, Problem
 from augcli.modalities import eda
+from augcli.modalities import steps as steps_
 from augcli.seeding import item_seed, seed_globals
 
 NLPAUG_STEPS = {  # step name -> nlpaug module
@@ -197,22 +197,7 @@ def resolve_paths(section: Any, base: Any) -> Any:
 
 
 def _resolve_step_paths(steps: Any, base: Any) -> Any:
-    if not isinstance(steps, list):
-        return steps
-    out = []
-    for step in steps:
-        if isinstance(step, dict) and len(step) == 1:
-            ((name, params),) = step.items()
-            if isinstance(params, dict):
-                params = dict(params)
-                for key in PATH_PARAMS.get(name, ()):
-                    if isinstance(params.get(key), str):
-                        params[key] = str((base / params[key]).resolve())
-                if isinstance(params.get("transforms"), list):
-                    params["transforms"] = _resolve_step_paths(params["transforms"], base)
-            step = {name: params}
-        out.append(step)
-    return out
+    return steps_.resolve_step_paths(steps, base, PATH_PARAMS)
 
 
 @lru_cache(maxsize=4)
@@ -237,53 +222,28 @@ def _build(steps: Any, path: str, problems: list[Problem], section: dict) -> _Se
 
 
 def _build_list(steps: Any, path: str, problems: list[Problem], section: dict, ctx: _Context) -> list:
-    if not isinstance(steps, list):
-        problems.append(Problem(path, "must be a list of steps, e.g. [{RandomWordAug: {action: swap}}]"))
-        return []
-    built = []
-    for i, step in enumerate(steps):
-        node = _build_step(step, f"{path}[{i}]", problems, section, ctx)
-        if node is not None:
-            built.append(node)
-    return built
+    return steps_.build_list(steps, path, problems,
+                             lambda step, where: _build_step(step, where, problems, section, ctx),
+                             "[{RandomWordAug: {action: swap}}]")
 
 
 def _build_step(step: Any, path: str, problems: list[Problem], section: dict, ctx: _Context) -> Any:
-    if isinstance(step, str):
-        name, params = step, {}
-    elif isinstance(step, dict) and len(step) == 1:
-        ((name, params),) = step.items()
-        params = {} if params is None else params
-    else:
-        problems.append(Problem(path, "a step is one augmenter name with its parameters, e.g. "
-                                      "'- RandomWordAug: {action: swap}'"))
+    parsed = steps_.parse_step(step, path, problems, modality="text", kind="augmenter", known=step_names(),
+                               example="- RandomWordAug: {action: swap}")
+    if parsed is None:
         return None
-    name = str(name)
-    if name not in step_names():
-        problems.append(Problem(path, f"unknown text augmenter '{name}'{suggest(name, step_names())};"
-                                      " 'augcli transforms text' lists them"))
-        return None
+    name, params = parsed
     where = f"{path}.{name}"
-    if not isinstance(params, dict):
-        problems.append(Problem(where, f"parameters must be a mapping, e.g. '- {name}: {{aug_p: 0.1}}'"))
-        return None
     if name in COMPOSITIONS:
-        return _build_composition(name, dict(params), where, problems, section, ctx)
+        return _build_composition(name, params, where, problems, section, ctx)
     if name in EDA_STEPS:
-        return _build_eda(name, dict(params), where, problems, section, ctx)
-    return _build_nlpaug(name, dict(params), where, problems, section, ctx)
-
-
-def _unknown_params(name: str, params: dict, accepted: list[str], where: str, problems: list[Problem]) -> bool:
-    unknown = [k for k in params if k not in accepted]
-    for key in unknown:
-        problems.append(Problem(f"{where}.{key}", f"{name} has no parameter '{key}'{suggest(str(key), accepted)}"))
-    return bool(unknown)
+        return _build_eda(name, params, where, problems, section, ctx)
+    return _build_nlpaug(name, params, where, problems, section, ctx)
 
 
 def _build_composition(name, params, where, problems, section, ctx):
     accepted = ["transforms", *COMPOSITIONS[name]]
-    if _unknown_params(name, params, accepted, where, problems):
+    if not steps_.known_params(name, params, accepted, where, problems):
         return None
     if "transforms" not in params:
         problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
@@ -302,7 +262,7 @@ def _build_composition(name, params, where, problems, section, ctx):
 
 def _build_eda(name, params, where, problems, section, ctx):
     defaults = EDA_STEPS[name]
-    if _unknown_params(name, params, list(defaults), where, problems):
+    if not steps_.known_params(name, params, list(defaults), where, problems):
         return None
     merged = {**defaults, **params}
     for key, value in merged.items():
@@ -316,8 +276,8 @@ def _build_eda(name, params, where, problems, section, ctx):
 def _build_nlpaug(name, params, where, problems, section, ctx):
     module = importlib.import_module(f"nlpaug.augmenter.{NLPAUG_STEPS[name]}")
     cls = getattr(module, name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
-    if _unknown_params(name, params, accepted, where, problems):
+    accepted = steps_.signature_params(cls)
+    if not steps_.known_params(name, params, accepted, where, problems):
         return None
     if name in MODEL_STEPS and not _check_model_step(name, params, where, problems):
         return None
