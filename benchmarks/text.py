@@ -14,14 +14,11 @@ KeyboardAug. Prints both rates and the ratio (target >= 0.9).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+import harness
 
 ROOT = Path(__file__).resolve().parent.parent
 FORTUNES = Path("/usr/share/games/fortunes/fortunes")
@@ -84,31 +81,25 @@ def _hand_chunk(paths: list[str], out: str, pipeline_steps: list[dict]) -> int:
     return done
 
 
-def contender(kind: str, data: Path, warm: Path, out: Path, workers: int) -> float:
+def once(kind: str, source: Path, target: Path, workers: int) -> int:
     pipeline_steps = steps()
+    if kind == "augcli":
+        import augcli
 
-    def once(source: Path, target: Path) -> int:
-        if kind == "augcli":
-            import augcli
+        config = {"input": str(source), "output": str(target), "copies": 1, "keep_originals": False,
+                  "workers": workers, "text": {"unit": "line", "pipeline": pipeline_steps}}
+        result = augcli.run(config)
+        assert result.exit_code == 0, result.errors
+        return result.outputs_written
+    from joblib import Parallel, delayed
 
-            config = {"input": str(source), "output": str(target), "copies": 1, "keep_originals": False,
-                      "workers": workers, "text": {"unit": "line", "pipeline": pipeline_steps}}
-            result = augcli.run(config)
-            assert result.exit_code == 0, result.errors
-            return result.outputs_written
-        from joblib import Parallel, delayed
+    target.mkdir(parents=True)
+    paths = [str(p) for p in sorted(source.rglob("*.txt"))]
+    per = max(1, len(paths) // (workers * 4))
+    chunks = [paths[i : i + per] for i in range(0, len(paths), per)]
+    jobs = (delayed(_hand_chunk)(c, str(target), pipeline_steps) for c in chunks)
+    return sum(Parallel(n_jobs=workers, backend="loky")(jobs))
 
-        target.mkdir(parents=True)
-        paths = [str(p) for p in sorted(source.rglob("*.txt"))]
-        per = max(1, len(paths) // (workers * 4))
-        chunks = [paths[i : i + per] for i in range(0, len(paths), per)]
-        jobs = (delayed(_hand_chunk)(c, str(target), pipeline_steps) for c in chunks)
-        return sum(Parallel(n_jobs=workers, backend="loky")(jobs))
-
-    once(warm, out.with_name(out.name + "-warm"))
-    start = time.perf_counter()
-    n = once(data, out)
-    return n / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -117,13 +108,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--contender", choices=["hand", "augcli"], help=argparse.SUPPRESS)
-    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--warm", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    harness.add_contender_args(parser, ["hand", "augcli"])
     args = parser.parse_args()
-    if args.contender:
-        print(json.dumps({"rate": contender(args.contender, args.data, args.warm, args.out, args.workers)}))
+    if harness.contender_main(args, lambda kind, source, target: once(kind, source, target, args.workers)):
         return
 
     with tempfile.TemporaryDirectory(prefix="augcli-text-bench-") as tmp:
@@ -132,16 +119,8 @@ def main() -> None:
         make_inputs(scratch / "warm", args.workers * 2, 20)
         print(f"{n} sentences in {args.files} files, {args.workers} workers, steps "
               f"{[next(iter(s)) for s in steps()]}, best of {args.repeats}")
-        best = {"hand loop": 0.0, "augcli": 0.0}
-        for r in range(args.repeats):
-            for label, kind in (("hand loop", "hand"), ("augcli", "augcli")):
-                out = scratch / f"{kind}-{r}"
-                cmd = [sys.executable, __file__, "--contender", kind, "--data", str(scratch / "data"),
-                       "--warm", str(scratch / "warm"), "--out", str(out), "--workers", str(args.workers)]
-                done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-                best[label] = max(best[label], json.loads(done.stdout.strip().splitlines()[-1])["rate"])
-                for folder in scratch.glob(f"{kind}-{r}*"):
-                    shutil.rmtree(folder)
+        best = harness.round_robin(__file__, {"hand loop": "hand", "augcli": "augcli"}, scratch, args.workers,
+                                   args.repeats)
     for label, rate in best.items():
         print(f"  {label:<10} {rate:8.1f} sentences/s")
     print(f"  augcli / hand loop  {best['augcli'] / best['hand loop']:5.2f}x  (>= 0.90)")
