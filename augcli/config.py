@@ -15,7 +15,6 @@ from augcli.errors import ConfigError, Problem
 
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
-IMAGE_FORMATS = ("jpg", "png", "webp", "bmp", "tiff")
 MODALITIES = ("image", "audio", "text")  # discovery order: the first whose include matches takes a file
 
 

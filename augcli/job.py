@@ -131,9 +131,12 @@ def run(
                     break
         else:
             result.status = "complete"
-            for line in _rewrite_audio_metadata(config, discovery, plan):
-                writer.write(line)
-                result.originals_written += 1
+            if discovery.audio_metadata:
+                from augcli.modalities import audio
+
+                for line in audio.rewrite_metadata(config, discovery.audio_metadata, plan.tasks):
+                    writer.write(line)
+                    result.originals_written += 1
             result.stale_removed = _remove_stale(config.output, previous - plan.output_paths()
                                                  - set(discovery.audio_metadata))
     finally:
@@ -141,41 +144,6 @@ def run(
         result.seconds = time.perf_counter() - started
         _write_run_json(result, wall_start)
     return result
-
-
-def _rewrite_audio_metadata(config: Config, discovery: Discovery, plan: Plan) -> list[str]:
-    """Each audiofolder metadata.csv again in the output, one row per clip written there (the
-    original and its copies), every other column kept. Returns the manifest lines."""
-    import csv
-    import io as _io
-
-    from augcli.io import sha256
-    from augcli.manifest import ManifestRow
-
-    lines = []
-    by_source = {t.item.relpath: t for t in plan.tasks}
-    for meta in discovery.audio_metadata:
-        folder = meta[: -len("metadata.csv")]
-        with open(config.input / meta, encoding="utf-8", newline="") as f:
-            table = list(csv.reader(f))
-        if not table or "file_name" not in table[0]:
-            continue
-        column = table[0].index("file_name")
-        out_rows = [table[0]]
-        for row in table[1:]:
-            task = by_source.get(folder + row[column]) if len(row) > column else None
-            if task is None:
-                continue  # a clip not in this run (excluded, failed discovery) gets no row
-            names = ([task.original] if task.original else []) + list(task.outputs)
-            out_rows += [[*row[:column], name[len(folder):], *row[column + 1 :]] for name in names]
-        buffer = _io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(out_rows)
-        blob = buffer.getvalue().encode("utf-8")
-        write_atomic(config.output / meta, blob)
-        source_hash = sha256((config.input / meta).read_bytes())
-        lines.append(ManifestRow(meta, meta, "audio", None, None, [], sha256(blob), source_hash,
-                                 extra={"metadata_rows": len(out_rows) - 1}).to_json())
-    return lines
 
 
 def _previous_outputs(output: Path) -> set[str]:

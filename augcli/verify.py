@@ -6,7 +6,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from augcli.config import Config, load_config
 from augcli.dataset import walk_files
@@ -128,61 +127,18 @@ def _verify_chunk(groups: list[tuple[str, list[dict]]], config: Config, output: 
     results = []
     for source, rows in groups:
         try:
-            results.append(_verify_source(source, rows, config, output, cause))
+            results.append(_regenerate_and_compare(source, rows, config, output, cause))
         except (ItemError, OSError, ValueError) as exc:  # a source that no longer reads: a finding, not a crash
             results.append(([Finding(r["output"], "source unreadable", str(exc)) for r in rows], 0))
     return results
 
 
-def _verify_source(source: str, rows: list[dict], config: Config, output: str, cause: str
-                   ) -> tuple[list[Finding], int]:
-    if rows[0]["modality"] != "image":
-        return _verify_by_regenerating(source, rows, config, output, cause)
-    from augcli.modalities import image
-
-    findings: list[Finding] = []
-    for row in rows:
-        with open(os.path.join(output, row["output"]), "rb") as f:
-            if sha256(f.read()) != row["sha256"]:
-                findings.append(Finding(row["output"], "changed", "its sha256 differs from the manifest: "
-                                                                  "the file was modified after the run"))
-    try:
-        with open(os.path.join(config.input, source), "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        return findings + [Finding(r["output"], "source missing", f"cannot read {source}: {exc.strerror}")
-                           for r in rows], 0
-    if sha256(data) != rows[0].get("source_sha256", sha256(data)):
-        return findings + [Finding(r["output"], "source changed", f"{source} is not the file the run read")
-                           for r in rows], 0
-
-    copies = [r for r in rows if r["copy"] is not None]
-    if not copies:
-        return findings, 0
-    decoded = image.decode(data)
-    pipeline = image.pipeline_for(config.image.pipeline)
-    for row in copies:
-        blob, applied = image.render(pipeline, decoded, row["seed"], os.path.splitext(row["output"])[1],
-                                     config.image.quality)
-        if sha256(blob) != row["sha256"]:
-            steps = _step_names(row["transforms"]), [name for name, _ in applied]
-            detail = "re-deriving it from its source and seed gives other bytes"
-            if steps[0] != steps[1]:
-                detail += f" (applied steps {steps[1]}, manifest {steps[0]})"
-            findings.append(Finding(row["output"], "regenerates differently", f"{detail}; {cause}"))
-    return findings, len(copies)
-
-
-def _step_names(transforms: list[dict[str, Any]]) -> list[str]:
-    return [step["name"] for step in transforms]
-
-
-def _verify_by_regenerating(source: str, rows: list[dict], config: Config, output: str, cause: str
+def _regenerate_and_compare(source: str, rows: list[dict], config: Config, output: str, cause: str
                             ) -> tuple[list[Finding], int]:
-    """Regenerate every output of a source into a scratch folder with the run's own code (text,
-    audio), then compare: samples that regenerate with the manifest's hashes but a file that
-    differs mean the file was changed; samples that regenerate differently mean the run cannot
-    be reproduced here."""
+    """Regenerate every output of a source into a scratch folder with the run's own code, then
+    compare with the manifest: a sample whose seed or hash regenerates differently means the run
+    cannot be reproduced here; samples that all match but a file that differs mean the file was
+    changed after the run."""
     import importlib
     import tempfile
 
@@ -200,15 +156,16 @@ def _verify_by_regenerating(source: str, rows: list[dict], config: Config, outpu
         if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):
             return [Finding(r["output"], "source changed", f"{source} is not the file the run read") for r in rows], 0
         key = lambda r: (r["output"], r["copy"], r.get("row"), r.get("line"))  # noqa: E731
-        recorded = {key(r): r["sha256"] for r in rows}
-        regenerated = {key(json.loads(r.to_json())): r.sha256 for r in fresh}
+        recorded = {key(r): (r["seed"], r["sha256"]) for r in rows}
+        regenerated = {key(json.loads(r.to_json())): (r.seed, r.sha256) for r in fresh}
         findings = [Finding(k[0], "regenerates differently",
-                            f"sample {k[1:]} gives other text than the manifest records; {cause}")
+                            f"re-deriving {'it' if k[2] is None and k[3] is None else f'sample {k[1:]}'} from its "
+                            f"source and seed does not give what the manifest records; {cause}")
                     for k in recorded if k in regenerated and regenerated[k] != recorded[k]]
         if not findings:
             for name in sorted({r["output"] for r in rows}):
                 with open(os.path.join(scratch, name), "rb") as a, open(os.path.join(output, name), "rb") as b:
                     if a.read() != b.read():
-                        findings.append(Finding(name, "changed", "its bytes differ from what the manifest's "
-                                                                 "samples regenerate: the file was modified"))
+                        findings.append(Finding(name, "changed", "its sha256 differs from the manifest: "
+                                                                 "the file was modified after the run"))
     return findings, sum(r["copy"] is not None for r in rows)

@@ -284,14 +284,17 @@ def process(task: Any, config: Any, rows: list) -> int:
         data = f.read()
     source_hash = sha256(data)
 
+    sidecars = []  # (relpath, suffix after the clip's stem, bytes, hash): read once for every copy
+    for sidecar in item.sidecars:
+        with open(os.path.join(config.input, sidecar), "rb") as f:
+            blob = f.read()
+        sidecars.append((sidecar, sidecar[len(item.relpath.rsplit(".", 1)[0]) :], blob, sha256(blob)))
+
     def place_sidecars(clip_output: str, copy: int | None, seed: int | None) -> None:
         stem = clip_output.rsplit(".", 1)[0]
-        for sidecar in item.sidecars:
-            with open(os.path.join(config.input, sidecar), "rb") as f:
-                blob = f.read()
-            target = stem + sidecar[len(item.relpath.rsplit(".", 1)[0]) :]
-            write_atomic(os.path.join(out_root, target), blob)
-            rows.append(ManifestRow(sidecar, target, "audio", copy, seed, [], sha256(blob), sha256(blob), item.label,
+        for sidecar, suffix, blob, digest in sidecars:
+            write_atomic(os.path.join(out_root, stem + suffix), blob)
+            rows.append(ManifestRow(sidecar, stem + suffix, "audio", copy, seed, [], digest, digest, item.label,
                                     item.split, {"sidecar_of": clip_output}))
 
     if task.outputs:
@@ -324,6 +327,40 @@ def process(task: Any, config: Any, rows: list) -> int:
                                 source_hash, item.label, item.split, extra))
         place_sidecars(output, copy, seed)
     return 0
+
+
+def rewrite_metadata(config: Any, metadata: list[str], tasks: list) -> list[str]:
+    """Each audiofolder metadata.csv again in the output, one row per clip written there (the
+    original and its copies), every other column kept. Returns the manifest lines."""
+    import csv
+
+    from augcli.io import sha256, write_atomic
+    from augcli.manifest import ManifestRow
+
+    lines = []
+    by_source = {t.item.relpath: t for t in tasks}
+    for meta in metadata:
+        folder = meta[: -len("metadata.csv")]
+        with open(config.input / meta, encoding="utf-8", newline="") as f:
+            table = list(csv.reader(f))
+        if not table or "file_name" not in table[0]:
+            continue
+        column = table[0].index("file_name")
+        out_rows = [table[0]]
+        for row in table[1:]:
+            task = by_source.get(folder + row[column]) if len(row) > column else None
+            if task is None:
+                continue  # a clip not in this run (excluded, failed discovery) gets no row
+            names = ([task.original] if task.original else []) + list(task.outputs)
+            out_rows += [[*row[:column], name[len(folder):], *row[column + 1 :]] for name in names]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(out_rows)
+        blob = buffer.getvalue().encode("utf-8")
+        write_atomic(config.output / meta, blob)
+        source_hash = sha256((config.input / meta).read_bytes())
+        lines.append(ManifestRow(meta, meta, "audio", None, None, [], sha256(blob), source_hash,
+                                 extra={"metadata_rows": len(out_rows) - 1}).to_json())
+    return lines
 
 
 def describe_transforms() -> list[dict[str, Any]]:
