@@ -1,14 +1,14 @@
 """EDA (Wei & Zou 2019): synonym replacement, random insertion, random swap, random deletion.
 
-Pure functions over whitespace tokens. They draw only from the global ``random`` (seeded per
-sample by augcli) and never iterate a set, so results do not depend on the process. Each
-returns the new tokens and a record of what it did, for the manifest.
+Pure functions over a sentence's words (the tokens a step may change): they decide *what* to
+change and return it by word index; the caller splices the changes into the original string.
+They draw only from the global ``random`` (seeded per sample by augcli) and never iterate a set,
+so results do not depend on the process.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 
 # English function words EDA leaves alone (its synonym steps skip them).
@@ -140,98 +140,66 @@ STOPWORDS = frozenset(
         "yourselves",
     ]
 )
-_CORE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
-
-Synonyms = Callable[[str], list[str]]
-Changeable = Callable[[str], bool]
+Synonyms = Callable[[str], "tuple[str, ...] | list[str]"]  # surface form -> replacements cased like it
 
 
-def core(token: str) -> str:
-    """The word inside a token: 'Hello,' -> 'Hello'."""
-    return _CORE.match(token).group(2)
-
-
-def _replace_core(token: str, word: str) -> str:
-    before, inner, after = _CORE.match(token).groups()
-    if inner[:1].isupper():
-        word = word[:1].upper() + word[1:]
-    return f"{before}{word}{after}"
-
-
-def _is_content_word(token: str, stopwords: frozenset[str]) -> bool:
-    word = core(token)
-    return word.isalpha() and word.lower() not in stopwords
-
-
-def count_for(alpha: float, n_tokens: int) -> int:
+def count_for(alpha: float, n_words: int) -> int:
     """EDA's n = alpha * sentence length, at least one."""
-    return max(1, int(alpha * n_tokens))
+    return max(1, int(alpha * n_words))
 
 
-def synonym_replacement(
-    tokens: list[str], n: int, synonyms: Synonyms, changeable: Changeable, stopwords: frozenset[str] = STOPWORDS
-) -> tuple[list[str], list[dict]]:
-    """Replace every occurrence of up to ``n`` distinct content words by one of their synonyms."""
-    tokens = list(tokens)
-    words = list(dict.fromkeys(core(t).lower() for t in tokens if changeable(t) and _is_content_word(t, stopwords)))
-    random.shuffle(words)
-    changes, replaced = [], 0
-    for word in words:
+def synonym_replacement(words: list[str], n: int, synonyms: Synonyms) -> list[tuple[int, str]]:
+    """Replace every occurrence of up to ``n`` distinct words by one synonym: (index, new word)."""
+    from augcli.modalities.text_lexicon import match_case
+
+    distinct = list(dict.fromkeys(w.lower() for w in words))
+    random.shuffle(distinct)
+    replaced: list[tuple[int, str]] = []
+    done = 0
+    for word in distinct:
         options = synonyms(word)
         if not options:
             continue
         new = random.choice(options)
-        for i, token in enumerate(tokens):
-            if core(token).lower() == word and changeable(token):
-                changes.append({"index": i, "from": token, "to": _replace_core(token, new)})
-                tokens[i] = _replace_core(token, new)
-        replaced += 1
-        if replaced >= n:
+        replaced += [(i, match_case(w, new)) for i, w in enumerate(words) if w.lower() == word]
+        done += 1
+        if done >= n:
             break
-    return tokens, changes
+    return sorted(replaced)
 
 
-def random_insertion(
-    tokens: list[str], n: int, synonyms: Synonyms, changeable: Changeable, stopwords: frozenset[str] = STOPWORDS
-) -> tuple[list[str], list[dict]]:
-    """``n`` times: insert a synonym of a random content word at a random position."""
-    tokens = list(tokens)
-    changes = []
+def random_insertion(words: list[str], n_slots: int, n: int, synonyms: Synonyms) -> list[tuple[int, int, str]]:
+    """``n`` times: a synonym of a random word, inserted in a random one of ``n_slots`` gaps
+    between the sentence's words: (gap, index of the word it is a synonym of, synonym)."""
+    inserted = []
     for _ in range(n):
-        candidates = [t for t in tokens if changeable(t) and _is_content_word(t, stopwords)]
         for _attempt in range(10):
-            if not candidates:
+            if not words:
                 break
-            word = core(random.choice(candidates)).lower()
-            options = synonyms(word)
+            i = random.randrange(len(words))
+            options = synonyms(words[i])
             if options:
-                new, position = random.choice(options), random.randint(0, len(tokens))
-                tokens.insert(position, new)
-                changes.append({"index": position, "inserted": new, "synonym_of": word})
+                inserted.append((random.randrange(n_slots), i, random.choice(options)))
                 break
-    return tokens, changes
+    return inserted
 
 
-def random_swap(tokens: list[str], n: int, changeable: Changeable) -> tuple[list[str], list[list[int]]]:
-    """``n`` times: swap two random (changeable) tokens."""
-    tokens = list(tokens)
-    positions = [i for i, t in enumerate(tokens) if changeable(t)]
-    swaps = []
+def random_swap(n_words: int, n: int) -> list[int]:
+    """``n`` times swap two random positions: the word order after, as indices of the words before."""
+    order = list(range(n_words))
     for _ in range(n):
-        if len(positions) < 2:
+        if n_words < 2:
             break
-        i, j = random.sample(positions, 2)
-        tokens[i], tokens[j] = tokens[j], tokens[i]
-        swaps.append([i, j])
-    return tokens, swaps
+        i, j = random.sample(range(n_words), 2)
+        order[i], order[j] = order[j], order[i]
+    return order
 
 
-def random_deletion(tokens: list[str], p: float, changeable: Changeable) -> tuple[list[str], list[int]]:
-    """Delete each (changeable) token with probability ``p``; never delete every token."""
-    if len(tokens) <= 1:
-        return list(tokens), []
-    deleted = [i for i, t in enumerate(tokens) if changeable(t) and random.random() < p]
-    if len(deleted) == len(tokens):
+def random_deletion(n_words: int, p: float) -> list[int]:
+    """Indices of words deleted, each with probability ``p``; never every word, never a lone word."""
+    if n_words <= 1:
+        return []
+    deleted = [i for i in range(n_words) if random.random() < p]
+    if len(deleted) == n_words:
         deleted.remove(random.choice(deleted))
-    gone = set(deleted)
-    return [t for i, t in enumerate(tokens) if i not in gone], deleted
+    return deleted

@@ -1,4 +1,10 @@
-"""Text with nlpaug and EDA: build a pipeline from config; read .txt/CSV/TSV/JSONL; apply with record."""
+"""Text with nlpaug and EDA: build a pipeline from config; read .txt/CSV/TSV/JSONL; apply with record.
+
+Word-level and character-level steps edit the original string in place: a step sees the text's
+tokens (text_tokens), nlpaug (or EDA) decides what to change among the tokens it may change, and
+the changes are spliced into the original by character span, so spaces, line breaks, quotes and
+punctuation outside a changed word stay as they were.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import os
 import random
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
@@ -22,12 +28,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from augcli.errors import ConfigError, ItemError, Problem
 from augcli.modalities import eda
 from augcli.modalities import steps as steps_
+from augcli.modalities import text_tokens as tt
+from augcli.modalities.text_lexicon import Lexicon, SynonymOptions, case_pattern, match_case
 from augcli.seeding import item_seed, seed_globals
 
 NLPAUG_STEPS = {  # step name -> nlpaug module
     "SynonymAug": "word", "AntonymAug": "word", "RandomWordAug": "word", "SplitAug": "word",
     "SpellingAug": "word", "ContextualWordEmbsAug": "word", "BackTranslationAug": "word",
     "KeyboardAug": "char", "OcrAug": "char", "RandomCharAug": "char", "RandomSentAug": "sentence",
+}
+SPAN_FAMILY = {  # nlpaug steps that edit word spans in place -> which tokens they may choose
+    "SynonymAug": "lexical", "AntonymAug": "lexical", "RandomWordAug": "move", "SplitAug": "split",
+    "SpellingAug": "spelling", "KeyboardAug": "char", "OcrAug": "char", "RandomCharAug": "char",
 }
 EDA_STEPS = {  # step name -> its parameters and defaults
     "EDA": {"alpha_sr": 0.1, "alpha_ri": 0.1, "alpha_rs": 0.1, "p_rd": 0.1},
@@ -52,10 +64,11 @@ def step_names() -> list[str]:
 
 
 class _Context:
-    """What every step of one pipeline shares: the protected patterns and the WordNet lookup."""
+    """What every step of one pipeline shares: the protected patterns and the synonym lexicon."""
 
-    def __init__(self, protect: list[str]):
+    def __init__(self, protect: list[str], lexicon: Lexicon):
         self.protect = [re.compile(p) for p in protect]
+        self.lexicon = lexicon
 
     def protected(self, text: str) -> Counter:
         return Counter(m.group(0) for rx in self.protect for m in rx.finditer(text))
@@ -66,11 +79,81 @@ class _Context:
         need, have = self.protected(before), self.protected(after)
         return all(have[k] >= v for k, v in need.items())
 
-    def changeable(self, token: str) -> bool:
-        return not any(rx.search(token) for rx in self.protect)
+    def candidates(self, text: str, family: str) -> list[tt.Token]:
+        """Tokens a step of ``family`` may change. Dictionary steps also leave ALL-CAPS words and
+        capitalised words inside a sentence alone (names), unless text.synonyms says otherwise."""
+        spans = [m.span() for rx in self.protect for m in rx.finditer(text) if m.end() > m.start()]
+        found = tt.candidates(text, tt.tokenize(text), family, spans)
+        if family == "lexical":
+            options = self.lexicon.options
+            found = [t for t in found if self.lexicon.changeable_case(t.text)
+                     and (options.names or case_pattern(t.text) != "title" or tt.sentence_initial(text, t))]
+        return found
+
+
+def _change(action: str, token: tt.Token, new: str | None = None, **extra: Any) -> dict:
+    """One recorded change: what, where in the step's input (character offsets), from and to."""
+    change: dict[str, Any] = {"action": action, "from": token.text}
+    if new is not None:
+        change["to"] = new
+    return {**change, "start": token.start, "end": token.end, **extra}
+
+
+class _SpanNlpaug:
+    """An nlpaug word/char augmenter run on the tokens a step may change; its changes spliced in.
+
+    nlpaug gets those tokens joined by single spaces (so its own tokenizer and change log line up
+    one to one with them) and decides what to change with its own sampling; its change log says
+    which token became what, and the edit is made on the original string by the token's span.
+    """
+
+    def __init__(self, name: str, augmenter: Any, ctx: _Context, family: str):
+        self.name, self.augmenter, self.ctx, self.family = name, augmenter, ctx, family
+
+    def apply(self, text: str) -> tuple[str, list[dict]]:
+        tokens = self.ctx.candidates(text, self.family)
+        if not tokens:
+            return text, [{"name": self.name, "params": {"changes": []}}]
+        starts, at = {}, 0
+        for i, token in enumerate(tokens):
+            starts[at] = i
+            at += len(token.text) + 1
+        result = self.augmenter.augment(" ".join(t.text for t in tokens))
+        first = result[0] if isinstance(result, list) and result else None
+        logs = first[1] if isinstance(first, tuple) else []
+        edits, deleted, changes = [], [], []
+        for log in logs:
+            i = starts.get(log["orig_start_pos"])
+            if i is None or log["action"] == "align":  # nlpaug re-casing a neighbour: not an edit
+                continue
+            token, new = tokens[i], log["new_token"]
+            if new == token.text or (not new and self.family == "char"):
+                continue
+            if not new:
+                deleted.append(token)
+                changes.append(_change("delete", token))
+                continue
+            if log["action"] == "split":  # the log holds the second part; the first is what precedes it
+                head = token.text[: len(token.text) - len(new)]
+                if not head or not token.text.endswith(new):
+                    continue
+                new = f"{head} {new}"
+            extra = {}
+            if self.family == "lexical":
+                new = match_case(token.text, new)
+                extra["pos"] = self.ctx.lexicon.tag(token.text)
+            edits.append(tt.substitution(token, new))
+            changes.append(_change(log["action"], token, new, **extra))
+        edits += tt.deletions(text, deleted)
+        out = tt.splice(text, edits)
+        if not self.ctx.keeps_protected(text, out):
+            return text, [{"name": self.name, "params": {"reverted": "it changed protected text"}}]
+        return out, [{"name": self.name, "params": {"changes": sorted(changes, key=lambda c: c["start"])}}]
 
 
 class _Nlpaug:
+    """Sentence- and model-level nlpaug augmenters: the whole text in, the library's text out."""
+
     def __init__(self, name: str, augmenter: Any, ctx: _Context):
         self.name, self.augmenter, self.ctx = name, augmenter, ctx
 
@@ -87,12 +170,12 @@ class _Nlpaug:
 
 
 class _Eda:
-    def __init__(self, name: str, params: dict, ctx: _Context, synonyms):
-        self.name, self.params, self.ctx, self.synonyms = name, params, ctx, synonyms
+    def __init__(self, name: str, params: dict, ctx: _Context):
+        self.name, self.params, self.ctx = name, params, ctx
 
     def apply(self, text: str) -> tuple[str, list[dict]]:
-        tokens = text.split()
-        if not tokens:
+        words = self.ctx.candidates(text, "move")
+        if not words:
             return text, []
         name, params = self.name, self.params
         if name == "EDA":  # one of the four operations, as in the paper's generator
@@ -104,23 +187,42 @@ class _Eda:
                 return text, []
             name, value = random.choice(choices)
             params = {"p" if name == "RandomDeletion" else "alpha": value}
-        ok = self.ctx.changeable
-        if name == "SynonymReplacement":
-            out, record = eda.synonym_replacement(tokens, eda.count_for(params["alpha"], len(tokens)),
-                                                  self.synonyms, ok)
-        elif name == "RandomInsertion":
-            out, record = eda.random_insertion(tokens, eda.count_for(params["alpha"], len(tokens)),
-                                               self.synonyms, ok)
+        lexicon = self.ctx.lexicon
+        edits, changes = [], []
+        if name in ("SynonymReplacement", "RandomInsertion"):
+            sources = [t for t in self.ctx.candidates(text, "lexical") if t.text.lower() not in eda.STOPWORDS]
+            n = eda.count_for(params["alpha"], len(words))
+            if name == "SynonymReplacement":
+                for i, new in eda.synonym_replacement([t.text for t in sources], n, lexicon.synonyms):
+                    edits.append(tt.substitution(sources[i], new))
+                    changes.append(_change("substitute", sources[i], new, pos=lexicon.tag(sources[i].text)))
+            else:
+                for gap, i, new in eda.random_insertion([t.text for t in sources], len(words) + 1, n,
+                                                        lexicon.synonyms):
+                    if case_pattern(sources[i].text) == "title":
+                        new = new[:1].lower() + new[1:]  # a synonym of a sentence's first word goes anywhere
+                    at = words[gap] if gap < len(words) else words[-1]
+                    edits.append(tt.insertion_before(at, new) if gap < len(words) else tt.insertion_after(at, new))
+                    where = at.start if gap < len(words) else at.end
+                    changes.append({"action": "insert", "to": new, "start": where, "end": where,
+                                    "synonym_of": sources[i].text, "source_start": sources[i].start,
+                                    "pos": lexicon.tag(sources[i].text)})
         elif name == "RandomSwap":
-            out, record = eda.random_swap(tokens, eda.count_for(params["alpha"], len(tokens)), ok)
+            order = eda.random_swap(len(words), eda.count_for(params["alpha"], len(words)))
+            for i, j in enumerate(order):
+                if j != i and words[j].text != words[i].text:
+                    edits.append(tt.substitution(words[i], words[j].text))
+                    changes.append(_change("swap", words[i], words[j].text))
         else:
-            out, record = eda.random_deletion(tokens, params["p"], ok)
-        if not record:  # nothing done: keep the text as it was, whitespace and all
+            gone = [words[i] for i in eda.random_deletion(len(words), params["p"])]
+            edits += tt.deletions(text, gone)
+            changes += [_change("delete", t) for t in gone]
+        if not edits:  # nothing done: keep the text as it was
             return text, [{"name": name, "params": {**params, "changes": []}}]
-        result = " ".join(out)
+        result = tt.splice(text, edits)
         if not self.ctx.keeps_protected(text, result):  # a protected phrase spans tokens
             return text, [{"name": name, "params": {**params, "reverted": "it changed protected text"}}]
-        return result, [{"name": name, "params": {**params, "changes": record}}]
+        return result, [{"name": name, "params": {**params, "changes": sorted(changes, key=lambda c: c["start"])}}]
 
 
 class _Sequential:
@@ -216,8 +318,15 @@ def pipeline_for(section: Any) -> _Sequential:
     return _cached(json.dumps(plain, sort_keys=True, default=str))
 
 
+def synonym_options(section: dict) -> SynonymOptions:
+    raw = section.get("synonyms") or {}
+    known = SynonymOptions.__dataclass_fields__
+    return SynonymOptions(**{k: v for k, v in raw.items() if k in known}) if isinstance(raw, dict) else SynonymOptions()
+
+
 def _build(steps: Any, path: str, problems: list[Problem], section: dict) -> _Sequential:
-    ctx = _Context([str(p) for p in section.get("protect") or []])
+    wordnet = str(section["wordnet"]) if section.get("wordnet") else None
+    ctx = _Context([str(p) for p in section.get("protect") or []], Lexicon(wordnet, synonym_options(section)))
     return _Sequential(_build_list(steps, path, problems, section, ctx))
 
 
@@ -269,8 +378,33 @@ def _build_eda(name, params, where, problems, section, ctx):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
             problems.append(Problem(f"{where}.{key}", f"must be a number in [0, 1], not {value!r}"))
             return None
-    synonyms = _wordnet_synonyms(section, where, problems) if name in WORDNET_STEPS else None
-    return _Eda(name, merged, ctx, synonyms)
+    if name in WORDNET_STEPS and not _check_wordnet(section, where, problems):
+        return None
+    return _Eda(name, merged, ctx)
+
+
+@cache
+def _offline(cls: type) -> type:
+    """``cls`` (SynonymAug, AntonymAug) without its NLTK WordNet model, which takes seconds to load
+    per process: augcli's lexicon (from the cached WordNet index) is set as its model instead."""
+    return type(cls.__name__, (cls,), {"get_model": classmethod(lambda c, *args, **kwargs: None)})
+
+
+class _LexiconModel:
+    """Stands in for nlpaug's WordNet model: POS tags and candidates from augcli's lexicon. A token
+    without a fitting replacement is tagged 'DT', which nlpaug's own selection skips."""
+
+    def __init__(self, lexicon: Lexicon, antonyms: bool):
+        self.lexicon, self.antonyms = lexicon, antonyms
+
+    def _candidates(self, word: str) -> tuple[str, ...]:
+        return self.lexicon.antonyms(word) if self.antonyms else self.lexicon.synonyms(word)
+
+    def pos_tag(self, tokens: list[str]) -> list[tuple[str, str]]:
+        return [(t, self.lexicon.tag(t) if self._candidates(t) else "DT") for t in tokens]
+
+    def predict(self, word: str, pos: Any = None) -> list[str]:
+        return [c.lower() for c in self._candidates(word)]  # nlpaug re-cases; augcli restores the pattern
 
 
 def _build_nlpaug(name, params, where, problems, section, ctx):
@@ -289,35 +423,47 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
         if params.get("aug_src", "wordnet") != "wordnet":
             problems.append(Problem(f"{where}.aug_src", "only 'wordnet' is available offline"))
             return None
-        if _wordnet_synonyms(section, where, problems) is None:
+        if not _check_wordnet(section, where, problems):
             return None
-    if ctx.protect and "stopwords_regex" in accepted:
+        cls = _offline(cls)
+    if name in SPAN_FAMILY and ("tokenizer" in params or "reverse_tokenizer" in params):
+        problems.append(Problem(where, "augcli tokenizes the text itself (words are edited in place)"))
+        return None
+    if ctx.protect and name not in SPAN_FAMILY and "stopwords_regex" in accepted:
         patterns = [p.pattern for p in ctx.protect] + ([params["stopwords_regex"]] if params.get("stopwords_regex")
                                                        else [])
         params["stopwords_regex"] = "|".join(f"(?:{p})" for p in patterns)
     if name == "RandomSentAug":
         params.setdefault("tokenizer", _split_sentences)
+    if name in SPAN_FAMILY:
+        params["tokenizer"] = _split_joined  # the text nlpaug gets is the candidate tokens joined by spaces
+        params["reverse_tokenizer"] = " ".join
     if name in ("SynonymAug", "AntonymAug") and "stopwords" in accepted:
-        # Untagged, "a" would become "antiophthalmic factor": skip function words, as EDA does.
+        # Function words ("a", "can") are not replaced by synonyms, as in EDA.
         params.setdefault("stopwords", sorted(eda.STOPWORDS | {w.capitalize() for w in eda.STOPWORDS}))
+    from augcli.wordnet import forbid_downloads
+
+    forbid_downloads()
     try:
         augmenter = cls(**params)
     except Exception as exc:  # the library's own validation speaks
         problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
         return None
-    if name == "SynonymAug":
-        # No POS tagger offline: every sense is a candidate, as in EDA's synonym replacement.
-        augmenter.model.pos_tag = _untagged
-    elif name == "AntonymAug":
-        # AntonymAug acts on verbs, adjectives and adverbs only: tag from WordNet's own sense counts.
-        augmenter.model.pos_tag = _lexicon_tagged
+    if name in ("SynonymAug", "AntonymAug"):
+        augmenter.model = _LexiconModel(ctx.lexicon, antonyms=name == "AntonymAug")
     if name == "SpellingAug":
         # nlpaug keeps candidates as list(set(...)): their order, hence the choice, would depend on
         # the process's hash seed. Sorted, the same seed picks the same misspelling in every process.
         for key in augmenter.model.dict:
             augmenter.model.dict[key] = sorted(augmenter.model.dict[key])
-    augmenter.include_detail = True  # returns the change log recorded in the manifest
+    augmenter.include_detail = True  # returns the change log the edits are made from
+    if name in SPAN_FAMILY:
+        return _SpanNlpaug(name, augmenter, ctx, SPAN_FAMILY[name])
     return _Nlpaug(name, augmenter, ctx)
+
+
+def _split_joined(text: str) -> list[str]:
+    return text.split(" ")
 
 
 def _check_model_step(name: str, params: dict, where: str, problems: list[Problem]) -> bool:
@@ -335,64 +481,39 @@ def _check_model_step(name: str, params: dict, where: str, problems: list[Proble
     return True
 
 
-def _untagged(tokens: list[str]) -> list[tuple[str, str]]:
-    return [(token, "") for token in tokens]
-
-
-_PENN = {"n": "NN", "v": "VB", "a": "JJ", "s": "JJ", "r": "RB"}
-
-
-@lru_cache(maxsize=65536)
-def _lexicon_tag(word: str) -> str:
-    """The part of speech ``word``'s senses are most often used in (WordNet's sense counts), as a
-    Penn tag; '' for a word WordNet lacks. A lexicon tag, not a contextual one."""
-    from nltk.corpus import wordnet
-
-    scores: Counter = Counter()
-    for synset in wordnet.synsets(word):
-        pos = _PENN[synset.pos()]
-        scores[pos] += 1 + sum(lemma.count() for lemma in synset.lemmas() if lemma.name().lower() == word)
-    return max(scores, key=lambda tag: (scores[tag], tag != "NN")) if scores else ""
-
-
-def _lexicon_tagged(tokens: list[str]) -> list[tuple[str, str]]:
-    return [(token, _lexicon_tag(token.lower())) for token in tokens]
-
-
 def _split_sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s]
 
 
-def _wordnet_synonyms(section: dict, where: str, problems: list[Problem]):
-    from augcli.wordnet import ResourceError, ensure_wordnet
+def _check_wordnet(section: dict, where: str, problems: list[Problem]) -> bool:
+    """WordNet's files are there and indexed (built into the user cache once); not loaded here."""
+    from augcli.wordnet import ResourceError, ensure_wordnet, index_path
 
     try:
-        ensure_wordnet(str(section["wordnet"]) if section.get("wordnet") else None)
+        index_path(ensure_wordnet(str(section["wordnet"]) if section.get("wordnet") else None))
     except ResourceError as exc:
         problems.append(Problem(where, str(exc)))
-        return None
-    return synonyms
+        return False
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        problems.append(Problem(where, f"cannot read WordNet: {exc}"))
+        return False
+    return True
 
 
-@lru_cache(maxsize=65536)
-def _synonyms(word: str) -> tuple[str, ...]:
-    from nltk.corpus import wordnet
-
-    names = (lemma.name().replace("_", " ").replace("-", " ").lower()
-             for synset in wordnet.synsets(word) for lemma in synset.lemmas())
-    return tuple(n for n in dict.fromkeys(names) if n != word.lower())
+def synonyms(word: str, wordnet: str | None = None, options: SynonymOptions | None = None) -> list[str]:
+    """Replacements that fit ``word`` (a surface form), best first, inflected and cased like it."""
+    return list(_lexicon(wordnet, options or SynonymOptions()).synonyms(word))
 
 
-def synonyms(word: str) -> list[str]:
-    """WordNet synonyms of ``word`` over all its senses, in WordNet's order, without itself."""
-    return list(_synonyms(word.lower()))
+@lru_cache(maxsize=8)
+def _lexicon(wordnet: str | None, options: SynonymOptions) -> Lexicon:
+    return Lexicon(wordnet, options)
 
 
 def augment(pipeline: _Sequential, text: str, seed: int) -> tuple[str, list[dict]]:
     """Apply the pipeline with this sample's seed. nlpaug and EDA draw from the globals seeded here."""
     seed_globals(seed)
     return pipeline.apply(text)
-
 
 # ---------------------------------------------------------------- reading and writing
 
@@ -626,7 +747,8 @@ def describe_steps() -> list[dict[str, Any]]:
 
 
 def library_versions() -> dict[str, str]:
+    import lemminflect
     import nlpaug
     import nltk
 
-    return {"nlpaug": nlpaug.__version__, "nltk": nltk.__version__}
+    return {"nlpaug": nlpaug.__version__, "nltk": nltk.__version__, "lemminflect": lemminflect.__version__}
