@@ -56,6 +56,16 @@ class AudioSection(_Section):
     spec_pipeline: list[Any] = Field(default_factory=list)  # SpecAugment steps on the log-mel
 
 
+class SynonymSection(_Section):
+    """How WordNet steps pick replacements (augcli/modalities/text_lexicon.py)."""
+
+    min_count: int = Field(default=1, ge=0)  # senses (and a replacement's use in one) tagged fewer times are dropped
+    min_share: float = Field(default=0.2, ge=0, le=1)  # senses used less than this share of the top one are dropped
+    multiword: bool = False  # allow "brush aside" for a one-word slot
+    all_caps: bool = False  # also replace ALL-CAPS words
+    names: bool = False  # also replace capitalised words inside a sentence
+
+
 class TextSection(_Section):
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_TEXT_INCLUDE))
     exclude: list[str] = Field(default_factory=list)
@@ -67,6 +77,7 @@ class TextSection(_Section):
     protect: list[str] = Field(default_factory=list)  # regexes whose matches are never changed
     drop_unchanged: bool = False
     wordnet: Path | None = None  # a WordNet 3.0 dict folder or an NLTK data folder
+    synonyms: SynonymSection = Field(default_factory=SynonymSection)
 
 
 class Config(_Section):

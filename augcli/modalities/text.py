@@ -133,6 +133,8 @@ class _SpanNlpaug:
                 deleted.append(token)
                 changes.append(_change("delete", token))
                 continue
+            if log["action"] != "split" and not _one_word(new):
+                continue  # "thing'" (a dictionary's misspelling), "Odnt'" (a char swap): reads as split
             if log["action"] == "split":  # the log holds the second part; the first is what precedes it
                 head = token.text[: len(token.text) - len(new)]
                 if not head or not token.text.endswith(new):
@@ -143,12 +145,20 @@ class _SpanNlpaug:
                 new = match_case(token.text, new)
                 extra["pos"] = self.ctx.lexicon.tag(token.text)
             edits.append(tt.substitution(token, new))
-            changes.append(_change(log["action"], token, new, **extra))
+            if self.family == "char":  # characters changed inside one word: nlpaug's action says how
+                changes.append(_change("chars", token, new, op=log["action"]))
+            else:
+                changes.append(_change(log["action"], token, new, **extra))
         edits += tt.deletions(text, deleted)
         out = tt.splice(text, edits)
         if not self.ctx.keeps_protected(text, out):
             return text, [{"name": self.name, "params": {"reverted": "it changed protected text"}}]
         return out, [{"name": self.name, "params": {"changes": sorted(changes, key=lambda c: c["start"])}}]
+
+
+def _one_word(new: str) -> bool:
+    tokens = tt.tokenize(new)
+    return len(tokens) == 1 and tokens[0].kind != "punct" and len(tokens[0].text) == len(new)
 
 
 class _Nlpaug:
@@ -205,6 +215,7 @@ class _Eda:
                     edits.append(tt.insertion_before(at, new) if gap < len(words) else tt.insertion_after(at, new))
                     where = at.start if gap < len(words) else at.end
                     changes.append({"action": "insert", "to": new, "start": where, "end": where,
+                                    "inserted": edits[-1].new,
                                     "synonym_of": sources[i].text, "source_start": sources[i].start,
                                     "pos": lexicon.tag(sources[i].text)})
         elif name == "RandomSwap":
