@@ -124,3 +124,25 @@ def test_transforms_text_lists_nlpaug_and_eda_steps():
     assert listing["SynonymAug"]["params"]["aug_p"] == {"default": 0.3}
     assert listing["EDA"]["params"] == {"alpha_sr": {"default": 0.1}, "alpha_ri": {"default": 0.1},
                                         "alpha_rs": {"default": 0.1}, "p_rd": {"default": 0.1}}
+
+
+def test_empty_text_outputs_are_listed_and_verify(tmp_path, corpus):
+    (corpus / "header_only.csv").write_text("id,text,label\n")
+    (corpus / "empty.jsonl").write_text("")
+    (corpus / "empty.txt").write_text("")
+    (corpus / "blank.txt").write_text("\n\n  \n")
+    for unit in ("line", "file"):
+        out = tmp_path / f"out_{unit}"
+        cfg = write_config(tmp_path / f"{unit}.yaml", copies=2, output=out.name, workers=1,
+                           text={"unit": unit, "pipeline": PIPELINE})
+        assert invoke("run", cfg).exit_code == 0
+        rows = read_manifest(out / "manifest.jsonl")
+        listed = {r["output"] for r in rows}
+        on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+        assert on_disk - {"manifest.jsonl", "run.json"} == listed
+        for name in ["train/header_only.csv", "train/empty.jsonl", "train/empty__aug1.txt", "train/blank__aug0.txt"]:
+            (row,) = [r for r in rows if r["output"] == name and r["copy"] is not None]
+            assert row["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+            assert row.get("samples", 0) == 0 or unit == "file"
+        assert (out / "train" / "blank__aug0.txt").read_text() == "\n\n  \n"
+        assert invoke("verify", out).exit_code == 0

@@ -624,9 +624,12 @@ def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -
         if config.text.drop_unchanged and "".join(new_lines) == text:
             dropped += 1
             continue
-        write_atomic(os.path.join(config.output, output), _encode("".join(new_lines), config.text.encoding, bom))
+        blob = _encode("".join(new_lines), config.text.encoding, bom)
+        write_atomic(os.path.join(config.output, output), blob)
         rows += [_row(task, output, copy, seed, steps, sha256(out.encode()), source_hash, line=number)
                  for number, seed, steps, out in line_rows]
+        if not line_rows:  # empty or blank lines only: the file is written, so it is listed
+            rows.append(_row(task, output, copy, task.seeds[copy], [], sha256(blob), source_hash, samples=0))
     return dropped
 
 
@@ -667,7 +670,10 @@ def _process_table(task, config, pipeline, text, bom, source_hash, rows) -> int:
         writer.writerow([*header, "aug_source_row", "aug_copy"])
         writer.writerows(out_records)
         body = buffer.getvalue()
-    write_atomic(os.path.join(config.output, task.outputs[0]), _encode(body, section.encoding, bom))
+    blob = _encode(body, section.encoding, bom)
+    write_atomic(os.path.join(config.output, task.outputs[0]), blob)
+    if not out_records:  # a header-only or empty table (or every row dropped): listed as a file
+        rows.append(_row(task, task.outputs[0], 0, None, [], sha256(blob), source_hash, samples=0))
     return dropped
 
 
