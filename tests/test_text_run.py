@@ -106,7 +106,7 @@ def test_drop_unchanged_is_counted(tmp_path, corpus):
     result = invoke("run", cfg, "--json")
     summary = json.loads(result.stdout)
     assert summary["counts"]["dropped_unchanged"] == 3 * 20 + 3  # 20 table rows x 3, quotes.txt x 3
-    assert summary["counts"]["outputs_written"] == 0
+    assert summary["counts"]["outputs_written"] == 1  # the table, header only, listed as a file row
 
 
 def test_text_outputs_verify_and_a_changed_table_is_named(tmp_path, corpus):
