@@ -9,7 +9,7 @@ so results do not depend on the process.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 # English function words EDA leaves alone (its synonym steps skip them).
 STOPWORDS = frozenset(
@@ -140,7 +140,7 @@ STOPWORDS = frozenset(
         "yourselves",
     ]
 )
-Synonyms = Callable[[str], "tuple[str, ...] | list[str]"]  # surface form -> replacements cased like it
+Synonyms = Callable[[int], Sequence[str]]  # index of a word -> its replacements, cased like it
 
 
 def count_for(alpha: float, n_words: int) -> int:
@@ -149,35 +149,40 @@ def count_for(alpha: float, n_words: int) -> int:
 
 
 def synonym_replacement(words: list[str], n: int, synonyms: Synonyms) -> list[tuple[int, str]]:
-    """Replace every occurrence of up to ``n`` distinct words by one synonym: (index, new word)."""
-    from augcli.modalities.text_lexicon import match_case
-
-    distinct = list(dict.fromkeys(w.lower() for w in words))
+    """Replace every occurrence of up to ``n`` distinct words by one synonym: (index, new word).
+    An occurrence is replaced only where the synonym fits it too (the same part of speech)."""
+    occurrences: dict[str, list[int]] = {}
+    for i, word in enumerate(words):
+        occurrences.setdefault(word.lower(), []).append(i)
+    distinct = list(occurrences)
     random.shuffle(distinct)
     replaced: list[tuple[int, str]] = []
     done = 0
     for word in distinct:
-        options = synonyms(word)
+        options = synonyms(occurrences[word][0])
         if not options:
             continue
-        new = random.choice(options)
-        replaced += [(i, match_case(w, new)) for i, w in enumerate(words) if w.lower() == word]
+        new = random.choice(options).lower()
+        for i in occurrences[word]:
+            fitting = {option.lower(): option for option in synonyms(i)}
+            if new in fitting:
+                replaced.append((i, fitting[new]))
         done += 1
         if done >= n:
             break
     return sorted(replaced)
 
 
-def random_insertion(words: list[str], n_slots: int, n: int, synonyms: Synonyms) -> list[tuple[int, int, str]]:
+def random_insertion(n_words: int, n_slots: int, n: int, synonyms: Synonyms) -> list[tuple[int, int, str]]:
     """``n`` times: a synonym of a random word, inserted in a random one of ``n_slots`` gaps
     between the sentence's words: (gap, index of the word it is a synonym of, synonym)."""
     inserted = []
     for _ in range(n):
         for _attempt in range(10):
-            if not words:
+            if not n_words:
                 break
-            i = random.randrange(len(words))
-            options = synonyms(words[i])
+            i = random.randrange(n_words)
+            options = synonyms(i)
             if options:
                 inserted.append((random.randrange(n_slots), i, random.choice(options)))
                 break

@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import io
+import itertools
 import json
 import os
 import random
@@ -29,7 +30,7 @@ from augcli.errors import ConfigError, ItemError, Problem
 from augcli.modalities import eda
 from augcli.modalities import steps as steps_
 from augcli.modalities import text_tokens as tt
-from augcli.modalities.text_lexicon import Lexicon, SynonymOptions, case_pattern, match_case
+from augcli.modalities.text_lexicon import Lexicon, SynonymOptions, allowed_pos, case_pattern, match_case
 from augcli.seeding import item_seed, seed_globals
 
 NLPAUG_STEPS = {  # step name -> nlpaug module
@@ -69,6 +70,7 @@ class _Context:
     def __init__(self, protect: list[str], lexicon: Lexicon):
         self.protect = [re.compile(p) for p in protect]
         self.lexicon = lexicon
+        self.allowed: dict[int, str] = {}
 
     def protected(self, text: str) -> Counter:
         return Counter(m.group(0) for rx in self.protect for m in rx.finditer(text))
@@ -83,12 +85,23 @@ class _Context:
         """Tokens a step of ``family`` may change. Dictionary steps also leave ALL-CAPS words and
         capitalised words inside a sentence alone (names), unless text.synonyms says otherwise."""
         spans = [m.span() for rx in self.protect for m in rx.finditer(text) if m.end() > m.start()]
-        found = tt.candidates(text, tt.tokenize(text), family, spans)
+        tokens = tt.tokenize(text)
+        found = tt.candidates(text, tokens, family, spans)
         if family == "lexical":
             options = self.lexicon.options
             found = [t for t in found if self.lexicon.changeable_case(t.text)
                      and (options.names or case_pattern(t.text) != "title" or tt.sentence_initial(text, t))]
+            previous = {b.start: a for a, b in itertools.pairwise(tokens)}
+            self.allowed = {t.start: allowed_pos(_word_or_none(previous.get(t.start))) for t in found}
         return found
+
+    def allowed_for(self, token: tt.Token) -> str:
+        """Parts of speech the word before ``token`` leaves it (after ``candidates(..., 'lexical')``)."""
+        return self.allowed.get(token.start, "nvar")
+
+
+def _word_or_none(token: tt.Token | None) -> str | None:
+    return token.text if token is not None and token.kind != "punct" else None
 
 
 def _change(action: str, token: tt.Token, new: str | None = None, **extra: Any) -> dict:
@@ -118,6 +131,8 @@ class _SpanNlpaug:
         for i, token in enumerate(tokens):
             starts[at] = i
             at += len(token.text) + 1
+        if self.family == "lexical":  # what the word before each token allows it to be
+            self.augmenter.model.allowed = [self.ctx.allowed_for(t) for t in tokens]
         result = self.augmenter.augment(" ".join(t.text for t in tokens))
         first = result[0] if isinstance(result, list) and result else None
         logs = first[1] if isinstance(first, tuple) else []
@@ -143,7 +158,7 @@ class _SpanNlpaug:
             extra = {}
             if self.family == "lexical":
                 new = match_case(token.text, new)
-                extra["pos"] = self.ctx.lexicon.tag(token.text)
+                extra["pos"] = self.ctx.lexicon.tag(token.text, self.ctx.allowed_for(token))
             edits.append(tt.substitution(token, new))
             if self.family == "char":  # characters changed inside one word: nlpaug's action says how
                 changes.append(_change("chars", token, new, op=log["action"]))
@@ -201,14 +216,18 @@ class _Eda:
         edits, changes = [], []
         if name in ("SynonymReplacement", "RandomInsertion"):
             sources = [t for t in self.ctx.candidates(text, "lexical") if t.text.lower() not in eda.STOPWORDS]
+            allowed = [self.ctx.allowed_for(t) for t in sources]
             n = eda.count_for(params["alpha"], len(words))
+
+            def synonyms(i: int) -> tuple[str, ...]:
+                return lexicon.synonyms(sources[i].text, allowed[i])
+
             if name == "SynonymReplacement":
-                for i, new in eda.synonym_replacement([t.text for t in sources], n, lexicon.synonyms):
+                for i, new in eda.synonym_replacement([t.text for t in sources], n, synonyms):
                     edits.append(tt.substitution(sources[i], new))
-                    changes.append(_change("substitute", sources[i], new, pos=lexicon.tag(sources[i].text)))
+                    changes.append(_change("substitute", sources[i], new, pos=lexicon.tag(sources[i].text, allowed[i])))
             else:
-                for gap, i, new in eda.random_insertion([t.text for t in sources], len(words) + 1, n,
-                                                        lexicon.synonyms):
+                for gap, i, new in eda.random_insertion(len(sources), len(words) + 1, n, synonyms):
                     if case_pattern(sources[i].text) == "title":
                         new = new[:1].lower() + new[1:]  # a synonym of a sentence's first word goes anywhere
                     at = words[gap] if gap < len(words) else words[-1]
@@ -217,7 +236,7 @@ class _Eda:
                     changes.append({"action": "insert", "to": new, "start": where, "end": where,
                                     "inserted": edits[-1].new,
                                     "synonym_of": sources[i].text, "source_start": sources[i].start,
-                                    "pos": lexicon.tag(sources[i].text)})
+                                    "pos": lexicon.tag(sources[i].text, allowed[i])})
         elif name == "RandomSwap":
             order = eda.random_swap(len(words), eda.count_for(params["alpha"], len(words)))
             for i, j in enumerate(order):
@@ -407,15 +426,21 @@ class _LexiconModel:
 
     def __init__(self, lexicon: Lexicon, antonyms: bool):
         self.lexicon, self.antonyms = lexicon, antonyms
+        self.allowed: list[str] = []  # per token: the parts of speech its left neighbour allows
 
-    def _candidates(self, word: str) -> tuple[str, ...]:
-        return self.lexicon.antonyms(word) if self.antonyms else self.lexicon.synonyms(word)
+    def _candidates(self, word: str, allowed: str) -> tuple[str, ...]:
+        return self.lexicon.antonyms(word, allowed) if self.antonyms else self.lexicon.synonyms(word, allowed)
 
     def pos_tag(self, tokens: list[str]) -> list[tuple[str, str]]:
-        return [(t, self.lexicon.tag(t) if self._candidates(t) else "DT") for t in tokens]
+        allowed = self.allowed if len(self.allowed) == len(tokens) else ["nvar"] * len(tokens)
+        return [(t, self.lexicon.tag(t, a) if self._candidates(t, a) else "DT")
+                for t, a in zip(tokens, allowed, strict=True)]
 
     def predict(self, word: str, pos: Any = None) -> list[str]:
-        return [c.lower() for c in self._candidates(word)]  # nlpaug re-cases; augcli restores the pattern
+        if pos == "s":  # nlpaug asks for adjectives twice (a, then satellites s): answer once
+            return []
+        # the Penn tag pos_tag gave names the part of speech; nlpaug re-cases, augcli restores the pattern
+        return [c.lower() for c in self._candidates(word, pos if pos in ("n", "v", "a", "r") else "nvar")]
 
 
 def _build_nlpaug(name, params, where, problems, section, ctx):

@@ -77,8 +77,9 @@ class Lexicon:
         return pattern in ("lower", "title") or (pattern == "upper" and self.options.all_caps)
 
     @lru_cache(maxsize=65536)  # noqa: B019 (one Lexicon per pipeline, kept for the process)
-    def analysis(self, word: str) -> Analysis | None:
-        """The most used (lemma, pos) of a lowercase word form, or None if WordNet lacks it."""
+    def analysis(self, word: str, allowed: str = "nvar") -> Analysis | None:
+        """The most used (lemma, pos) of a lowercase word form among the parts of speech
+        ``allowed`` (see ``allowed_pos``), or None if WordNet lacks it."""
         import lemminflect
 
         options: dict[tuple[str, str], set[str]] = {}
@@ -87,7 +88,7 @@ class Lexicon:
             lemmas = {upos: lemminflect.getAllLemmasOOV(word, upos).get(upos, ()) for upos in UPOS_TO_WORDNET}
         for upos, found in lemmas.items():
             pos = UPOS_TO_WORDNET.get(upos)
-            for lemma in found if pos else ():
+            for lemma in found if pos and pos in allowed else ():
                 inflections = lemminflect.getAllInflections(lemma, upos)
                 # a form is a tag's first spelling ('times' is NNS; 'time' as NNS is a rare variant)
                 tags = ({tag for tag, forms in inflections.items() if forms[0] == word}
@@ -142,12 +143,12 @@ class Lexicon:
         return list(dict.fromkeys(out))
 
     @lru_cache(maxsize=65536)  # noqa: B019
-    def synonyms(self, word: str) -> tuple[str, ...]:
+    def synonyms(self, word: str, allowed: str = "nvar") -> tuple[str, ...]:
         """Replacements for a surface form, best first (sense frequency, then the replacement's
         own count in that sense), inflected and cased like it. Empty when nothing fits."""
         if not self.changeable_case(word):
             return ()
-        analysis = self.analysis(word.lower())
+        analysis = self.analysis(word.lower(), allowed)
         if analysis is None:
             return ()
         ranked = [(name, count) for synset in self._senses(analysis)
@@ -156,18 +157,39 @@ class Lexicon:
         return tuple(self._fitting(word, ranked, analysis))
 
     @lru_cache(maxsize=65536)  # noqa: B019
-    def antonyms(self, word: str) -> tuple[str, ...]:
+    def antonyms(self, word: str, allowed: str = "nvar") -> tuple[str, ...]:
         """WordNet antonyms of the form's common senses, inflected and cased like it."""
         if not self.changeable_case(word):
             return ()
-        analysis = self.analysis(word.lower())
+        analysis = self.analysis(word.lower(), allowed)
         if analysis is None:
             return ()
         found = [(name, 0) for synset in self._senses(analysis)
                  for _, name in self.index.antonyms(synset, analysis.lemma)]
         return tuple(self._fitting(word, found, analysis))
 
-    def tag(self, word: str) -> str:
+    def tag(self, word: str, allowed: str = "nvar") -> str:
         """The Penn tag used for a form's replacements ('' when WordNet lacks it)."""
-        analysis = self.analysis(word.lower())
+        analysis = self.analysis(word.lower(), allowed)
         return analysis.tags[0] if analysis else ""
+
+
+# The word before a word narrows what it can be, without a tagger: after a determiner or a
+# possessive comes a noun or an adjective ("your favor" is not the verb), after a modal a verb
+# or an adverb ("will probably", "can't like").
+_BEFORE_NOUN = frozenset("a an the my your his her its our their this that these those every each any some no "
+                         "another such".split())
+_BEFORE_VERB = frozenset("will would can could shall should may might must cannot can't won't don't doesn't "
+                         "didn't wouldn't couldn't shouldn't mustn't i'll you'll we'll they'll".split())
+
+
+def allowed_pos(previous: str | None) -> str:
+    """WordNet parts of speech a word can have after ``previous`` (the word before it, or None)."""
+    if previous is None:
+        return "nvar"
+    previous = previous.lower().replace("\u2019", "'")
+    if previous in _BEFORE_NOUN:
+        return "na"
+    if previous in _BEFORE_VERB:
+        return "vr"
+    return "nvar"

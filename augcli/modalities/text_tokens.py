@@ -2,10 +2,10 @@
 
 A token is what a reader takes as one unit: a word with its contraction or possessive (``can't``,
 ``Hitchhiker's``, curly apostrophes too), a hyphenated compound (``much-needed``), a number with
-its separators and unit (``3,50``, ``1.5``, ``12:30``, ``10%``, ``5km``), a URL, an e-mail address,
-an @mention, a #hashtag, an emoji (with its modifiers and joiners). Every other visible character
-is a punctuation token of its own. Steps choose among tokens and edit spans; ``splice`` applies
-the edits to the original string.
+its separators, unit and currency sign (``3,50``, ``1.5``, ``12:30``, ``10%``, ``5km``, ``$200``),
+a URL, an e-mail address, an @mention, a #hashtag, an emoji (with its modifiers and joiners).
+Every other visible character is a punctuation token of its own. Steps choose among tokens and
+edit spans; ``splice`` applies the edits to the original string.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _TOKEN = re.compile(
   | (?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{{2,}})
   | (?P<mention>(?<![\w@])@\w+)
   | (?P<hashtag>(?<![\w#])\#\w*[^\W\d_]\w*)
-  | (?P<number>\d+(?:[.,:/-]\d+)*(?:%|{_LETTER}+)?)
+  | (?P<number>[$\u00a3\u20ac\u00a5]?\d+(?:[.,:/-]\d+)*(?:%|{_LETTER}+)?)
   | (?P<word>{_LETTER}{_ALNUM}*(?:{_APOSTROPHE}{_ALNUM}+)*(?:-{_ALNUM}+(?:{_APOSTROPHE}{_ALNUM}+)*)*)
   | (?P<emoji>(?:[\U0001F1E6-\U0001F1FF]{{2}})|{_EMOJI_CHAR}{_EMOJI_MOD}*(?:\u200D{_EMOJI_CHAR}{_EMOJI_MOD}*)*)
   | (?P<punct>\S)
