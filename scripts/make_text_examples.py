@@ -57,9 +57,16 @@ def cell(value: str) -> str:
 
 
 def step_label(step: dict) -> str:
+    """The step as a config writes it, e.g. ``RandomWordAug: {action: swap}``, for an HTML summary."""
+    import html
+
+    import yaml
+
     name, params = next(iter(step.items()))
-    shown = {k: v for k, v in params.items() if k != "dict_path"}
-    return f"`{name}: {shown}`" if shown else f"`{name}`"
+    if not params:
+        return f"<code>{name}</code>"
+    flow = yaml.safe_dump(params, default_flow_style=True, width=1000).strip()
+    return f"<code>{html.escape(name + ': ' + flow)}</code>"
 
 
 def table() -> str:
