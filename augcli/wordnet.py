@@ -188,10 +188,20 @@ def index_path(files: WordNetFiles) -> Path:
 
 @cache
 def load_index(configured: str | None = None) -> WordNetIndex:
-    """The WordNet index for ``configured`` (or the local default), built into the cache once."""
-    path = index_path(ensure_wordnet(configured))
-    data = marshal.loads(path.read_bytes())
-    return WordNetIndex(data, data["key"])
+    """The WordNet index for ``configured`` (or the local default), built into the cache once.
+    A cache that cannot be written (read-only home) or read back only costs the build time."""
+    files = ensure_wordnet(configured)
+    for _attempt in range(2):
+        try:
+            path = index_path(files)
+        except OSError:
+            break
+        try:
+            data = marshal.loads(path.read_bytes())
+            return WordNetIndex(data, data["key"])
+        except (OSError, ValueError, EOFError, TypeError, KeyError):  # damaged: built again once
+            path.unlink(missing_ok=True)
+    return WordNetIndex(build_index(files), files.content_key())
 
 
 def _write_atomic(path: Path, blob: bytes) -> None:

@@ -526,12 +526,16 @@ def _check_wordnet(section: dict, where: str, problems: list[Problem]) -> bool:
     from augcli.wordnet import ResourceError, ensure_wordnet, index_path
 
     try:
-        index_path(ensure_wordnet(str(section["wordnet"]) if section.get("wordnet") else None))
+        files = ensure_wordnet(str(section["wordnet"]) if section.get("wordnet") else None)
     except ResourceError as exc:
         problems.append(Problem(where, str(exc)))
         return False
-    except (OSError, ValueError, KeyError, IndexError) as exc:
-        problems.append(Problem(where, f"cannot read WordNet: {exc}"))
+    try:
+        index_path(files)  # built once here rather than by every worker at once
+    except OSError:
+        pass  # an unwritable cache: each process builds the index in memory
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
+        problems.append(Problem(where, f"cannot read WordNet in {files.zip_path or files.folder}: {exc}"))
         return False
     return True
 
