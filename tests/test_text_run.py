@@ -146,3 +146,28 @@ def test_empty_text_outputs_are_listed_and_verify(tmp_path, corpus):
             assert row.get("samples", 0) == 0 or unit == "file"
         assert (out / "train" / "blank__aug0.txt").read_text() == "\n\n  \n"
         assert invoke("verify", out).exit_code == 0
+
+
+def test_cells_with_newlines_quotes_tabs_and_commas_round_trip_and_keep_them_when_augmented(tmp_path, corpus):
+    texts = [row[1] for row in read_csv(corpus / "reviews.csv")[1:]]
+    tricky = [texts[0], texts[1], 'Tabs\there, "quotes", commas, and\r\na CRLF inside one cell.']
+    with open(corpus / "t.tsv", "w", encoding="utf-8", newline="") as f:
+        csv.writer(f, delimiter="\t").writerows([["id", "text"], *([f"r{i}", t] for i, t in enumerate(tricky))])
+    (corpus / "j.jsonl").write_text("".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(tricky)))
+    pipeline = [{"RandomSwap": {"alpha": 0.3}}, {"RandomWordAug": {"action": "delete", "aug_p": 0.2}}]
+    cfg = write_config(tmp_path / "c.yaml", copies=2, workers=1, text={"pipeline": pipeline})
+    assert invoke("run", cfg).exit_code == 0
+    with open(tmp_path / "out" / "train" / "t.tsv", encoding="utf-8", newline="") as f:
+        tsv = [(r[1], int(r[2]), r[3]) for r in list(csv.reader(f, delimiter="\t"))[1:]]
+    jsonl = [(r["text"], r["aug_source_row"], r["aug_copy"]) for r in
+             map(json.loads, (tmp_path / "out" / "train" / "j.jsonl").read_text().splitlines())]
+    for rows in (tsv, jsonl):
+        assert len(rows) == 3 * len(tricky)
+        assert sum(text != tricky[row] for text, row, _ in rows) >= len(tricky)  # copies changed
+        for text, source_row, copy in rows:
+            original = tricky[source_row]
+            if copy in ("", None):
+                assert text == original  # exact: quotes, tabs, CR LF and all
+            for mark in ("\n", "\r\n", '"', "\u20ac"):  # never touched by a word step
+                assert text.count(mark) == original.count(mark), (mark, text)
+            assert text.count("\t") <= original.count("\t")  # a tab is a separator a deletion may take
