@@ -148,7 +148,8 @@ class _SpanNlpaug:
                 deleted.append(token)
                 changes.append(_change("delete", token))
                 continue
-            if log["action"] != "split" and not _one_word(new):
+            parts = new.split(" ") if self.family == "lexical" and self.ctx.lexicon.options.multiword else [new]
+            if log["action"] != "split" and not all(_one_word(part) for part in parts):
                 continue  # "thing'" (a dictionary's misspelling), "Odnt'" (a char swap): reads as split
             if log["action"] == "split":  # the log holds the second part; the first is what precedes it
                 head = token.text[: len(token.text) - len(new)]
@@ -227,7 +228,10 @@ class _Eda:
                     edits.append(tt.substitution(sources[i], new))
                     changes.append(_change("substitute", sources[i], new, pos=lexicon.tag(sources[i].text, allowed[i])))
             else:
-                for gap, i, new in eda.random_insertion(len(sources), len(words) + 1, n, synonyms):
+                # gaps before each word and after the last, but not before a sentence's first word
+                gaps = [g for g, w in enumerate(words) if not tt.sentence_initial(text, w)] + [len(words)]
+                for slot, i, new in eda.random_insertion(len(sources), len(gaps), n, synonyms):
+                    gap = gaps[slot]
                     if case_pattern(sources[i].text) == "title":
                         new = new[:1].lower() + new[1:]  # a synonym of a sentence's first word goes anywhere
                     at = words[gap] if gap < len(words) else words[-1]

@@ -276,3 +276,30 @@ def test_protected_matches_are_never_inside_a_changed_span():
                 assert not any(s < change["end"] and change["start"] < e for s, e in spans), (step, change)
             for rx in protect:
                 assert len(re.findall(rx, out)) >= len(re.findall(rx, sentence)), (step, out)
+
+
+def test_synonym_options_widen_the_choice_when_asked():
+    from augcli.modalities.text_lexicon import SynonymOptions
+
+    assert not any(" " in s for s in text.synonyms("ignore"))
+    assert "brush aside" in text.synonyms("ignore", options=SynonymOptions(multiword=True))
+    assert text.synonyms("NEED") == [] and "REQUIRE" in text.synonyms("NEED", options=SynonymOptions(all_caps=True))
+    assert len(text.synonyms("ran", options=SynonymOptions(min_count=0, min_share=0))) > len(text.synonyms("ran"))
+    sentence = "You ignore Marvin, and NEED the Galaxy."
+    wide = text.pipeline_for({"pipeline": [{"SynonymAug": {"aug_p": 1.0}}], "protect": [], "wordnet": None,
+                              "synonyms": {"multiword": True, "names": True, "all_caps": True}})
+    outs = {text.augment(wide, sentence, seed)[0] for seed in range(12)}
+    assert any(" aside " in out for out in outs) and any("NEED" not in out for out in outs)
+    narrow = pipeline({"SynonymAug": {"aug_p": 1.0}})
+    for seed in range(12):
+        out, _ = text.augment(narrow, sentence, seed)
+        assert " aside " not in out and "Marvin, and NEED the Galaxy." in out
+
+
+def test_eda_insertion_never_goes_before_a_sentences_first_word():
+    aug = pipeline({"RandomInsertion": {"alpha": 0.5}})
+    sentence = "Things won't get any better. Buy the negatives at any price."
+    for seed in range(20):
+        out, (step,) = text.augment(aug, sentence, seed)
+        assert out.startswith("Things ") and ". Buy " in out, out
+        assert all(c["start"] not in (0, sentence.index("Buy")) for c in step["params"]["changes"])
