@@ -133,7 +133,13 @@ class _SpanNlpaug:
             at += len(token.text) + 1
         if self.family == "lexical":  # what the word before each token allows it to be
             self.augmenter.model.allowed = [self.ctx.allowed_for(t) for t in tokens]
-        result = self.augmenter.augment(" ".join(t.text for t in tokens))
+        try:
+            result = self.augmenter.augment(" ".join(t.text for t in tokens))
+        except ValueError:
+            if getattr(self.augmenter, "action", None) != "crop":
+                raise
+            # nlpaug's crop samples from an empty range when it would crop one word rightwards
+            return text, [{"name": self.name, "params": {"changes": [], "skipped": "nlpaug cannot crop one word"}}]
         first = result[0] if isinstance(result, list) and result else None
         logs = first[1] if isinstance(first, tuple) else []
         edits, deleted, changes = [], [], []

@@ -121,8 +121,8 @@ def check_in_place(sentence: str, out: str, changes: list[dict]) -> None:
             assert sentence[change["start"] : change["end"]] == change["from"], change
             assert len(change["from"]) > 1 and tt.tokenize(change["from"])[0].kind != "punct", change
     assert rebuild(sentence, changes) == out, (sentence, out, changes)
-    for split in ("' t", "' s", "\u2019 t", "\u2019 s", " - "):
-        assert out.count(split) <= sentence.count(split), (split, out)
+    split = re.compile(r"\w['\u2019]\s+[st]\b|\w\s+['\u2019][st]\b|\w\s+-\s+\w")  # can ' t, Tonight 's, much - needed
+    assert len(split.findall(out)) <= len(split.findall(sentence)), out
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -303,3 +303,10 @@ def test_eda_insertion_never_goes_before_a_sentences_first_word():
         out, (step,) = text.augment(aug, sentence, seed)
         assert out.startswith("Things ") and ". Buy " in out, out
         assert all(c["start"] not in (0, sentence.index("Buy")) for c in step["params"]["changes"])
+
+
+def test_crop_of_a_short_sentence_is_not_a_failure():
+    aug = pipeline({"RandomWordAug": {"action": "crop"}})
+    for seed in range(10):  # nlpaug's crop fails on one word to the right half of the time
+        out, (step,) = text.augment(aug, "You look tired.", seed)
+        assert out in ("You look tired.", "look tired.", "You tired.", "You look.") or step["params"]["changes"]
