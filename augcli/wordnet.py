@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -33,6 +34,21 @@ DICT_FILES = (*DATA_FILES.values(), *INDEX_FILES)
 POS_OF_SS_TYPE = {"1": "n", "2": "v", "3": "a", "4": "r", "5": "a"}  # 5: adjective satellite
 _POS_NUMBER = {"n": 0, "v": 1, "a": 2, "r": 3}
 INDEX_FORMAT = 1  # bump when the index's layout changes
+# The lexicographer files of WordNet 3.0, in file-number order (lexnames(5WN)); NLTK reads them
+# from a 'lexnames' file that Debian's packages do not ship.
+LEXNAMES = (
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
+    "noun.cognition noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive "
+    "noun.object noun.person noun.phenomenon noun.plant noun.possession noun.process noun.quantity "
+    "noun.relation noun.shape noun.state noun.substance noun.time verb.body verb.change verb.cognition "
+    "verb.communication verb.competition verb.consumption verb.contact verb.creation verb.emotion verb.motion "
+    "verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
+).split()
+_SYNTACTIC_CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
+NLTK_FILES = (
+    "data.adj", "data.adv", "data.noun", "data.verb", "index.adj", "index.adv", "index.noun", "index.verb",
+    "adj.exc", "adv.exc", "noun.exc", "verb.exc", "index.sense", "cntlist.rev",
+)
 
 
 class ResourceError(AugcliError):
@@ -77,7 +93,7 @@ class WordNetFiles:
 
 
 @cache
-def ensure_wordnet(configured: str | None = None) -> WordNetFiles:
+def find_wordnet(configured: str | None = None) -> WordNetFiles:
     """The local WordNet 3.0 files to use; raises ResourceError saying how to install them.
 
     Order: ``configured`` (a dict folder, or an NLTK data folder holding corpora/wordnet), Debian's
@@ -190,7 +206,7 @@ def index_path(files: WordNetFiles) -> Path:
 def load_index(configured: str | None = None) -> WordNetIndex:
     """The WordNet index for ``configured`` (or the local default), built into the cache once.
     A cache that cannot be written (read-only home) or read back only costs the build time."""
-    files = ensure_wordnet(configured)
+    files = find_wordnet(configured)
     for _attempt in range(2):
         try:
             path = index_path(files)
@@ -257,3 +273,76 @@ def build_index(files: WordNetFiles) -> dict:
                        for lemma, by_pos in senses.items()},
             "words": {synset: " ".join(f"{w} {c}" for w, c in entries) for synset, entries in words.items()},
             "antonyms": resolved}
+
+
+# ---------------------------------------------------------------- the same WordNet for NLTK
+
+
+@cache
+def ensure_wordnet(configured: str | None = None) -> str:
+    """Make ``nltk.corpus.wordnet`` load from local files; return the NLTK data folder used.
+
+    augcli's own steps do not need this (they read the cached index, see ``load_index``); it is
+    for code that wants NLTK's reader of the same WordNet, such as the benchmarks' hand loops.
+
+    Order: ``configured`` (a dict folder or an NLTK data folder), NLTK's own data path, then
+    Debian's /usr/share/wordnet. A dict folder is copied once into a cache folder as an NLTK
+    corpus: NLTK refuses files that resolve outside its data roots, symlinks and hard links too.
+    """
+    import nltk
+
+    forbid_downloads()
+    if configured:
+        folder = Path(configured)
+        if (folder / "corpora" / "wordnet").is_dir():
+            return _use(nltk, folder)
+        if (folder / "data.noun").is_file():
+            return _use(nltk, _present_as_corpus(folder))
+        raise ResourceError(
+            f"text.wordnet: {folder} holds neither corpora/wordnet nor WordNet dict files; " + INSTALL_HINT
+        )
+    try:
+        nltk.data.find("corpora/wordnet")
+        return ""
+    except LookupError:
+        pass
+    if (DEBIAN_DICT / "data.noun").is_file():
+        return _use(nltk, _present_as_corpus(DEBIAN_DICT))
+    raise ResourceError("WordNet is not installed; " + INSTALL_HINT)
+
+
+def _use(nltk, data_dir: Path) -> str:
+    if str(data_dir) not in nltk.data.path:
+        nltk.data.path.insert(0, str(data_dir))
+    return str(data_dir)
+
+
+def _cache_root() -> Path:
+    return cache_dir() / "nltk_data"
+
+
+def _present_as_corpus(dict_dir: Path) -> Path:
+    missing = [name for name in NLTK_FILES if not (dict_dir / name).is_file()]
+    if missing:
+        raise ResourceError(f"WordNet in {dict_dir} lacks {', '.join(missing)}; " + INSTALL_HINT)
+    root = _cache_root()
+    corpus = root / "corpora" / "wordnet"
+    stamp = "\n".join(f"{n} {(dict_dir / n).stat().st_size} {(dict_dir / n).stat().st_mtime_ns}" for n in NLTK_FILES)
+    if (corpus / "SOURCE").is_file() and (corpus / "SOURCE").read_text() == f"{dict_dir}\n{stamp}":
+        return root
+    # Build beside it and rename into place, so parallel workers never see half a corpus.
+    (root / "corpora").mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root / "corpora", prefix=".wordnet-"))
+    for name in NLTK_FILES:
+        shutil.copyfile(dict_dir / name, staging / name)
+    (staging / "lexnames").write_text(
+        "".join(f"{i:02d}\t{name}\t{_SYNTACTIC_CATEGORY[name.split('.')[0]]}\n" for i, name in enumerate(LEXNAMES))
+    )
+    (staging / "SOURCE").write_text(f"{dict_dir}\n{stamp}")
+    if corpus.exists():
+        shutil.rmtree(corpus, ignore_errors=True)
+    try:
+        os.replace(staging, corpus)
+    except OSError:  # another process got there first
+        shutil.rmtree(staging, ignore_errors=True)
+    return root

@@ -38,7 +38,7 @@ def copy_dict(target: Path) -> Path:
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     """A private cache folder holding a copy of the user cache's index (built once if need be)."""
-    built = wordnet.index_path(wordnet.ensure_wordnet())
+    built = wordnet.index_path(wordnet.find_wordnet())
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     private = tmp_path / "cache" / "augcli"
     private.mkdir(parents=True)
@@ -82,13 +82,13 @@ def test_index_is_exact_against_nltks_reader_of_the_same_files(tmp_path, monkeyp
 
 @needs_debian_wordnet
 def test_index_is_built_once_into_the_cache_named_by_the_files_content(tmp_path, cache):
-    debian = wordnet.ensure_wordnet()
+    debian = wordnet.find_wordnet()
     path = wordnet.index_path(debian)
     assert path.parent == cache and path.is_file() and debian.content_key()[:24] in path.name
     built = path.stat().st_mtime_ns
     assert wordnet.load_index.__wrapped__().key == debian.content_key()
     assert path.stat().st_mtime_ns == built  # loaded, not rebuilt
-    copy = wordnet.ensure_wordnet.__wrapped__(str(copy_dict(tmp_path / "dict")))
+    copy = wordnet.find_wordnet.__wrapped__(str(copy_dict(tmp_path / "dict")))
     assert wordnet.index_path(copy) == path  # the same content elsewhere: the same index
     with open(Path(copy.folder) / "index.sense", "a") as f:  # other content: another key
         f.write("zzzz%1:03:00:: 00001740 1 0\n")
@@ -97,7 +97,7 @@ def test_index_is_built_once_into_the_cache_named_by_the_files_content(tmp_path,
 
 @needs_debian_wordnet
 def test_a_damaged_cache_file_is_built_again(cache):
-    path = wordnet.index_path(wordnet.ensure_wordnet())
+    path = wordnet.index_path(wordnet.find_wordnet())
     path.write_bytes(b"\x00 not marshal")
     assert wordnet.load_index.__wrapped__().senses("walk")["v"][0][1] == 184
     assert path.stat().st_size > 1_000_000
@@ -110,3 +110,12 @@ def test_validating_a_config_does_not_load_wordnet():
     config = Path(__file__).resolve().parent.parent / "configs" / "text_csv.yaml"
     done = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["0", "False"]
+
+
+@needs_debian_wordnet
+def test_nltk_can_be_given_the_same_wordnet_for_hand_written_baselines():
+    root = wordnet.ensure_wordnet()  # an NLTK data folder ('' when NLTK finds WordNet by itself)
+    if root:
+        corpus = Path(root) / "corpora" / "wordnet"
+        assert (corpus / "lexnames").read_text().splitlines()[5] == "05\tnoun.animal\t1"
+        assert (corpus / "index.sense").read_bytes() == (DEBIAN / "index.sense").read_bytes()

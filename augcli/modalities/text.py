@@ -533,10 +533,10 @@ def _split_sentences(text: str) -> list[str]:
 
 def _check_wordnet(section: dict, where: str, problems: list[Problem]) -> bool:
     """WordNet's files are there and indexed (built into the user cache once); not loaded here."""
-    from augcli.wordnet import ResourceError, ensure_wordnet, index_path
+    from augcli.wordnet import ResourceError, find_wordnet, index_path
 
     try:
-        files = ensure_wordnet(str(section["wordnet"]) if section.get("wordnet") else None)
+        files = find_wordnet(str(section["wordnet"]) if section.get("wordnet") else None)
     except ResourceError as exc:
         problems.append(Problem(where, str(exc)))
         return False

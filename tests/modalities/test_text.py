@@ -8,7 +8,7 @@ import pytest
 
 from augcli.errors import ItemError
 from augcli.modalities import eda, text
-from augcli.wordnet import ResourceError, ensure_wordnet
+from augcli.wordnet import ResourceError, ensure_wordnet, find_wordnet
 from tests.conftest import SAMPLE_DATA
 
 SENTENCES = [line for line in (SAMPLE_DATA / "train" / "quotes.txt").read_text().splitlines() if line]
@@ -16,7 +16,7 @@ SENTENCES = [line for line in (SAMPLE_DATA / "train" / "quotes.txt").read_text()
 
 def wordnet_available() -> bool:
     try:
-        ensure_wordnet()
+        find_wordnet()
         return True
     except ResourceError:
         return False
@@ -176,8 +176,9 @@ def test_decode_errors_name_the_byte_offset():
 
 
 def test_missing_wordnet_is_a_clear_error(tmp_path):
-    with pytest.raises(ResourceError, match="apt-get install wordnet-base wordnet-sense-index"):
-        ensure_wordnet.__wrapped__(str(tmp_path))
+    for locate in (find_wordnet, ensure_wordnet):
+        with pytest.raises(ResourceError, match="apt-get install wordnet-base wordnet-sense-index"):
+            locate.__wrapped__(str(tmp_path))
     problems = text.check_section({"pipeline": [{"SynonymAug": {}}], "wordnet": str(tmp_path)}, tmp_path, "text")
     assert [p.path for p in problems] == ["text.pipeline[0].SynonymAug"]
     assert "apt-get install wordnet-base" in problems[0].message
