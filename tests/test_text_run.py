@@ -171,3 +171,28 @@ def test_cells_with_newlines_quotes_tabs_and_commas_round_trip_and_keep_them_whe
             for mark in ("\n", "\r\n", '"', "\u20ac"):  # never touched by a word step
                 assert text.count(mark) == original.count(mark), (mark, text)
             assert text.count("\t") <= original.count("\t")  # a tab is a separator a deletion may take
+
+
+@pytest.mark.parametrize("step", [{"SynonymAug": {"aug_p": 0.4}}, {"RandomWordAug": {"action": "delete"}},
+                                  {"RandomInsertion": {"alpha": 0.2}}, {"KeyboardAug": {}}],
+                         ids=lambda s: next(iter(s)))
+def test_manifest_offsets_rebuild_every_output_cell_from_its_source(tmp_path, corpus, step):
+    from augcli.modalities.text_tokens import tokenize
+    from tests.modalities.test_text_spans import rebuild
+
+    cfg = write_config(tmp_path / "c.yaml", copies=2, workers=1, text={"pipeline": [step]})
+    assert invoke("run", cfg).exit_code == 0
+    source = read_csv(corpus / "reviews.csv")
+    output = read_csv(tmp_path / "out" / "train" / "reviews.csv")
+    changed = 0
+    for row in read_manifest(tmp_path / "out" / "manifest.jsonl"):
+        if row["output"] != "train/reviews.csv" or row["copy"] is None:
+            continue
+        before, after = source[1 + row["source_row"]][1], output[1 + row["row"]][1]
+        changes = [c for t in row["transforms"] for c in t["params"].get("changes", [])]
+        assert rebuild(before, changes) == after  # every character outside the recorded spans is the source's
+        for change in changes:
+            if change["action"] != "insert":
+                assert [t.text for t in tokenize(before) if t.start == change["start"]] == [change["from"]]
+        changed += after != before
+    assert changed >= 10
