@@ -21,6 +21,9 @@ PENN_TAGS = {  # in the order a tag is preferred when a form can be several
     "r": ("RB", "RBR", "RBS"),
 }
 _POS_ORDER = "nvar"
+# Light verbs: their meaning comes from the words around them ("get used to", "take place", "let
+# out"), so a synonym of one of their senses rarely fits. Left alone, like function words.
+LIGHT_VERBS = frozenset("be have do get make take let go come put set keep give".split())
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class Lexicon:
         return best
 
     def _senses(self, analysis: Analysis) -> list[int]:
+        if analysis.pos == "v" and analysis.lemma in LIGHT_VERBS:
+            return []
         senses = self.index.senses(analysis.lemma).get(analysis.pos, [])
         top = max((count for _, count in senses), default=0)
         floor = max(self.options.min_count, self.options.min_share * top)
