@@ -11,7 +11,7 @@ import struct
 import warnings
 import zlib
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -99,9 +99,15 @@ def _cached(section_json: str) -> Pipeline:
     return Pipeline(audiomentations.Compose(transforms, p=1.0), recorder, spec)
 
 
+_last_built: list = [None, None]  # [section, its Pipeline]: a worker gets one config per chunk of tasks
+
+
 def pipeline_for(section: Any) -> Pipeline:
-    plain = section.model_dump(mode="json") if hasattr(section, "model_dump") else section
-    return _cached(json.dumps(plain, sort_keys=True, default=str))
+    if not hasattr(section, "model_dump"):  # a plain dict (tests, tools): may change between calls
+        return _cached(json.dumps(section, sort_keys=True, default=str))
+    if _last_built[0] is not section:  # the same config object: not re-serialised for every clip
+        _last_built[:] = [section, _cached(json.dumps(section.model_dump(mode="json"), sort_keys=True, default=str))]
+    return _last_built[1]
 
 
 def _build_steps(steps: Any, path: str, problems: list[Problem], recorder: _Recorder) -> list:
@@ -257,22 +263,34 @@ def _time_warp(spec: np.ndarray, source: int, target: int) -> np.ndarray:
 # ---------------------------------------------------------------- reading and writing
 
 
-def read(data: bytes) -> tuple[np.ndarray, int, Any]:
-    """Samples as audiomentations wants them (mono: (n,), else (channels, n)), rate and file info."""
+class SourceFormat(NamedTuple):
+    """What ``write`` needs to encode a copy the way its source was: soundfile's format and subtype names."""
+
+    format: str
+    subtype: str
+
+
+def read(data: bytes) -> tuple[np.ndarray, int, SourceFormat]:
+    """Samples as audiomentations wants them (mono: (n,), else (channels, n)), rate and format.
+
+    One decoder pass: the file is opened once (``soundfile.info`` then ``soundfile.read`` would
+    open and parse it twice), and a mono file is read straight into its 1-D array.
+    """
     import soundfile as sf
 
     if not data:
         raise ItemError("file is empty (0 bytes)")
     try:
-        info = sf.info(io.BytesIO(data))
-        frames, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        with sf.SoundFile(io.BytesIO(data)) as file:
+            rate, source = file.samplerate, SourceFormat(file.format, file.subtype)
+            frames = file.read(dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise ItemError(f"cannot decode the file as audio: {exc}; fix it, remove it or exclude it") from None
+        reason = str(getattr(exc, "error_string", "") or exc).rstrip(".")  # not "Error opening <BytesIO at 0x..>"
+        raise ItemError(f"cannot decode the file as audio: {reason}; fix it, remove it or exclude it") from None
     if frames.shape[0] == 0:
         raise ItemError("the file holds no audio frames")
     _check_finite(frames, rate)
-    samples = frames[:, 0].copy() if frames.shape[1] == 1 else np.ascontiguousarray(frames.T)
-    return samples, rate, info
+    return (frames if frames.ndim == 1 else np.ascontiguousarray(frames.T)), rate, source
 
 
 def _check_finite(frames: np.ndarray, rate: int) -> None:
@@ -282,20 +300,21 @@ def _check_finite(frames: np.ndarray, rate: int) -> None:
         return
     bad = finite.size - int(np.count_nonzero(finite))
     nan = int(np.count_nonzero(np.isnan(frames)))
-    first = int(np.argmin(finite.all(axis=1)))
+    first = int(np.argmin(finite if finite.ndim == 1 else finite.all(axis=1)))
     kinds = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (bad - nan, "infinite")) if n)
     raise ItemError(f"{bad} of {finite.size} samples are not finite ({kinds}; the first at {first / rate:.3f} s): "
                     "fix or exclude the file")
 
 
-def write(samples: np.ndarray, rate: int, info: Any) -> tuple[bytes, int]:
+def write(samples: np.ndarray, rate: int, info: SourceFormat) -> tuple[bytes, int]:
     """Encode in the source's format and subtype; PCM is clipped to [-1, 1]. Returns bytes and clip count.
 
     The bytes are a function of the samples alone: libsndfile's time stamps and random Ogg
     serial numbers are taken out (see ``_encode``), so a run regenerates every file bit for bit.
     """
     clipped = 0
-    if info.subtype.startswith(("PCM", "ULAW", "ALAW")) or info.format in ("MP3", "OGG"):
+    if (info.subtype.startswith(("PCM", "ULAW", "ALAW")) or info.format in ("MP3", "OGG")) and samples.size and (
+            samples.max() > 1.0 or samples.min() < -1.0):  # two reductions, no temporary arrays
         clipped = int(np.count_nonzero(np.abs(samples) > 1.0))
         samples = np.clip(samples, -1.0, 1.0)
     frames = samples if samples.ndim == 1 else samples.T

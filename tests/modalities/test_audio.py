@@ -122,7 +122,9 @@ def test_bad_clips_are_error_entries_and_the_rest_is_written(tmp_path, clips):
     errors = {e["source"]: e["reason"] for e in json.loads((tmp_path / "out" / "run.json").read_text())["errors"]}
     assert set(errors) == {"train/speech/truncated.wav", "train/speech/empty.wav", "train/speech/noise.flac"}
     assert errors["train/speech/empty.wav"] == "file is empty (0 bytes)"
-    assert "cannot decode the file as audio" in errors["train/speech/truncated.wav"]
+    assert errors["train/speech/truncated.wav"].startswith("cannot decode the file as audio: Error in WAV file")
+    assert errors["train/speech/truncated.wav"].endswith("; fix it, remove it or exclude it")
+    assert "BytesIO" not in errors["train/speech/noise.flac"]  # libsndfile's reason, not a Python object
     assert (tmp_path / "out" / "train" / "speech" / SPEECH[0].name.replace(".wav", "__aug0.wav")).exists()
     assert not (tmp_path / "out" / "train" / "speech" / "truncated.wav").exists()
 
