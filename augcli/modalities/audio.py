@@ -506,10 +506,13 @@ def describe_transforms() -> list[dict[str, Any]]:
 
 
 def library_versions() -> dict[str, str]:
-    import audiomentations
-    import librosa
+    """From the installed packages' metadata: importing audiomentations (scipy.signal) to ask it
+    costs the main process most of a second. numpy and scipy draw and filter the samples too."""
+    from importlib.metadata import version
+
     import soundfile
 
-    return {"audiomentations": audiomentations.__version__, "soundfile": soundfile.__version__,
-            "libsndfile": soundfile.__libsndfile_version__, "librosa": librosa.__version__}
+    return {"audiomentations": version("audiomentations"), "soundfile": soundfile.__version__,
+            "libsndfile": soundfile.__libsndfile_version__, "librosa": version("librosa"),
+            "numpy": np.__version__, "scipy": version("scipy")}
 
