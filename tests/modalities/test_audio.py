@@ -3,6 +3,7 @@
 import io
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -121,7 +122,9 @@ def test_bad_clips_are_error_entries_and_the_rest_is_written(tmp_path, clips):
     errors = {e["source"]: e["reason"] for e in json.loads((tmp_path / "out" / "run.json").read_text())["errors"]}
     assert set(errors) == {"train/speech/truncated.wav", "train/speech/empty.wav", "train/speech/noise.flac"}
     assert errors["train/speech/empty.wav"] == "file is empty (0 bytes)"
-    assert "cannot decode the file as audio" in errors["train/speech/truncated.wav"]
+    assert errors["train/speech/truncated.wav"].startswith("cannot decode the file as audio: Error in WAV file")
+    assert errors["train/speech/truncated.wav"].endswith("; fix it, remove it or exclude it")
+    assert "BytesIO" not in errors["train/speech/noise.flac"]  # libsndfile's reason, not a Python object
     assert (tmp_path / "out" / "train" / "speech" / SPEECH[0].name.replace(".wav", "__aug0.wav")).exists()
     assert not (tmp_path / "out" / "train" / "speech" / "truncated.wav").exists()
 
@@ -206,3 +209,94 @@ def test_resample_and_downmix_when_asked(tmp_path, clips):
     assert abs(out.frames - source.frames * 16000 / source.samplerate) <= 1
     row = next(r for r in read_manifest(tmp_path / "out" / "manifest.jsonl") if r["copy"] == 0)
     assert (row["sample_rate"], row["channels"]) == (16000, 1)
+
+
+# ---------------------------------------------------------------- byte-identical outputs, run after run
+
+#: Every format and subtype augcli writes for the clips it reads by default (and AIFF/CAF float).
+FORMATS = [("wav", "WAV", "PCM_16"), ("wav", "WAV", "PCM_24"), ("wav", "WAV", "PCM_32"), ("wav", "WAV", "FLOAT"),
+           ("wav", "WAV", "DOUBLE"), ("wav", "WAVEX", "FLOAT"), ("flac", "FLAC", "PCM_16"), ("flac", "FLAC", "PCM_24"),
+           ("ogg", "OGG", "VORBIS"), ("ogg", "OGG", "OPUS"), ("mp3", "MP3", "MPEG_LAYER_III"),
+           ("aiff", "AIFF", "FLOAT"), ("caf", "CAF", "DOUBLE"), ("mat", "MAT5", "PCM_16")]
+
+
+@pytest.fixture
+def every_format(tmp_path):
+    """train/formats: one real utterance (stereo for half of them) in each format and subtype."""
+    folder = tmp_path / "data" / "train" / "formats"
+    folder.mkdir(parents=True)
+    speech, rate = sf.read(SPEECH[0], dtype="float32")
+    for i, (suffix, fmt, subtype) in enumerate(FORMATS):
+        clip = np.stack([speech, speech[::-1]], axis=1) * 0.5 if i % 2 else speech * 0.5
+        sf.write(folder / f"{fmt.lower()}_{subtype.lower()}.{suffix}", clip, rate, format=fmt, subtype=subtype)
+    return folder
+
+
+@pytest.mark.parametrize("features", [None, "logmel"])
+def test_every_format_is_byte_identical_in_runs_seconds_apart(tmp_path, every_format, features):
+    """libsndfile stamps float WAV/AIFF PEAK chunks and MAT5 headers with the time and gives each
+    Ogg stream a random serial number: runs a second apart must still write the same bytes."""
+    pipeline = [{"Gain": {"min_gain_db": -3, "max_gain_db": 3, "p": 1.0}}, {"AddGaussianNoise": {"p": 1.0}}]
+    keys = {"include": ["**/*"], "features": features}
+    for name in ("a", "b"):
+        if name == "b":
+            time.sleep(1.1)  # PEAK and MAT5 timestamps have a resolution of one second
+        result = run(tmp_path, pipeline, "--output", tmp_path / name, "--workers", "1", copies=2, audio=keys)
+        assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*__aug*"))
+    assert len(written) == 2 * len(FORMATS)
+    differ = [rel.name for rel in written if (tmp_path / "a" / rel).read_bytes() != (tmp_path / "b" / rel).read_bytes()]
+    assert differ == []
+    assert invoke("verify", tmp_path / "a").exit_code == 0
+    if features is None:  # and each is still the format and subtype of its source, and decodes
+        for suffix, fmt, subtype in FORMATS:
+            out = tmp_path / "a" / "train" / "formats" / f"{fmt.lower()}_{subtype.lower()}__aug1.{suffix}"
+            info = sf.info(out)
+            assert (info.format, info.subtype) == (fmt, subtype)
+            assert sf.read(out)[0].shape[0] > 0
+
+
+# ---------------------------------------------------------------- non-finite samples
+
+
+def test_a_float_wav_with_nan_samples_is_an_error_entry_naming_them(tmp_path, clips):
+    speech, rate = sf.read(SPEECH[0], dtype="float32")
+    speech[[8000, 8001]], speech[16000] = np.nan, np.inf
+    sf.write(clips / "music" / "broken.wav", speech, rate, subtype="FLOAT")
+    assert np.isnan(sf.read(clips / "music" / "broken.wav")[0]).sum() == 2  # a real float WAV holding NaN
+    result = run(tmp_path, [{"Gain": {"p": 1.0}}])
+    assert result.exit_code == 1
+    errors = json.loads((tmp_path / "out" / "run.json").read_text())["errors"]
+    assert errors == [{"source": "train/music/broken.wav", "reason": f"3 of {len(speech)} samples are not finite "
+                       "(2 NaN and 1 infinite; the first at 0.500 s): fix or exclude the file"}]
+    assert not list((tmp_path / "out" / "train" / "music").glob("broken*"))
+    assert (tmp_path / "out" / "train" / "music" / "mono_float__aug0.wav").exists()
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_step_that_makes_finite_samples_infinite_is_an_error_naming_it(tmp_path, clips):
+    result = run(tmp_path, [{"PolarityInversion": {"p": 1.0}}, {"Gain": {"min_gain_db": 800, "max_gain_db": 800,
+                                                                         "p": 1.0}}],
+                 audio={"include": ["**/mono_float.wav"]})
+    assert result.exit_code == 1
+    (error,) = json.loads((tmp_path / "out" / "run.json").read_text())["errors"]
+    assert error["source"] == "train/music/mono_float.wav"
+    assert error["reason"].startswith('step Gain (sampled {"should_apply": true, "amplitude_ratio": 1e+40}) turned '
+                                      f"the finite samples into {sf.info(SPEECH[0]).frames} NaN or infinite ones")
+    assert error["reason"].endswith("; change its parameters")
+    assert not (tmp_path / "out" / "train" / "music" / "mono_float__aug0.wav").exists()
+
+
+@pytest.mark.parametrize("subtype", ["VORBIS", "OPUS"])
+def test_ogg_serial_rewrite_keeps_libogg_checksums(subtype):
+    speech, rate = sf.read(SPEECH[0], dtype="float32")
+    buffer = io.BytesIO()
+    sf.write(buffer, speech, rate, format="OGG", subtype=subtype)
+    data = buffer.getvalue()
+    pages = data.count(b"OggS")
+    assert pages > 2
+    assert audio.ogg_with_serial(data, int.from_bytes(data[14:18], "little")) == data  # libogg's own CRCs
+    renumbered = audio.ogg_with_serial(data, 0xC0FFEE)
+    assert renumbered.count((0xC0FFEE).to_bytes(4, "little")) == pages
+    np.testing.assert_array_equal(sf.read(io.BytesIO(renumbered), dtype="float32")[0],
+                                  sf.read(io.BytesIO(data), dtype="float32")[0])  # libogg drops bad-CRC pages
