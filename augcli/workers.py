@@ -18,10 +18,12 @@ from typing import Any
 #: Seconds from starting loky workers to their first result, any modality's pipeline built
 #: (measured 1.2-1.4 s on the 2-core machine).
 STARTUP_SECONDS = 1.3
-#: Seconds of work per byte of source for each augmented output (512x512 JPEG, ~55 kB: ~6 ms;
-#: a 4 s 16 kHz PCM_16 clip, 128 kB: ~7 ms; a 100-byte sentence through nlpaug: ~0.3 ms).
-SECONDS_PER_BYTE = {"image": 1e-7, "audio": 1e-7, "text": 3e-6}
-SECONDS_PER_OUTPUT = 3e-4  # read, hash, rename, manifest row
+#: CPU seconds per byte of source for each augmented output, measured in-process (`--workers 1`):
+#: a 512x512 JPEG (~55 kB) through flip + rotate + brightness ~1.5 ms, a 128x128 one (~7 kB)
+#: ~0.3 ms; a 4 s 16 kHz PCM_16 clip (128 kB) through noise, gain, stretch, shift ~6 ms; a
+#: 100-byte sentence through SynonymAug + RandomWordAug ~1 ms.
+SECONDS_PER_BYTE = {"image": 2.5e-8, "audio": 4.5e-8, "text": 1e-5}
+SECONDS_PER_OUTPUT = 1.5e-4  # read, hash, rename, manifest row
 SECONDS_PER_PLACED_BYTE = 1e-9  # an original or a copied split: read, hash and write its bytes
 SIZED_TASKS = 256  # sources whose size is looked at (evenly spread); the rest are extrapolated
 

@@ -60,14 +60,23 @@ def scratch_folder(base: Path, name: str) -> Path:
     return folder
 
 
+CPU: dict[str, list[float]] = {}  # label -> CPU seconds of each run (the command and the workers it reaped)
+RSS: dict[str, list[float]] = {}  # label -> peak RSS (MB) of the largest process of each run
+
+
 def once(contender: Contender) -> float:
     for path in contender.clean:
         shutil.rmtree(path, ignore_errors=True)
     start = time.perf_counter()
-    done = subprocess.run(contender.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{contender.label} failed ({done.returncode}): {' '.join(contender.argv)}\n{done.stderr}")
+    with subprocess.Popen(contender.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stderr = proc.stderr.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{contender.label} failed ({proc.returncode}): {' '.join(contender.argv)}\n{stderr}")
+    CPU.setdefault(contender.label, []).append(usage.ru_utime + usage.ru_stime)
+    RSS.setdefault(contender.label, []).append(usage.ru_maxrss / 1024)
     return seconds
 
 
@@ -77,6 +86,8 @@ def alternate(contenders: list[Contender], repeats: int, after: dict | None = No
     times: dict[str, list[float]] = {c.label: [] for c in contenders}
     for extra in (after or {}).values():
         times[extra.label] = []
+    for label in times:
+        CPU[label], RSS[label] = [], []
     for r in range(repeats):
         order = contenders[r % len(contenders):] + contenders[: r % len(contenders)]
         for contender in order:
@@ -99,9 +110,11 @@ def report(title: str, times: dict[str, list[float]], units: dict[str, int], uni
     faster the subject is: reference median / subject median, and the range of per-round ratios."""
     print(f"\n{title}")
     for label, values in times.items():
-        rate = f"   {units[label] / statistics.median(values):8.1f} {unit}/s" if label in units else ""
-        print(f"  {label:<34} {spread(values)}{rate}")
-    figures = {"title": title, "seconds": times, "ratios": {}}
+        rate = f"  {units[label] / statistics.median(values):8.1f} {unit}/s" if label in units else ""
+        print(f"  {label:<24} {spread(values)}{rate}   CPU {statistics.median(CPU[label]):6.2f} s, "
+              f"peak RSS {statistics.median(RSS[label]):5.0f} MB")
+    figures = {"title": title, "seconds": times, "cpu_seconds": {k: CPU[k] for k in times},
+               "peak_rss_mb": {k: RSS[k] for k in times}, "ratios": {}}
     for subject, reference, target in pairs:
         per_round = [b / a for a, b in zip(times[subject], times[reference], strict=True)]
         ratio = statistics.median(times[reference]) / statistics.median(times[subject])

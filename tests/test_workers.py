@@ -22,7 +22,7 @@ def test_quickstart_runs_in_the_main_process():
 
 
 def test_a_big_job_gets_every_core(tmp_path, dataset):
-    config = load_config({"input": str(dataset), "output": str(tmp_path / "out"), "copies": 400,
+    config = load_config({"input": str(dataset), "output": str(tmp_path / "out"), "copies": 2000,
                           "image": {"pipeline": [{"HorizontalFlip": {}}]}})
     tasks = plan_of(config)
     assert workers.estimated_seconds(config.input, tasks, config.copies) > 2 * workers.STARTUP_SECONDS
