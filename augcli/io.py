@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-_captured: dict[str, str] | None = None  # see capture_writes
+_captured: dict[str, bytes] | None = None  # see capture_writes
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:
@@ -20,7 +20,7 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     not a power cut, and an fsync per file would cost more than the augmentation itself.
     """
     if _captured is not None:
-        _captured[os.fspath(path)] = sha256(data)
+        _captured[os.fspath(path)] = data
         return
     folder, name = os.path.split(os.fspath(path))
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
@@ -50,8 +50,8 @@ def sha256(data: bytes) -> str:
 
 
 @contextlib.contextmanager
-def capture_writes() -> Iterator[dict[str, str]]:
-    """Within the block, ``write_atomic`` writes nothing and records ``{path: sha256}`` instead.
+def capture_writes() -> Iterator[dict[str, bytes]]:
+    """Within the block, ``write_atomic`` writes nothing and records ``{path: data}`` instead.
 
     ``verify`` regenerates outputs in memory with the modalities' own ``process``.
     """

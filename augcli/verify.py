@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from augcli.config import Config, load_config
-from augcli.dataset import Item, discover, walk_files
+from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
 from augcli.io import sha256
 from augcli.manifest import MANIFEST_NAME, PARTIAL_SUFFIX, RUN_NAME, read_manifest
@@ -71,10 +71,12 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     groups: dict[str, list[dict]] = {}
     for row in chosen:  # by source, so each source is read and decoded once
         groups.setdefault(row["source"], []).append(row)
-    work = [(items.get(source), source, source_rows) for source, source_rows in groups.items()]
+    known = [items[source] for source in groups if source in items]
+    tasks = {task.item.relpath: task for task in build_plan(config, known).tasks}  # seeds derived at once
+    work = [(_cut(tasks[source], source_rows) if source in tasks else None, source, source_rows)
+            for source, source_rows in groups.items()]
     failed = {error.get("source") for error in run.get("errors", [])}
-    tasks = [_task(config, item, source_rows) for item, _, source_rows in work if item is not None]
-    n_workers = workers or config.n_workers(tasks)
+    n_workers = workers or config.n_workers([task for task, _, _ in work if task is not None])
     cause = _likely_cause(report.version_changes)
     for findings, regenerated in fan_out(_verify_chunk, work, n_workers, config, str(output), cause, failed):
         report.findings += findings
@@ -119,12 +121,11 @@ def _likely_cause(version_changes: list[str]) -> str:
     return "the libraries are the run's versions, so the output is not reproducible here; please report it"
 
 
-def _task(config: Config, item: Item, rows: list[dict]) -> Task:
-    """The plan's task for ``item``, cut down to the outputs in ``rows`` where outputs are files of
-    their own (images, audio), so that ``--sample`` regenerates only what it checks. Text keeps
-    its whole task: a line's or a table row's seed depends on its copy's place in the task."""
-    (task,) = build_plan(config, [item]).tasks
-    if item.modality == "text" or any("row" in r or "line" in r for r in rows):
+def _cut(task: Task, rows: list[dict]) -> Task:
+    """The plan's task cut down to the outputs in ``rows`` where outputs are files of their own
+    (images, audio), so that ``--sample`` regenerates only what it checks. Text keeps its whole
+    task: a line's or a table row's seed depends on its copy's place in the task."""
+    if task.item.modality == "text" or any("row" in r or "line" in r for r in rows):
         return task
     wanted = {r["output"] for r in rows}
     kept = [(out, seed) for out, seed in zip(task.outputs, task.seeds, strict=True) if out in wanted]
@@ -132,7 +133,7 @@ def _task(config: Config, item: Item, rows: list[dict]) -> Task:
                    outputs=tuple(out for out, _ in kept), seeds=tuple(seed for _, seed in kept))
 
 
-def _verify_chunk(work: list[tuple[Item | None, str, list[dict]]], config: Config, output: str, cause: str,
+def _verify_chunk(work: list[tuple[Task | None, str, list[dict]]], config: Config, output: str, cause: str,
                   failed: set[str]) -> list[tuple[list[Finding], int]]:
     try:
         from augcli.runner import _prepare_worker_process
@@ -141,13 +142,13 @@ def _verify_chunk(work: list[tuple[Item | None, str, list[dict]]], config: Confi
     except ImportError:
         pass
     results = []
-    for item, source, rows in work:
-        if item is None or all("sidecar_of" in r for r in rows):
+    for task, source, rows in work:
+        if task is None or all("sidecar_of" in r for r in rows):
             # not a source the run augmented or placed (a rewritten metadata.csv, a source gone
             # since) or a copied sidecar: the files and the source are checked by their hashes
             results.append(([f for r in rows for f in _check_file_hashes(r, config, output)], 0))
         else:
-            results.append(_regenerate_and_compare(item, rows, config, output, cause, source in failed))
+            results.append(_regenerate_and_compare(task, rows, config, output, cause, source in failed))
     return results
 
 
@@ -173,7 +174,7 @@ def _key(row: dict) -> tuple:
     return row["output"], row.get("row"), row.get("line")
 
 
-def _regenerate_and_compare(item: Item, rows: list[dict], config: Config, output: str, cause: str,
+def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, output: str, cause: str,
                             failed_in_run: bool) -> tuple[list[Finding], int]:
     """Regenerate a source's outputs in memory with the run's own code and compare: a sample whose
     seed or hash regenerates differently means the run cannot be reproduced here; samples that all
@@ -182,7 +183,7 @@ def _regenerate_and_compare(item: Item, rows: list[dict], config: Config, output
 
     from augcli.io import capture_writes
 
-    task = _task(config, item, rows)
+    item = task.item
     fresh: list = []
     error = None
     with capture_writes() as written:
@@ -198,7 +199,7 @@ def _regenerate_and_compare(item: Item, rows: list[dict], config: Config, output
             return [f for r in rows if "row" not in r and "line" not in r
                     for f in _check_file_hashes(r, config, output)], 0
         return [Finding(r["output"], "source unreadable", error) for r in rows], 0
-    regenerated = {_key(json.loads(r.to_json())): (r.seed, r.sha256) for r in fresh}
+    regenerated = {(r.output, r.extra.get("row"), r.extra.get("line")): (r.seed, r.sha256) for r in fresh}
     findings = []
     for r in rows:
         again = regenerated.get(_key(r))
@@ -213,7 +214,8 @@ def _regenerate_and_compare(item: Item, rows: list[dict], config: Config, output
         for name in sorted({r["output"] for r in rows}):
             sample_rows = any("row" in r or "line" in r for r in rows if r["output"] == name)
             if sample_rows:  # the manifest hashes each sample: the file's own bytes are the regenerated ones
-                expected = written.get(os.path.join(str(config.output), name))
+                data = written.get(os.path.join(str(config.output), name))
+                expected = None if data is None else sha256(data)
             else:
                 expected = next(r["sha256"] for r in rows if r["output"] == name)
             if expected is not None and _file_sha256(os.path.join(output, name)) != expected:
