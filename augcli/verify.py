@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from augcli import manifest
 from augcli.config import Config, load_config
 from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
@@ -17,9 +18,10 @@ from augcli.manifest import MANIFEST_NAME, PARTIAL_SUFFIX, RUN_NAME, read_manife
 from augcli.plan import Task, build_plan
 from augcli.runner import fan_out
 
-#: Files augcli keeps in an output folder beside the outputs (top level): never strays.
-#: The run's lock file and journal belong here too, under the names job.py gives them.
+#: Files augcli keeps in an output folder beside the outputs (top level): never strays; nor is
+#: anything in STATE_DIR, the folder that holds a run's lock and journal (manifest.STATE_DIR).
 BOOKKEEPING = frozenset({MANIFEST_NAME, RUN_NAME, MANIFEST_NAME + PARTIAL_SUFFIX})
+STATE_DIR = getattr(manifest, "STATE_DIR", ".augcli")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     report.findings += [Finding(p, "missing", "listed in the manifest but not on disk")
                         for p in sorted(listed - present)]
     report.findings += [Finding(p, "stray", "on disk but not in the manifest")
-                        for p in sorted(present - listed - BOOKKEEPING)]
+                        for p in sorted(present - listed - BOOKKEEPING) if not p.startswith(STATE_DIR + "/")]
 
     chosen = [row for row in _sample(rows, sample) if row["output"] in present]
     items = {item.relpath: item for item in discover(config).items}

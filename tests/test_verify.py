@@ -152,7 +152,13 @@ def test_an_edited_line_file_is_changed(tmp_path):
 
 
 def test_bookkeeping_files_are_not_strays(run_output):
-    from augcli.verify import BOOKKEEPING
+    from augcli.verify import BOOKKEEPING, STATE_DIR
 
     assert {"manifest.jsonl", "run.json"} <= BOOKKEEPING
+    (run_output / STATE_DIR).mkdir(exist_ok=True)
+    (run_output / STATE_DIR / "journal.jsonl").write_text("")
+    (run_output / STATE_DIR / "lock").write_text("")
     assert verify(run_output).findings == []
+    (run_output / "train" / ".augcli").mkdir()
+    (run_output / "train" / ".augcli" / "lock").write_text("")  # only the output folder's own is bookkeeping
+    assert [f.problem for f in verify(run_output).findings] == ["stray"]
