@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -144,18 +145,30 @@ def _verify_chunk(work: list[tuple[Task | None, str, list[dict]]], config: Confi
     except ImportError:
         pass
     results = []
-    for task, source, rows in work:
-        if task is None or all("sidecar_of" in r for r in rows):
-            # not a source the run augmented or placed (a rewritten metadata.csv, a source gone
-            # since) or a copied sidecar: the files and the source are checked by their hashes
-            results.append(([f for r in rows for f in _check_file_hashes(r, config, output)], 0))
-        else:
-            results.append(_regenerate_and_compare(task, rows, config, output, cause, source in failed))
+    # The files on disk are hashed on a thread beside the regeneration (hashlib and OpenCV both
+    # release the GIL): the one cost a run does not have is then off the critical path.
+    with ThreadPoolExecutor(1) as pool:
+        on_disk = {r["output"]: pool.submit(_output_sha256, os.path.join(output, r["output"]))
+                   for _, _, rows in work for r in rows}
+        for task, source, rows in work:
+            if task is None or all("sidecar_of" in r for r in rows):
+                # not a source the run augmented or placed (a rewritten metadata.csv, a source gone
+                # since) or a copied sidecar: the files and the source are checked by their hashes
+                results.append(([f for r in rows for f in _check_file_hashes(r, config, on_disk)], 0))
+            else:
+                results.append(_regenerate_and_compare(task, rows, config, on_disk, cause, source in failed))
     return results
 
 
-def _check_file_hashes(row: dict, config: Config, output: str) -> list[Finding]:
-    if _file_sha256(os.path.join(output, row["output"])) != row["sha256"]:
+def _output_sha256(path: str) -> str | None:
+    try:
+        return _file_sha256(path)
+    except OSError:  # gone or unreadable since the folder was listed: it does not match
+        return None
+
+
+def _check_file_hashes(row: dict, config: Config, on_disk: dict[str, Future]) -> list[Finding]:
+    if on_disk[row["output"]].result() != row["sha256"]:
         return [Finding(row["output"], "changed", "its sha256 differs from the manifest: it was modified")]
     try:
         source_hash = _file_sha256(os.path.join(config.input, row["source"]))
@@ -176,7 +189,7 @@ def _key(row: dict) -> tuple:
     return row["output"], row.get("row"), row.get("line")
 
 
-def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, output: str, cause: str,
+def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, on_disk: dict[str, Future], cause: str,
                             failed_in_run: bool) -> tuple[list[Finding], int]:
     """Regenerate a source's outputs in memory with the run's own code and compare: a sample whose
     seed or hash regenerates differently means the run cannot be reproduced here; samples that all
@@ -199,7 +212,7 @@ def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, output
     if error and not fresh:
         if failed_in_run:  # the run failed on it too: the files it did write are checked by hash
             return [f for r in rows if "row" not in r and "line" not in r
-                    for f in _check_file_hashes(r, config, output)], 0
+                    for f in _check_file_hashes(r, config, on_disk)], 0
         return [Finding(r["output"], "source unreadable", error) for r in rows], 0
     regenerated = {(r.output, r.extra.get("row"), r.extra.get("line")): (r.seed, r.sha256) for r in fresh}
     findings = []
@@ -220,7 +233,7 @@ def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, output
                 expected = None if data is None else sha256(data)
             else:
                 expected = next(r["sha256"] for r in rows if r["output"] == name)
-            if expected is not None and _file_sha256(os.path.join(output, name)) != expected:
+            if expected is not None and on_disk[name].result() != expected:
                 findings.append(Finding(name, "changed", "its sha256 differs from the manifest: "
                                                          "the file was modified after the run"))
     return findings, len({_key(r) for r in rows if r["copy"] is not None} & set(regenerated))
