@@ -118,8 +118,8 @@ def report(title: str, times: dict[str, list[float]], units: dict[str, int], uni
     for subject, reference, target in pairs:
         per_round = [b / a for a, b in zip(times[subject], times[reference], strict=True)]
         ratio = statistics.median(times[reference]) / statistics.median(times[subject])
-        print(f"  {subject} vs {reference}: {ratio:.2f}x  (rounds {min(per_round):.2f}-{max(per_round):.2f}; "
-              f"target {target})")
+        print(f"  {subject} vs {reference}: {ratio:.2f}x (medians); per round {statistics.median(per_round):.2f}x, "
+              f"{min(per_round):.2f}-{max(per_round):.2f}; target {target}")
         figures["ratios"][f"{subject} vs {reference}"] = {"ratio": ratio, "rounds": per_round, "target": target}
     return figures
 
