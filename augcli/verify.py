@@ -128,6 +128,8 @@ def _cut(task: Task, rows: list[dict]) -> Task:
     """The plan's task cut down to the outputs in ``rows`` where outputs are files of their own
     (images, audio), so that ``--sample`` regenerates only what it checks. Text keeps its whole
     task: a line's or a table row's seed depends on its copy's place in the task."""
+    if len(rows) == len(task.outputs) + (task.original is not None):  # every output checked: nothing to cut
+        return task
     if task.item.modality == "text" or any("row" in r or "line" in r for r in rows):
         return task
     wanted = {r["output"] for r in rows}
