@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -101,10 +102,17 @@ class Config(_Section):
             return value
         raise ValueError(f"must be 'auto' or a whole number >= 1, not {value!r}")
 
-    def n_workers(self) -> int:
-        if self.workers == "auto":
-            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return self.workers
+    def n_workers(self, tasks: Sequence[Any] | None = None) -> int:
+        """The worker processes to use: ``workers``, or for ``auto`` every usable core, unless
+        ``tasks`` (plan.Task objects) are too little work to repay starting them: then 1, the
+        main process, which has imported and built everything already (see augcli/workers.py)."""
+        from augcli import workers
+
+        if self.workers != "auto":
+            return self.workers
+        if tasks is None:
+            return workers.usable_cores()
+        return workers.auto_workers(self.input, tasks, self.copies)
 
     def to_plain(self) -> dict[str, Any]:
         """The resolved config as plain JSON data (recorded in run.json)."""

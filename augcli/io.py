@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+_captured: dict[str, bytes] | None = None  # see capture_writes
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:
@@ -16,6 +19,9 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     time, so it is unique among live writers. No fsync: this guards against a killed process,
     not a power cut, and an fsync per file would cost more than the augmentation itself.
     """
+    if _captured is not None:
+        _captured[os.fspath(path)] = data
+        return
     folder, name = os.path.split(os.fspath(path))
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -41,3 +47,17 @@ def write_atomic(path: str | Path, data: bytes) -> None:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def capture_writes() -> Iterator[dict[str, bytes]]:
+    """Within the block, ``write_atomic`` writes nothing and records ``{path: data}`` instead.
+
+    ``verify`` regenerates outputs in memory with the modalities' own ``process``.
+    """
+    global _captured
+    previous, _captured = _captured, {}
+    try:
+        yield _captured
+    finally:
+        _captured = previous

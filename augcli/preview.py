@@ -61,7 +61,8 @@ def preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sampl
         sample = Sample(item.relpath, item.label)
         try:
             with open(os.path.join(config.input, item.relpath), "rb") as f:
-                decoded = image.decode(f.read())
+                data = f.read()
+            decoded = image.decode(data)
         except (ItemError, OSError) as exc:
             sample.error = str(exc)
             samples.append(sample)
@@ -70,7 +71,7 @@ def preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sampl
         for k in range(copies):
             seed = item_seed(config.seed, item.relpath, k)
             suffix = os.path.splitext(augmented_name(item.relpath, k, config.image.format))[1]
-            blob, applied = image.render(pipeline, decoded, seed, suffix, config.image.quality)
+            blob, applied = image.render(pipeline, decoded, seed, suffix, config.image.quality, (data, item.relpath))
             written = image.decode(blob)  # show what the output file holds, codec and all
             sample.cells.append(Cell(to_display(written), f"copy {k}", applied_steps(applied), seed))
         samples.append(sample)

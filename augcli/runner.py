@@ -32,7 +32,7 @@ class TaskResult:
 
 def execute(tasks: list[Task], config: Config) -> Iterator[TaskResult]:
     """Results of every task, in plan order, as they complete. Stop iterating to cancel the rest."""
-    return fan_out(process_chunk, tasks, config.n_workers(), config)
+    return fan_out(process_chunk, tasks, config.n_workers(tasks), config)
 
 
 def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *args: Any) -> Iterator[R]:

@@ -28,3 +28,51 @@ def seed_globals(seed: int) -> None:
     """
     random.seed(seed)
     np.random.seed(seed)
+
+
+# numpy's SeedSequence constants (numpy/random/bit_generator.pyx): item_seeds replays its mixing.
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R, _POOL = 0xCA01F9DD, 0x4973F715, 4
+
+
+def item_seeds(seed: int, relpaths: list[str], copies: int) -> list[tuple[int, ...]]:
+    """``[tuple(item_seed(seed, p, k) for k in range(copies)) for p in relpaths]``, vectorised.
+
+    The same numbers (tests compare them over many inputs): SeedSequence's hash mixing replayed
+    on uint32 arrays, one row per (path, copy), instead of one SeedSequence object per output.
+    """
+    if seed >= 2**32 or copies >= 2**32 or not relpaths or copies < 1:  # several words per int: the slow path
+        return [tuple(item_seed(seed, p, k) for k in range(copies)) for p in relpaths]
+    words = np.frombuffer(b"".join(hashlib.sha256(p.encode("utf-8")).digest() for p in relpaths), dtype="<u4")
+    n = len(relpaths) * copies
+    entropy = np.empty((n, 10), dtype=np.uint32)
+    entropy[:, 0] = seed
+    entropy[:, 1] = np.tile(np.arange(copies, dtype=np.uint32), len(relpaths))
+    entropy[:, 2:] = np.repeat(words.reshape(-1, 8), copies, axis=0)
+    with np.errstate(over="ignore"):
+        hash_const = np.uint32(_INIT_A)
+
+        def hashmix(value: np.ndarray) -> np.ndarray:
+            nonlocal hash_const
+            value = value ^ hash_const
+            hash_const = hash_const * np.uint32(_MULT_A)
+            value = value * hash_const
+            return value ^ (value >> np.uint32(16))
+
+        def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            result = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
+            return result ^ (result >> np.uint32(16))
+
+        pool = [hashmix(entropy[:, i]) for i in range(_POOL)]
+        for src in range(_POOL):
+            for dst in range(_POOL):
+                if src != dst:
+                    pool[dst] = mix(pool[dst], hashmix(pool[src]))
+        for src in range(_POOL, entropy.shape[1]):
+            for dst in range(_POOL):
+                pool[dst] = mix(pool[dst], hashmix(entropy[:, src]))
+        state = pool[0] ^ np.uint32(_INIT_B)
+        state = state * (np.uint32(_INIT_B) * np.uint32(_MULT_B))
+        state = state ^ (state >> np.uint32(16))
+    flat = state.tolist()
+    return [tuple(flat[i : i + copies]) for i in range(0, n, copies)]

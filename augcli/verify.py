@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from augcli import manifest
 from augcli.config import Config, load_config
-from augcli.dataset import walk_files
+from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
 from augcli.io import sha256
-from augcli.manifest import MANIFEST_NAME, RUN_NAME, read_manifest
+from augcli.manifest import MANIFEST_NAME, PARTIAL_SUFFIX, RUN_NAME, read_manifest
+from augcli.plan import Task, build_plan
 from augcli.runner import fan_out
+
+#: Files augcli keeps in an output folder beside the outputs (top level): never strays; nor is
+#: anything in STATE_DIR, the folder that holds a run's lock and journal (manifest.STATE_DIR).
+BOOKKEEPING = frozenset({MANIFEST_NAME, RUN_NAME, MANIFEST_NAME + PARTIAL_SUFFIX})
+STATE_DIR = getattr(manifest, "STATE_DIR", ".augcli")
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,11 @@ class VerifyReport:
 
 
 def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: int | None = None) -> VerifyReport:
-    """Check an output folder against its manifest; ``sample`` re-derives a deterministic subset."""
+    """Check an output folder against its manifest; ``sample`` re-derives a deterministic subset.
+
+    Outputs are regenerated in memory (nothing is written), each source read and decoded once
+    for all its checked outputs, on worker processes as a run would use.
+    """
     output = Path(output_dir).resolve()
     run, rows = _read_records(output)
     try:
@@ -53,18 +67,21 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     report.findings += [Finding(p, "missing", "listed in the manifest but not on disk")
                         for p in sorted(listed - present)]
     report.findings += [Finding(p, "stray", "on disk but not in the manifest")
-                        for p in sorted(present - listed - {MANIFEST_NAME, RUN_NAME})]
+                        for p in sorted(present - listed - BOOKKEEPING) if not p.startswith(STATE_DIR + "/")]
 
     chosen = [row for row in _sample(rows, sample) if row["output"] in present]
+    items = {item.relpath: item for item in discover(config).items}
     groups: dict[str, list[dict]] = {}
-    for row in chosen:
-        if "sidecar_of" in row or "metadata_rows" in row:  # copied or rewritten files: hash checks only
-            report.findings += _check_copied_file(row, config, output)
-        else:  # by source, so each source is read and decoded once
-            groups.setdefault(row["source"], []).append(row)
+    for row in chosen:  # by source, so each source is read and decoded once
+        groups.setdefault(row["source"], []).append(row)
+    known = [items[source] for source in groups if source in items]
+    tasks = {task.item.relpath: task for task in build_plan(config, known).tasks}  # seeds derived at once
+    work = [(_cut(tasks[source], source_rows) if source in tasks else None, source, source_rows)
+            for source, source_rows in groups.items()]
+    failed = {error.get("source") for error in run.get("errors", [])}
+    n_workers = workers or config.n_workers([task for task, _, _ in work if task is not None])
     cause = _likely_cause(report.version_changes)
-    for findings, regenerated in fan_out(_verify_chunk, list(groups.items()), workers or config.n_workers(),
-                                         config, str(output), cause):
+    for findings, regenerated in fan_out(_verify_chunk, work, n_workers, config, str(output), cause, failed):
         report.findings += findings
         report.regenerated += regenerated
     report.hashed = len(chosen)
@@ -107,65 +124,137 @@ def _likely_cause(version_changes: list[str]) -> str:
     return "the libraries are the run's versions, so the output is not reproducible here; please report it"
 
 
-def _check_copied_file(row: dict, config: Config, output: Path) -> list[Finding]:
-    with open(output / row["output"], "rb") as f:
-        if sha256(f.read()) != row["sha256"]:
-            return [Finding(row["output"], "changed", "its sha256 differs from the manifest: it was modified")]
+def _cut(task: Task, rows: list[dict]) -> Task:
+    """The plan's task cut down to the outputs in ``rows`` where outputs are files of their own
+    (images, audio), so that ``--sample`` regenerates only what it checks. Text keeps its whole
+    task: a line's or a table row's seed depends on its copy's place in the task."""
+    if len(rows) == len(task.outputs) + (task.original is not None):  # every output checked: nothing to cut
+        return task
+    if task.item.modality == "text" or any("row" in r or "line" in r for r in rows):
+        return task
+    wanted = {r["output"] for r in rows}
+    kept = [(out, seed) for out, seed in zip(task.outputs, task.seeds, strict=True) if out in wanted]
+    return replace(task, original=task.original if task.original in wanted else None,
+                   outputs=tuple(out for out, _ in kept), seeds=tuple(seed for _, seed in kept))
+
+
+def _verify_chunk(work: list[tuple[Task | None, str, list[dict]]], config: Config, output: str, cause: str,
+                  failed: set[str]) -> list[tuple[list[Finding], int]]:
     try:
-        with open(os.path.join(config.input, row["source"]), "rb") as f:
-            if sha256(f.read()) != row["source_sha256"]:
-                return [Finding(row["output"], "source changed", f"{row['source']} is not the file the run read")]
-    except OSError as exc:
-        return [Finding(row["output"], "source missing", f"cannot read {row['source']}: {exc.strerror}")]
-    return []
+        from augcli.runner import _prepare_worker_process
 
-
-def _verify_chunk(groups: list[tuple[str, list[dict]]], config: Config, output: str, cause: str
-                  ) -> list[tuple[list[Finding], int]]:
-    from augcli.errors import ItemError
-
+        _prepare_worker_process()  # the run's worker settings (OpenCV threads, malloc)
+    except ImportError:
+        pass
     results = []
-    for source, rows in groups:
-        try:
-            results.append(_regenerate_and_compare(source, rows, config, output, cause))
-        except (ItemError, OSError, ValueError) as exc:  # a source that no longer reads: a finding, not a crash
-            results.append(([Finding(r["output"], "source unreadable", str(exc)) for r in rows], 0))
+    # The files on disk are hashed on a thread beside the regeneration (hashlib and OpenCV both
+    # release the GIL): the one cost a run does not have is then off the critical path.
+    with ThreadPoolExecutor(1) as pool:
+        on_disk = {r["output"]: pool.submit(_output_sha256, os.path.join(output, r["output"]))
+                   for _, _, rows in work for r in rows}
+        for task, source, rows in work:
+            if task is None or all("sidecar_of" in r for r in rows):
+                # not a source the run augmented or placed (a rewritten metadata.csv, a source gone
+                # since) or a copied sidecar: the files and the source are checked by their hashes
+                results.append(([f for r in rows for f in _check_file_hashes(r, config, on_disk)], 0))
+            else:
+                results.append(_regenerate_and_compare(task, rows, config, on_disk, cause, source in failed))
     return results
 
 
-def _regenerate_and_compare(source: str, rows: list[dict], config: Config, output: str, cause: str
-                            ) -> tuple[list[Finding], int]:
-    """Regenerate every output of a source into a scratch folder with the run's own code, then
-    compare with the manifest: a sample whose seed or hash regenerates differently means the run
-    cannot be reproduced here; samples that all match but a file that differs mean the file was
-    changed after the run."""
+def _output_sha256(path: str) -> str | None:
+    try:
+        return _file_sha256(path)
+    except OSError:  # gone or unreadable since the folder was listed: it does not match
+        return None
+
+
+def _check_file_hashes(row: dict, config: Config, on_disk: dict[str, Future]) -> list[Finding]:
+    if on_disk[row["output"]].result() != row["sha256"]:
+        return [Finding(row["output"], "changed", "its sha256 differs from the manifest: it was modified")]
+    try:
+        source_hash = _file_sha256(os.path.join(config.input, row["source"]))
+    except OSError as exc:
+        return [Finding(row["output"], "source missing", f"cannot read {row['source']}: {exc.strerror}")]
+    if "source_sha256" in row and source_hash != row["source_sha256"]:
+        return [Finding(row["output"], "source changed", f"{row['source']} is not the file the run read")]
+    return []
+
+
+def _file_sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else sha256(f.read())
+
+
+def _key(row: dict) -> tuple:
+    """What a manifest row is about: a file, or a sample (table row, line) within one."""
+    return row["output"], row.get("row"), row.get("line")
+
+
+def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, on_disk: dict[str, Future], cause: str,
+                            failed_in_run: bool) -> tuple[list[Finding], int]:
+    """Regenerate a source's outputs in memory with the run's own code and compare: a sample whose
+    seed or hash regenerates differently means the run cannot be reproduced here; samples that all
+    match but a file whose bytes differ mean the file was changed after the run."""
     import importlib
-    import tempfile
 
-    from augcli.dataset import AUGMENT, COPY, Item
-    from augcli.plan import build_plan
+    from augcli.io import capture_writes
 
-    modality = rows[0]["modality"]
-    augmented = any(r["copy"] is not None for r in rows)
-    item = Item(source, modality, None, rows[0].get("split"), AUGMENT if augmented else COPY)
-    (task,) = build_plan(config, [item]).tasks
-    with tempfile.TemporaryDirectory(prefix=".augcli-verify-") as scratch:
-        fresh: list = []
-        importlib.import_module(f"augcli.modalities.{modality}").process(
-            task, config.model_copy(update={"output": Path(scratch)}), fresh)
-        if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):
-            return [Finding(r["output"], "source changed", f"{source} is not the file the run read") for r in rows], 0
-        key = lambda r: (r["output"], r["copy"], r.get("row"), r.get("line"))  # noqa: E731
-        recorded = {key(r): (r["seed"], r["sha256"]) for r in rows}
-        regenerated = {key(json.loads(r.to_json())): (r.seed, r.sha256) for r in fresh}
-        findings = [Finding(k[0], "regenerates differently",
-                            f"re-deriving {'it' if k[2] is None and k[3] is None else f'sample {k[1:]}'} from its "
-                            f"source and seed does not give what the manifest records; {cause}")
-                    for k in recorded if k in regenerated and regenerated[k] != recorded[k]]
-        if not findings:
-            for name in sorted({r["output"] for r in rows}):
-                with open(os.path.join(scratch, name), "rb") as a, open(os.path.join(output, name), "rb") as b:
-                    if a.read() != b.read():
-                        findings.append(Finding(name, "changed", "its sha256 differs from the manifest: "
-                                                                 "the file was modified after the run"))
-    return findings, sum(r["copy"] is not None for r in rows)
+    item = task.item
+    fresh: list = []
+    error = None
+    with capture_writes() as written:
+        try:
+            _process(importlib.import_module(f"augcli.modalities.{item.modality}"), task, config, fresh)
+        except Exception as exc:  # a library failing on one source: a finding, never a crash
+            error = _reason(exc)
+    if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):
+        return [Finding(r["output"], "source changed", f"{item.relpath} is not the file the run read")
+                for r in rows], 0
+    if error and not fresh:
+        if failed_in_run:  # the run failed on it too: the files it did write are checked by hash
+            return [f for r in rows if "row" not in r and "line" not in r
+                    for f in _check_file_hashes(r, config, on_disk)], 0
+        return [Finding(r["output"], "source unreadable", error) for r in rows], 0
+    regenerated = {(r.output, r.extra.get("row"), r.extra.get("line")): (r.seed, r.sha256) for r in fresh}
+    findings = []
+    for r in rows:
+        again = regenerated.get(_key(r))
+        if again is None and error and failed_in_run:
+            continue  # written before the run's failure and not regenerated: checked by hash below
+        if again != (r["seed"], r["sha256"]):
+            what = "it" if r.get("row") is None and r.get("line") is None else f"sample {_key(r)[1:]}"
+            why = f"re-deriving it fails: {error}" if again is None and error else (
+                f"re-deriving {what} from its source and seed does not give what the manifest records; {cause}")
+            findings.append(Finding(r["output"], "regenerates differently", why))
+    if not findings:
+        for name in sorted({r["output"] for r in rows}):
+            sample_rows = any("row" in r or "line" in r for r in rows if r["output"] == name)
+            if sample_rows:  # the manifest hashes each sample: the file's own bytes are the regenerated ones
+                data = written.get(os.path.join(str(config.output), name))
+                expected = None if data is None else sha256(data)
+            else:
+                expected = next(r["sha256"] for r in rows if r["output"] == name)
+            if expected is not None and on_disk[name].result() != expected:
+                findings.append(Finding(name, "changed", "its sha256 differs from the manifest: "
+                                                         "the file was modified after the run"))
+    return findings, len({_key(r) for r in rows if r["copy"] is not None} & set(regenerated))
+
+
+def _reason(exc: Exception) -> str:
+    """As the run words it (runner.process_task)."""
+    from augcli.errors import ItemError
+
+    if isinstance(exc, ItemError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc.strerror or exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _process(module: Any, task: Task, config: Config, rows: list) -> None:
+    """``process(task, config, rows[, fragments])``: aggregate fragments are not checked here."""
+    if module.process.__code__.co_argcount >= 4:
+        module.process(task, config, rows, [])
+    else:
+        module.process(task, config, rows)

@@ -1,27 +1,29 @@
-"""Audio throughput of augcli against a hand-written joblib loop with the same audiomentations pipeline.
+"""Is `augcli run` faster than the audiomentations script a user would write? Whole commands, alternating.
 
-    python benchmarks/audio.py [--n 200] [--repeats 3] [--workers N]
+    python benchmarks/audio.py [--sizes small,large] [--repeats 5] [--quick]
 
-Builds N 4-second 16 kHz PCM_16 clips from the real speech in sample_data/ (espeak-ng
-utterances and ALSA's recorded voices), then measures clips/s and seconds of audio per second,
-best of --repeats, each measurement in a fresh process that first warms up its workers:
-  hand loop   joblib over all workers: soundfile read, seed the globals, Compose, soundfile write
-  augcli      the same pipeline through augcli.run (manifest, hashes, atomic writes)
-Pipeline: AddGaussianNoise, Gain, TimeStretch, Shift (p=0.5 each). Prints the ratio (target >= 0.9).
+Inputs: 4-second 16 kHz PCM_16 clips cut reproducibly from real speech (the espeak-ng utterances
+of sample_data/ and ALSA's recorded voices): 200 (small) or 2,000 (large), 1 copy, AddGaussianNoise,
+Gain, TimeStretch, Shift (p=0.5 each). Contenders, whole commands in fresh processes, taking turns:
+  plain loop   benchmarks/baselines/audio_loop.py: soundfile.read -> Compose -> soundfile.write in
+               joblib.Parallel(n_jobs=-1)
+  augcli run   `augcli run CONFIG --quiet`, default workers (auto), keep_originals off
+Same work: both run on the first 24 clips with augcli's seeds first and every output is compared
+byte for byte.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
+import shutil
+import subprocess
 from pathlib import Path
 
 import harness
 import numpy as np
 import soundfile as sf
+import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
 RATE, SECONDS = 16000, 4.0
 STEPS = [
     {"AddGaussianNoise": {"min_amplitude": 0.001, "max_amplitude": 0.015, "p": 0.5}},
@@ -29,88 +31,86 @@ STEPS = [
     {"TimeStretch": {"min_rate": 0.8, "max_rate": 1.25, "p": 0.5}},
     {"Shift": {"p": 0.5}},
 ]
+SIZES = {"small": 200, "large": 2_000}
 
 
-def make_inputs(root: Path, n: int) -> None:
+def make_inputs(root: Path, n: int) -> Path:
     import librosa
 
+    data = root / f"audio-{n}"
+    if (data / "DONE").is_file():
+        return data
+    shutil.rmtree(data, ignore_errors=True)
     voices = []
-    for path in sorted(ROOT.glob("sample_data/*/speech/*.wav")) + sorted(Path("/usr/share/sounds/alsa").glob("*.wav")):
+    for path in (sorted(harness.ROOT.glob("sample_data/*/speech/*.wav"))
+                 + sorted(Path("/usr/share/sounds/alsa").glob("*.wav"))):
         samples, rate = sf.read(path, dtype="float32")
+        if samples.ndim > 1:
+            samples = samples.mean(axis=1)
         voices.append(librosa.resample(samples, orig_sr=rate, target_sr=RATE) if rate != RATE else samples)
     speech = np.concatenate(voices)
     length = int(RATE * SECONDS)
-    folder = root / "train"
+    folder = data / "train"
     folder.mkdir(parents=True)
     for i in range(n):
         start = (i * 7919) % (len(speech) - length)
         sf.write(folder / f"clip_{i:05d}.wav", speech[start : start + length], RATE, subtype="PCM_16")
+    (data / "DONE").write_text("")
+    return data
 
 
-def _hand_chunk(paths: list[str], out: str) -> int:
-    """What a careful user writes: same pipeline, globals seeded per clip with augcli's seeds."""
-    import random
-
-    import audiomentations as am
-
-    from augcli.seeding import item_seed
-
-    pipeline = am.Compose([
-        am.AddGaussianNoise(min_amplitude=0.001, max_amplitude=0.015, p=0.5),
-        am.Gain(min_gain_db=-6, max_gain_db=6, p=0.5),
-        am.TimeStretch(min_rate=0.8, max_rate=1.25, p=0.5),
-        am.Shift(p=0.5),
-    ])
-    for path in paths:
-        samples, rate = sf.read(path, dtype="float32")
-        seed = item_seed(0, "train/" + Path(path).name, 0)
-        random.seed(seed)
-        np.random.seed(seed)
-        augmented = pipeline(samples=samples, sample_rate=rate)
-        sf.write(Path(out, Path(path).stem + "__aug0.wav"), np.clip(augmented, -1, 1), rate, subtype="PCM_16")
-    return len(paths)
+def write_config(path: Path, data: Path, out: Path) -> Path:
+    path.write_text(yaml.safe_dump({"input": str(data), "output": str(out), "seed": 0, "copies": 1,
+                                    "keep_originals": False, "audio": {"pipeline": STEPS}}))
+    return path
 
 
-def once(kind: str, source: Path, target: Path, workers: int) -> int:
-    if kind == "augcli":
-        import augcli
-
-        config = {"input": str(source), "output": str(target), "copies": 1, "keep_originals": False,
-                  "workers": workers, "audio": {"pipeline": STEPS}}
-        result = augcli.run(config)
-        assert result.exit_code == 0, result.errors
-        return result.outputs_written
-    from joblib import Parallel, delayed
-
-    target.mkdir(parents=True)
-    paths = [str(p) for p in sorted(source.rglob("*.wav"))]
-    size = max(1, min(32, len(paths) // (workers * 8)))
-    jobs = (delayed(_hand_chunk)(paths[i : i + size], str(target)) for i in range(0, len(paths), size))
-    return sum(Parallel(n_jobs=workers, backend="loky")(jobs))
-
+def check_same_work(scratch: Path, data: Path) -> None:
+    subset, plain, ours = scratch / "check-data", scratch / "check-plain", scratch / "check-augcli"
+    for folder in (subset, plain, ours):
+        shutil.rmtree(folder, ignore_errors=True)
+    (subset / "train").mkdir(parents=True)
+    for source in sorted(data.rglob("*.wav"))[:24]:
+        shutil.copyfile(source, subset / "train" / source.name)
+    subprocess.run(harness.baseline_cmd("audio_loop.py", str(subset), str(plain), "--seeds", "augcli"), check=True)
+    subprocess.run(harness.augcli_cmd("run", str(write_config(scratch / "check.yaml", subset, ours)), "--quiet"),
+                   check=True)
+    written = sorted(p.relative_to(plain) for p in plain.rglob("*.wav"))
+    assert written == sorted(p.relative_to(ours) for p in ours.rglob("*.wav")) and len(written) == 24
+    differ = [p for p in written if (plain / p).read_bytes() != (ours / p).read_bytes()]
+    assert not differ, f"{len(differ)} of {len(written)} outputs differ, e.g. {differ[0]}"
+    print(f"  same work: {len(written)} outputs byte-identical")
+    for folder in (subset, plain, ours):
+        shutil.rmtree(folder)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    harness.add_contender_args(parser, ["hand", "augcli"])
+    parser.add_argument("--sizes", default="small,large", help=f"comma-separated: {', '.join(SIZES)}")
+    harness.add_common_args(parser)
     args = parser.parse_args()
-    if harness.contender_main(args, lambda kind, source, target: once(kind, source, target, args.workers)):
-        return
-
-    scratch_root = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    with tempfile.TemporaryDirectory(prefix="augcli-audio-bench-", dir=scratch_root) as tmp:
-        scratch = Path(tmp)
-        make_inputs(scratch / "data", args.n)
-        make_inputs(scratch / "warm", args.workers * 4)
-        print(f"{args.n} clips of {SECONDS:.0f} s at {RATE} Hz, {args.workers} workers, best of {args.repeats}")
-        best = harness.round_robin(__file__, {"hand loop": "hand", "augcli": "augcli"}, scratch, args.workers,
-                                   args.repeats)
-    for label, rate in best.items():
-        print(f"  {label:<10} {rate:7.1f} clips/s  {rate * SECONDS:8.1f} s of audio per s")
-    print(f"  augcli / hand loop  {best['augcli'] / best['hand loop']:5.2f}x  (>= 0.90)")
+    sizes = ["small"] if args.quick else args.sizes.split(",")
+    repeats = 3 if args.quick else args.repeats
+    scratch = harness.scratch_folder(args.scratch, "audio")
+    figures = []
+    for size in sizes:
+        n = SIZES[size]
+        print(f"{size}: {n} clips of {SECONDS:.0f} s at {RATE} Hz, {harness.cores()} cores, {repeats} rounds")
+        data = make_inputs(scratch, n)
+        check_same_work(scratch, data)
+        out_plain, out_augcli = scratch / "out-plain", scratch / "out-augcli"
+        config = write_config(scratch / f"{size}.yaml", data, out_augcli)
+        contenders = [
+            harness.Contender("plain loop", harness.baseline_cmd("audio_loop.py", str(data), str(out_plain)),
+                              [out_plain]),
+            harness.Contender("augcli run", harness.augcli_cmd("run", str(config), "--quiet"), [out_augcli]),
+        ]
+        times = harness.alternate(contenders, repeats)
+        figures.append(harness.report(f"{size}: {n} clips, 1 copy", times, {label: n for label in times}, "clips",
+                                      [("augcli run", "plain loop", ">= 1.0")]))
+        for folder in (out_plain, out_augcli):
+            shutil.rmtree(folder, ignore_errors=True)
+    harness.save(args.json, figures)
 
 
 if __name__ == "__main__":

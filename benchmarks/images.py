@@ -1,244 +1,147 @@
-"""Image throughput of augcli against hand-written baselines, measured in the same run.
+"""Is `augcli run` faster than the image script a user would write? Whole commands, alternating.
 
-    pip install -e '.[samples]'        # scikit-image: the real photos the inputs are cut from
-    python benchmarks/images.py [--n 1000] [--repeats 3] [--workers N]
+    pip install -e '.[samples]'        # scikit-image: the photos the inputs are cut from
+    python benchmarks/images.py [--sizes small,large,copies] [--repeats 5] [--quick]
 
-Builds N 512x512 JPEGs from scikit-image's photographs, then measures (best of --repeats):
-  codec floor    read + decode + encode + write only, joblib over all workers
-  hand loop      cv2 + albumentations (flip, rotate, brightness/contrast), joblib, 1 copy,
-                 written as a user would: plain imread/imwrite, default process settings
-  augcli         the same pipeline through augcli.run (manifest, hashes, atomic writes), 1 copy
-  hand loop x4   4 copies, decoding the source again for each copy
-  augcli x4      4 copies (augcli decodes each source once)
-and the wall time of `augcli --help`. Prints the figures and the ratios the targets are about.
-
-Each measurement runs in a fresh Python process (so no contender inherits another's warm
-workers or allocator settings), which first warms up its workers on a small set and then
-times the full set. Contenders run round-robin, one pass each per repeat, so drift in the
-machine's speed affects all alike. Scratch files go to /dev/shm when it exists (--scratch to
-change): on a disk, file-creation times swing several-fold between identical runs.
+Sizes (inputs cut reproducibly from scikit-image's bundled photos, JPEG quality 90):
+  small    600 JPEGs of 512x512, HorizontalFlip + Rotate(15) + RandomBrightnessContrast, 1 copy
+  large    20,000 JPEGs of 128x128, HorizontalFlip + RandomBrightnessContrast, 1 copy
+  copies   the small set, 4 copies per source
+Contenders, each a whole command in a fresh process, start-up included, taking turns:
+  plain loop   benchmarks/baselines/image_loop.py: cv2.imread -> A.Compose -> cv2.imwrite in
+               joblib.Parallel(n_jobs=-1), each source decoded once for all its copies
+  augcli run   `augcli run CONFIG --quiet` with the default `workers: auto`, keep_originals off
+  augcli verify  `augcli verify OUTPUT` of the run just made (timed right after each run)
+Before timing, a same-work check runs both on the first 48 sources with augcli's per-output
+seeds and compares every output byte for byte (same pipeline, same codec settings); an output
+no step changed is the source's own bytes in augcli's output and must be the source's pixels
+re-encoded in the script's.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import random
-import resource
 import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-import albumentations as A
-import cv2
-import numpy as np
-from joblib import Parallel, delayed
-
-import augcli
-from augcli.runner import _prepare_worker_process
-from augcli.seeding import item_seed
+import harness
+import yaml
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina"]
-SIDE = 512
-STEPS = [
-    {"HorizontalFlip": {"p": 0.5}},
-    {"Rotate": {"limit": 15, "p": 0.5}},
-    {"RandomBrightnessContrast": {"p": 0.5}},
-]
-
-
-def make_inputs(root: Path, n: int) -> list[Path]:
-    import skimage.data
-
-    rng = np.random.default_rng(0)
-    photos = [getattr(skimage.data, name)() for name in PHOTOS]
-    paths = []
-    for i in range(n):
-        photo = photos[i % len(photos)]
-        h, w = photo.shape[:2]
-        side = int(rng.integers(min(h, w) // 2, min(h, w) + 1))
-        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        tile = cv2.resize(photo[y : y + side, x : x + side], (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-        path = root / "train" / f"class_{i % 10}" / f"img_{i:05d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), cv2.cvtColor(tile, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-        paths.append(path)
-    return paths
-
-
-def _hand_pipeline() -> A.Compose:
-    return A.Compose([A.HorizontalFlip(p=0.5), A.Rotate(limit=15, p=0.5), A.RandomBrightnessContrast(p=0.5)])
-
-
-def _codec_chunk(paths: list[Path], out: Path) -> int:
-    """The floor: decode + encode only, with the same process tuning augcli's workers get."""
-    _prepare_worker_process()
-    for p in paths:
-        image = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        cv2.imwrite(str(out / p.name), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    return len(paths)
-
-
-def _hand_chunk(paths: list[Path], out: Path, copies: int, root: Path) -> int:
-    """The loop a careful user writes. It draws augcli's per-output seeds, so both do the same work."""
-    cv2.setNumThreads(0)
-    pipeline = _hand_pipeline()
-    for p in paths:
-        relpath = p.relative_to(root).as_posix()
-        for k in range(copies):
-            image = cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            seed = item_seed(0, relpath, k)
-            pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
-            augmented = pipeline(image=image)["image"]
-            cv2.imwrite(str(out / relpath.replace(".jpg", f"__aug{k}.jpg")), cv2.cvtColor(augmented, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
-    return len(paths) * copies
-
-
-def _chunks(paths: list[Path], workers: int) -> list[list[Path]]:
-    size = max(1, min(32, len(paths) // (workers * 8)))
-    return [paths[i : i + size] for i in range(0, len(paths), size)]
-
-
-def run_joblib(func, paths: list[Path], workers: int, out: Path, *args) -> int:
-    for folder in {p.parent.name for p in paths}:
-        (out / "train" / folder).mkdir(parents=True, exist_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = (delayed(func)(chunk, out, *args) for chunk in _chunks(paths, workers))
-    return sum(Parallel(n_jobs=workers, backend="loky", max_nbytes=None)(jobs))
-
-
-def run_augcli(data: Path, out: Path, workers: int, copies: int) -> int:
-    config = {"input": str(data), "output": str(out), "seed": 0, "copies": copies, "keep_originals": False,
-              "workers": workers, "image": {"pipeline": STEPS}}
-    result = augcli.run(config)
-    assert result.exit_code == 0, result.errors
-    return result.outputs_written
-
-
-def check_same_work(data: Path, paths: list[Path], workers: int, scratch: Path) -> None:
-    """The hand loop and augcli must write the same bytes, or the comparison is not like for like."""
-    sample = paths[: workers * 8]
-    hand, ours = scratch / "check-hand", scratch / "check-augcli"
-    run_joblib(_hand_chunk, sample, workers, hand, 2, data)
-    subset = scratch / "check-data"
-    for p in sample:
-        (subset / p.relative_to(data)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, subset / p.relative_to(data))
-    run_augcli(subset, ours, workers, 2)
-    written = sorted(hand.rglob("*.jpg"))
-    same = [f for f in written if f.read_bytes() == (ours / f.relative_to(hand)).read_bytes()]
-    assert written and len(same) == len(written), f"{len(written) - len(same)} outputs differ"
-    for folder in (hand, ours, subset):
-        shutil.rmtree(folder)
-
-
-CONTENDERS = {  # name -> (function, copies)
-    "codec floor": ("codec", 1),
-    "hand loop": ("hand", 1),
-    "augcli": ("augcli", 1),
-    "hand loop x4": ("hand", 4),
-    "augcli x4": ("augcli", 4),
+STEPS = {
+    "flip-rotate-brightness": [{"HorizontalFlip": {"p": 0.5}}, {"Rotate": {"limit": 15, "p": 0.5}},
+                               {"RandomBrightnessContrast": {"p": 0.5}}],
+    "flip-brightness": [{"HorizontalFlip": {"p": 0.5}}, {"RandomBrightnessContrast": {"p": 0.5}}],
+}
+SIZES = {  # name -> (images, side, steps, copies)
+    "small": (600, 512, "flip-rotate-brightness", 1),
+    "large": (20_000, 128, "flip-brightness", 1),
+    "copies": (600, 512, "flip-rotate-brightness", 4),
 }
 
 
-def contender_rate(kind: str, data: Path, warm: Path, out: Path, workers: int, copies: int) -> dict:
-    """Run inside a fresh process: warm up on ``warm``, then measure outputs/s on ``data``.
+def make_inputs(root: Path, n: int, side: int) -> Path:
+    """N JPEGs cut from scikit-image's photos; the same files every time (made once, then reused)."""
+    import cv2
+    import numpy as np
+    import skimage.data
 
-    Also reports this (main) process's peak RSS after the small warm-up set and after the full
-    set: augcli keeps no decoded image in it, so the two should be close whatever N is.
-    """
-    def once(source: Path, target: Path) -> int:
-        if kind == "augcli":
-            return run_augcli(source, target, workers, copies)
-        paths = sorted(source.rglob("*.jpg"))
-        if kind == "codec":
-            return run_joblib(_codec_chunk, paths, workers, target)
-        return run_joblib(_hand_chunk, paths, workers, target, copies, source)
-
-    once(warm, out.with_name(out.name + "-warmup"))
-    rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    start = time.perf_counter()
-    n = once(data, out)
-    rate = n / (time.perf_counter() - start)
-    rss_full = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"rate": rate, "rss_warm_mb": rss_warm, "rss_full_mb": rss_full}
-
-
-def measure_round_robin(data: Path, warm: Path, scratch: Path, workers: int, repeats: int) -> dict[str, float]:
-    """Best outputs/s of each contender over ``repeats`` passes, each pass a fresh process."""
-    best = dict.fromkeys(CONTENDERS, 0.0)
-    rss: dict[str, dict] = {}
-    for r in range(repeats):
-        for label, (kind, copies) in CONTENDERS.items():
-            out = scratch / f"{kind}{copies}-{r}"
-            cmd = [sys.executable, __file__, "--contender", kind, "--copies", str(copies), "--data", str(data),
-                   "--warm", str(warm), "--out", str(out), "--workers", str(workers)]
-            done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            figures = json.loads(done.stdout.strip().splitlines()[-1])
-            best[label] = max(best[label], figures["rate"])
-            rss[label] = figures
-            for folder in scratch.glob(f"{out.name}*"):
-                shutil.rmtree(folder)
-    for label, rate in best.items():
-        print(f"  {label:<14} {rate:8.1f} outputs/s   main-process peak RSS {rss[label]['rss_warm_mb']:.0f} MB "
-              f"after the warm-up set, {rss[label]['rss_full_mb']:.0f} MB after the full set")
-    return best
+    data = root / f"images-{n}x{side}"
+    if (data / "DONE").is_file():
+        return data
+    shutil.rmtree(data, ignore_errors=True)
+    rng = np.random.default_rng(0)
+    photos = [getattr(skimage.data, name)() for name in PHOTOS]
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        h, w = photo.shape[:2]
+        crop = int(rng.integers(min(h, w) // 2, min(h, w) + 1))
+        y, x = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        tile = cv2.resize(photo[y : y + crop, x : x + crop], (side, side), interpolation=cv2.INTER_AREA)
+        path = data / "train" / f"class_{i % 10}" / f"img_{i:05d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor(tile, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    (data / "DONE").write_text("")
+    return data
 
 
-def help_seconds(repeats: int = 5) -> float:
-    exe = shutil.which("augcli") or sys.executable
-    cmd = [exe, "--help"] if exe.endswith("augcli") else [exe, "-m", "augcli", "--help"]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return min(times)
+def write_config(path: Path, data: Path, out: Path, steps: str, copies: int) -> Path:
+    path.write_text(yaml.safe_dump({"input": str(data), "output": str(out), "seed": 0, "copies": copies,
+                                    "keep_originals": False, "image": {"pipeline": STEPS[steps]}}))
+    return path
+
+
+def check_same_work(scratch: Path, data: Path, steps: str, copies: int) -> None:
+    """Both on the first 48 sources, with augcli's seeds: every output must be the same bytes."""
+    import subprocess
+
+    subset, plain, ours = scratch / "check-data", scratch / "check-plain", scratch / "check-augcli"
+    for folder in (subset, plain, ours):
+        shutil.rmtree(folder, ignore_errors=True)
+    for source in sorted(data.rglob("*.jpg"))[:48]:
+        (subset / source.relative_to(data)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, subset / source.relative_to(data))
+    subprocess.run(harness.baseline_cmd("image_loop.py", str(subset), str(plain), "--copies", str(copies),
+                                        "--steps", steps, "--seeds", "augcli"), check=True)
+    config = write_config(scratch / "check.yaml", subset, ours, steps, copies)
+    subprocess.run(harness.augcli_cmd("run", str(config), "--quiet"), check=True)
+    written = sorted(p.relative_to(plain) for p in plain.rglob("*.jpg"))
+    theirs = sorted(p.relative_to(ours) for p in ours.rglob("*.jpg"))
+    assert written == theirs and len(written) == 48 * copies, "the two write different files"
+    import cv2
+
+    unchanged = 0
+    for p in written:
+        source = subset / p.parent / (p.name.rsplit("__aug", 1)[0] + ".jpg")
+        if (ours / p).read_bytes() == source.read_bytes():
+            # no step applied: augcli places the source's bytes, the script re-encodes its pixels
+            unchanged += 1
+            assert (plain / p).read_bytes() == cv2.imencode(".jpg", cv2.imread(str(source)))[1].tobytes(), p
+        else:
+            assert (plain / p).read_bytes() == (ours / p).read_bytes(), f"{p} differs"
+    print(f"  same work: {len(written) - unchanged} outputs byte-identical, {unchanged} that no step changed are "
+          "the source's bytes in augcli's output and its re-encoded pixels in the script's")
+    for folder in (subset, plain, ours):
+        shutil.rmtree(folder)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--scratch", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    # internal: one measurement in this (fresh) process
-    parser.add_argument("--contender", choices=["codec", "hand", "augcli"], help=argparse.SUPPRESS)
-    parser.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--warm", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="small,large,copies", help=f"comma-separated: {', '.join(SIZES)}")
+    parser.add_argument("--no-verify", action="store_true", help="do not time `augcli verify`")
+    harness.add_common_args(parser)
     args = parser.parse_args()
-    if args.contender:
-        print(json.dumps(contender_rate(args.contender, args.data, args.warm, args.out, args.workers, args.copies)))
-        return
-
-    with tempfile.TemporaryDirectory(prefix="augcli-bench-", dir=args.scratch) as tmp:
-        scratch = Path(tmp)
-        data, warm = scratch / "data", scratch / "warm"
-        paths = make_inputs(data, args.n)
-        for p in paths[: args.workers * 32]:
-            (warm / p.relative_to(data)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(p, warm / p.relative_to(data))
-        w = args.workers
-        print(f"{args.n} JPEGs {SIDE}x{SIDE}, {w} workers, scratch in {scratch}, best of {args.repeats}")
-        check_same_work(data, paths, w, scratch)
-        floor, hand1, aug1, hand4, aug4 = measure_round_robin(data, warm, scratch, w, args.repeats).values()
-
-    help_s = help_seconds()
-    print(f"  augcli --help  {help_s:8.3f} s")
-    print("ratios (target):")
-    print(f"  augcli / hand loop, 1 copy        {aug1 / hand1:5.2f}x  (>= 0.95)")
-    print(f"  augcli / codec floor, 1 copy      {aug1 / floor:5.2f}x  (>= 0.80)")
-    print(f"  augcli x4 / hand loop x4          {aug4 / hand4:5.2f}x  (>= 1.50)")
-    print(f"  augcli --help                     {help_s:5.3f} s  (< 0.3)")
+    sizes = ["small"] if args.quick else args.sizes.split(",")
+    repeats = 3 if args.quick else args.repeats
+    scratch = harness.scratch_folder(args.scratch, "images")
+    figures = []
+    for size in sizes:
+        n, side, steps, copies = SIZES[size]
+        print(f"{size}: {n} JPEGs {side}x{side}, {steps}, {copies} cop{'y' if copies == 1 else 'ies'}, "
+              f"{harness.cores()} cores, {repeats} rounds, scratch {scratch}")
+        data = make_inputs(scratch, n, side)
+        check_same_work(scratch, data, steps, copies)
+        out_plain, out_augcli = scratch / "out-plain", scratch / "out-augcli"
+        config = write_config(scratch / f"{size}.yaml", data, out_augcli, steps, copies)
+        contenders = [
+            harness.Contender("plain loop", harness.baseline_cmd("image_loop.py", str(data), str(out_plain),
+                                                                 "--copies", str(copies), "--steps", steps),
+                              [out_plain]),
+            harness.Contender("augcli run", harness.augcli_cmd("run", str(config), "--quiet"), [out_augcli]),
+        ]
+        after = None if args.no_verify else {
+            "augcli run": harness.Contender("augcli verify", harness.augcli_cmd("verify", str(out_augcli)))}
+        times = harness.alternate(contenders, repeats, after)
+        pairs = [("augcli run", "plain loop", ">= 1.0")]
+        if after:
+            pairs.append(("augcli verify", "augcli run", ">= 1.0 (verify no slower than the run)"))
+        outputs = n * copies
+        figures.append(harness.report(f"{size}: {n} x {side}px, {copies} copies, {outputs} outputs", times,
+                                      {"plain loop": outputs, "augcli run": outputs, "augcli verify": outputs},
+                                      "outputs", pairs))
+        for folder in (out_plain, out_augcli):
+            shutil.rmtree(folder, ignore_errors=True)
+    harness.save(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -1,129 +1,107 @@
-"""Text throughput of augcli against a hand-written joblib loop over the same nlpaug augmenters.
+"""Is `augcli run` faster than the nlpaug script a user would write? Whole commands, alternating.
 
-    python benchmarks/text.py [--files 40] [--lines 100] [--repeats 3] [--workers N]
+    python benchmarks/text.py [--sizes small,large] [--repeats 5] [--quick]
 
-Writes FILES .txt files of LINES real English sentences (Debian's fortunes-min when installed,
-else sample_data/), then measures sentences/s, best of --repeats, each measurement in a fresh
-process that first warms up its workers:
-  hand loop   joblib over all workers; per sentence: seed the globals, call each augmenter
-  augcli      the same steps through augcli.run (text.unit: line), manifest and all
-Pipeline: SynonymAug(aug_p=0.1) when WordNet is installed, then RandomWordAug(swap) and
-KeyboardAug. Prints both rates and the ratio (target >= 0.9).
+Sizes: one CSV of 2,000 rows (small) or 20,000 rows (large) of real English sentences (Debian's
+fortunes-min, cycled; columns id, text, label), 1 copy, SynonymAug(aug_p=0.1) (WordNet, no POS
+tagger) then RandomWordAug(swap). Contenders, whole commands in fresh processes, taking turns:
+  plain loop, all cores  benchmarks/baselines/text_loop.py: csv -> augmenters row by row in
+                         joblib.Parallel(n_jobs=-1) (batches of 200 rows) -> csv
+  plain loop, 1 process  the same script with --jobs 1 (no joblib)
+  augcli run             `augcli run CONFIG --quiet`, default workers (auto)
+Same work: augcli's and the script's tables must have the same number of augmented rows
+(nlpaug draws from global random state, so outputs are compared by count, not by bytes).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
+import csv
+import shutil
 from pathlib import Path
 
 import harness
+import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
 FORTUNES = Path("/usr/share/games/fortunes/fortunes")
-
-
-def steps() -> list[dict]:
-    from augcli.wordnet import ResourceError, ensure_wordnet
-
-    chosen = [{"RandomWordAug": {"action": "swap"}}, {"KeyboardAug": {"aug_char_p": 0.1}}]
-    try:
-        ensure_wordnet()
-        return [{"SynonymAug": {"aug_p": 0.1}}, *chosen]
-    except ResourceError:
-        return chosen
+STEPS = [{"SynonymAug": {"aug_p": 0.1}}, {"RandomWordAug": {"action": "swap"}}]
+SIZES = {"small": 2_000, "large": 20_000}
 
 
 def sentences() -> list[str]:
     if FORTUNES.is_file():
         blocks = FORTUNES.read_text(encoding="utf-8", errors="replace").split("\n%\n")
-        found = [" ".join(b.split()) for b in blocks]
-        return [s for s in found if 30 <= len(s) <= 160]
-    return [line for line in (ROOT / "sample_data" / "train" / "quotes.txt").read_text().splitlines() if line]
+        return [s for s in (" ".join(b.split()) for b in blocks) if 30 <= len(s) <= 200]
+    lines = (harness.ROOT / "sample_data" / "train" / "quotes.txt").read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.strip()]
 
 
-def make_inputs(root: Path, files: int, lines: int) -> int:
+def make_input(root: Path, rows: int) -> Path:
+    data = root / f"text-{rows}"
+    table = data / "train" / "sentences.csv"
+    if table.is_file():
+        return data
+    table.parent.mkdir(parents=True, exist_ok=True)
     pool = sentences()
-    folder = root / "train"
-    folder.mkdir(parents=True)
-    for f in range(files):
-        chunk = [pool[(f * lines + i) % len(pool)] for i in range(lines)]
-        (folder / f"part_{f:04d}.txt").write_text("\n".join(chunk) + "\n")
-    return files * lines
+    with open(table, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "text", "label"])
+        for i in range(rows):
+            writer.writerow([i, pool[i % len(pool)], f"class_{i % 5}"])
+    return data
 
 
-def _hand_chunk(paths: list[str], out: str, pipeline_steps: list[dict]) -> int:
-    """What a careful user writes: the same augmenters, globals seeded per sentence, one file per input."""
-    import random
+def nltk_data() -> str:
+    """WordNet as an NLTK data folder (augcli presents Debian's wordnet-base as one)."""
+    from augcli.wordnet import ensure_wordnet
 
-    import numpy as np
-
-    from augcli.modalities import text  # the WordNet presentation and the offline POS fallback
-    from augcli.seeding import item_seed
-
-    pipeline = text.pipeline_for({"pipeline": pipeline_steps, "protect": [], "wordnet": None})
-    augmenters = [node.augmenter for node in pipeline.children]
-    done = 0
-    for path in paths:
-        lines = Path(path).read_text().splitlines()
-        outputs = []
-        for number, line in enumerate(lines):
-            seed = item_seed(0, f"{Path(path).name}:{number}", 0)
-            random.seed(seed)
-            np.random.seed(seed)
-            for augmenter in augmenters:
-                result = augmenter.augment(line)
-                line = result[0][0] if isinstance(result[0], tuple) else result[0]
-            outputs.append(line)
-            done += 1
-        Path(out, Path(path).name).write_text("\n".join(outputs) + "\n")
-    return done
+    return ensure_wordnet() or str(Path.home() / "nltk_data")
 
 
-def once(kind: str, source: Path, target: Path, workers: int) -> int:
-    pipeline_steps = steps()
-    if kind == "augcli":
-        import augcli
-
-        config = {"input": str(source), "output": str(target), "copies": 1, "keep_originals": False,
-                  "workers": workers, "text": {"unit": "line", "pipeline": pipeline_steps}}
-        result = augcli.run(config)
-        assert result.exit_code == 0, result.errors
-        return result.outputs_written
-    from joblib import Parallel, delayed
-
-    target.mkdir(parents=True)
-    paths = [str(p) for p in sorted(source.rglob("*.txt"))]
-    per = max(1, len(paths) // (workers * 4))
-    chunks = [paths[i : i + per] for i in range(0, len(paths), per)]
-    jobs = (delayed(_hand_chunk)(c, str(target), pipeline_steps) for c in chunks)
-    return sum(Parallel(n_jobs=workers, backend="loky")(jobs))
-
+def count_rows(path: Path) -> int:
+    with open(path, newline="", encoding="utf-8") as f:
+        return sum(1 for _ in csv.reader(f)) - 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=40)
-    parser.add_argument("--lines", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    harness.add_contender_args(parser, ["hand", "augcli"])
+    parser.add_argument("--sizes", default="small,large", help=f"comma-separated: {', '.join(SIZES)}")
+    harness.add_common_args(parser)
     args = parser.parse_args()
-    if harness.contender_main(args, lambda kind, source, target: once(kind, source, target, args.workers)):
-        return
-
-    with tempfile.TemporaryDirectory(prefix="augcli-text-bench-") as tmp:
-        scratch = Path(tmp)
-        n = make_inputs(scratch / "data", args.files, args.lines)
-        make_inputs(scratch / "warm", args.workers * 2, 20)
-        print(f"{n} sentences in {args.files} files, {args.workers} workers, steps "
-              f"{[next(iter(s)) for s in steps()]}, best of {args.repeats}")
-        best = harness.round_robin(__file__, {"hand loop": "hand", "augcli": "augcli"}, scratch, args.workers,
-                                   args.repeats)
-    for label, rate in best.items():
-        print(f"  {label:<10} {rate:8.1f} sentences/s")
-    print(f"  augcli / hand loop  {best['augcli'] / best['hand loop']:5.2f}x  (>= 0.90)")
+    sizes = ["small"] if args.quick else args.sizes.split(",")
+    repeats = 3 if args.quick else args.repeats
+    scratch = harness.scratch_folder(args.scratch, "text")
+    nltk = nltk_data()
+    figures = []
+    for size in sizes:
+        rows = SIZES[size]
+        print(f"{size}: one CSV of {rows} rows, {[next(iter(s)) for s in STEPS]}, {harness.cores()} cores, "
+              f"{repeats} rounds")
+        data = make_input(scratch, rows)
+        out_plain, out_augcli = scratch / "out-plain", scratch / "out-augcli"
+        config = scratch / f"{size}.yaml"
+        config.write_text(yaml.safe_dump({"input": str(data), "output": str(out_augcli), "copies": 1,
+                                          "keep_originals": False, "text": {"pipeline": STEPS}}))
+        plain_cmd = harness.baseline_cmd("text_loop.py", str(data / "train" / "sentences.csv"),
+                                         str(out_plain / "sentences.csv"), "--nltk-data", nltk)
+        out_plain.mkdir(parents=True, exist_ok=True)
+        contenders = [
+            harness.Contender("plain loop, all cores", [*plain_cmd, "--jobs", "-1"]),
+            harness.Contender("plain loop, 1 process", [*plain_cmd, "--jobs", "1"]),
+            harness.Contender("augcli run", harness.augcli_cmd("run", str(config), "--quiet"), [out_augcli]),
+        ]
+        times = harness.alternate(contenders, repeats)
+        ours = count_rows(out_augcli / "train" / "sentences__aug.csv")
+        theirs = count_rows(out_plain / "sentences.csv")
+        assert ours == theirs == rows, f"same work: augcli wrote {ours} rows, the script {theirs}, of {rows}"
+        print(f"  same work: both wrote {rows} augmented rows")
+        figures.append(harness.report(f"{size}: one CSV, {rows} rows, 1 copy", times,
+                                      {label: rows for label in times}, "rows",
+                                      [("augcli run", "plain loop, 1 process", ">= 1.6 with 2 workers"),
+                                       ("augcli run", "plain loop, all cores", ">= 0.95")]))
+        for folder in (out_plain, out_augcli):
+            shutil.rmtree(folder, ignore_errors=True)
+    harness.save(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from augcli.verify import verify
@@ -76,3 +77,88 @@ def test_not_an_output_folder_exits_2(tmp_path):
     result = invoke("verify", tmp_path)
     assert result.exit_code == 2
     assert "is not an augcli output folder: it has no run.json" in result.output
+
+
+def test_sample_regenerates_only_the_sampled_outputs(run_output):
+    rows = [json.loads(line) for line in (run_output / "manifest.jsonl").read_text().splitlines()]
+    report = verify(run_output, sample=5)
+    picked = np.random.default_rng(0).choice(len(rows), 5, replace=False)  # as verify._sample picks
+    sampled = [rows[i] for i in sorted(picked)]
+    assert report.regenerated == sum(r["copy"] is not None for r in sampled)
+
+
+def test_verify_writes_nothing(run_output, tmp_path):
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    assert verify(run_output).findings == []
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+def test_a_source_the_library_failed_on_is_no_crash(tmp_path, dataset):
+    # RandomCrop raises CropSizeError (not a ValueError) on sources shorter than 110 px when it
+    # applies (p=0.5): such a source gets the copies drawn before the failing one, the run records
+    # the error and goes on; verify re-derives what the run wrote and does not crash.
+    step = {"RandomCrop": {"height": 110, "width": 100, "p": 0.5}}
+    cfg = write_config(tmp_path / "c.yaml", copies=4, image={"pipeline": [step]})
+    assert invoke("run", cfg).exit_code == 1
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    failed = {e["source"] for e in run["errors"]}
+    assert failed and failed <= {"train/cat/img_00.png", "train/cat/img_01.png"}
+    assert all("CropSizeError" in e["reason"] for e in run["errors"])
+    rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert any(r["source"] in failed and r["copy"] is not None for r in rows), "no copy before a failure"
+    result = invoke("verify", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "all match" in result.output
+
+
+def test_a_source_that_fails_only_now_is_named(tmp_path, dataset):
+    step = {"RandomCrop": {"height": 90, "width": 100}}
+    cfg = write_config(tmp_path / "c.yaml", copies=1, image={"pipeline": [step]})
+    assert invoke("run", cfg).exit_code == 0
+    import cv2
+
+    small = dataset / "train" / "dog" / "img_00.png"
+    cv2.imwrite(str(small), cv2.imread(str(small))[:50])  # now too small to crop: fails, and it changed
+    report = verify(tmp_path / "out")
+    assert {(f.path, f.problem) for f in report.findings} == {
+        ("train/dog/img_00.png", "source changed"), ("train/dog/img_00__aug0.png", "source changed")}
+
+
+def test_a_table_whose_copies_were_all_dropped_verifies(tmp_path):
+    # One-word texts: a swap changes nothing, so drop_unchanged leaves every copy out and the
+    # output table holds only the original rows (with the aug_* columns): not a copy of the source.
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "train" / "words.csv").write_text("text,label\nhello,a\nworld,b\n")
+    cfg = write_config(tmp_path / "c.yaml", copies=2,
+                       text={"drop_unchanged": True, "pipeline": [{"RandomWordAug": {"action": "swap"}}]})
+    assert invoke("run", cfg).exit_code == 0
+    header = (tmp_path / "out" / "train" / "words.csv").read_text().splitlines()[0]
+    assert header == "text,label,aug_source_row,aug_copy"
+    result = invoke("verify", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+
+
+def test_an_edited_line_file_is_changed(tmp_path):
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "train" / "lines.txt").write_text("the quick brown fox\njumps over the lazy dog\n")
+    cfg = write_config(tmp_path / "c.yaml", copies=2,
+                       text={"unit": "line", "pipeline": [{"RandomWordAug": {"action": "swap"}}]})
+    assert invoke("run", cfg).exit_code == 0
+    assert verify(tmp_path / "out").findings == []
+    victim = tmp_path / "out" / "train" / "lines__aug1.txt"
+    victim.write_text(victim.read_text() + "\n")
+    (finding,) = verify(tmp_path / "out").findings
+    assert (finding.path, finding.problem) == ("train/lines__aug1.txt", "changed")
+
+
+def test_bookkeeping_files_are_not_strays(run_output):
+    from augcli.verify import BOOKKEEPING, STATE_DIR
+
+    assert {"manifest.jsonl", "run.json"} <= BOOKKEEPING
+    (run_output / STATE_DIR).mkdir(exist_ok=True)
+    (run_output / STATE_DIR / "journal.jsonl").write_text("")
+    (run_output / STATE_DIR / "lock").write_text("")
+    assert verify(run_output).findings == []
+    (run_output / "train" / ".augcli").mkdir()
+    (run_output / "train" / ".augcli" / "lock").write_text("")  # only the output folder's own is bookkeeping
+    assert [f.problem for f in verify(run_output).findings] == ["stray"]

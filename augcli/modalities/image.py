@@ -98,9 +98,19 @@ def _cached_pipeline(steps_json: str) -> A.Compose:
     return build_pipeline(json.loads(steps_json))
 
 
+_last_pipeline: tuple[Any, A.Compose] | None = None  # (steps object, its pipeline): the common case
+
+
 def pipeline_for(steps: list) -> A.Compose:
-    """The pipeline for these steps, built once per process (workers reuse it for every item)."""
-    return _cached_pipeline(json.dumps(steps, sort_keys=True, default=str))
+    """The pipeline for these steps, built once per process (workers reuse it for every item).
+
+    Tasks of a chunk share one config object: the same ``steps`` list is answered without
+    serialising it again.
+    """
+    global _last_pipeline
+    if _last_pipeline is None or _last_pipeline[0] is not steps:
+        _last_pipeline = (steps, _cached_pipeline(json.dumps(steps, sort_keys=True, default=str)))
+    return _last_pipeline[1]
 
 
 def _build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
@@ -210,12 +220,32 @@ def encode(image: np.ndarray, suffix: str, quality: int | None) -> bytes:
     return buffer.tobytes()
 
 
-def render(pipeline: A.Compose, decoded: np.ndarray, seed: int, suffix: str, quality: int | None
-           ) -> tuple[bytes, list[tuple[str, dict]]]:
+def render(pipeline: A.Compose, decoded: np.ndarray, seed: int, suffix: str, quality: int | None,
+           source: tuple[bytes, str] | None = None) -> tuple[bytes, list[tuple[str, dict]]]:
     """One output's file bytes and applied steps: what ``run`` writes, ``preview`` shows and
-    ``verify`` regenerates."""
+    ``verify`` regenerates.
+
+    ``source`` is the source file's (bytes, name): when no step applied and the output has the
+    source's format, the output *is* the source's bytes (lossless, and no encoding); its manifest
+    row then has ``transforms: []`` and ``sha256`` equal to ``source_sha256``.
+    """
     augmented, applied = augment(pipeline, decoded, seed)
+    if not applied and source is not None and _same_pixels_as_file(source, suffix):
+        return source[0], applied
     return encode(augmented, suffix, quality), applied
+
+
+_SAME_FORMAT = {".jpeg": ".jpg", ".tif": ".tiff"}
+
+
+def _same_pixels_as_file(source: tuple[bytes, str], suffix: str) -> bool:
+    """Whether the source's bytes stand for the decoded image in a file ending in ``suffix``: the
+    same format, and not a JPEG whose EXIF orientation ``decode`` applied (the pixels were turned)."""
+    data, name = source
+    ours, theirs = suffix.lower(), os.path.splitext(name)[1].lower()
+    if _SAME_FORMAT.get(ours, ours) != _SAME_FORMAT.get(theirs, theirs):
+        return False
+    return not (data.startswith(_JPEG_MAGIC) and b"Exif\x00\x00" in data[:65536])
 
 
 def process(task: Any, config: Any, rows: list) -> int:
@@ -236,7 +266,8 @@ def process(task: Any, config: Any, rows: list) -> int:
         return 0
     pipeline = pipeline_for(config.image.pipeline)
     for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
-        blob, applied = render(pipeline, decoded, seed, os.path.splitext(output)[1], config.image.quality)
+        blob, applied = render(pipeline, decoded, seed, os.path.splitext(output)[1], config.image.quality,
+                               (data, item.relpath))
         write_atomic(os.path.join(out_root, output), blob)
         rows.append(ManifestRow(item.relpath, output, item.modality, copy, seed, applied_steps(applied),
                                 sha256(blob), source_hash, item.label, item.split))

@@ -1,0 +1,29 @@
+"""The plan's fast paths give exactly what the one seed function and PurePosixPath give."""
+
+import random
+from pathlib import PurePosixPath
+
+import pytest
+
+from augcli.plan import augmented_name
+from augcli.seeding import item_seed, item_seeds
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**31, 2**32 - 1, 2**32, 2**40])
+def test_item_seeds_are_item_seed(seed):
+    rng = random.Random(seed)
+    paths = ["".join(rng.choice("abé/._ 09") for _ in range(rng.randrange(0, 40))) for _ in range(300)]
+    paths += ["train/cat/001.jpg", "", "a" * 500]
+    for copies in (1, 2, 5):
+        assert item_seeds(seed, paths, copies) == [tuple(item_seed(seed, p, k) for k in range(copies)) for p in paths]
+    assert item_seeds(seed, [], 3) == []
+
+
+@pytest.mark.parametrize("relpath", ["a.jpg", "x/y/z.tar.gz", "x/.hidden", "x/noext", "x/y.", "x/..a",
+                                     "a/b/c.JPG", "é/ü.png", "x/y.z/w", "."])
+@pytest.mark.parametrize("fmt", [None, "png"])
+def test_augmented_name_follows_purepath(relpath, fmt):
+    path = PurePosixPath(relpath)
+    expected = str(path.with_name(f"{path.stem}__aug3{f'.{fmt}' if fmt else path.suffix}")) if path.name else None
+    if expected is not None:
+        assert augmented_name(relpath, 3, fmt) == expected

@@ -1,0 +1,48 @@
+"""workers: auto starts processes only when the job repays their start-up."""
+
+from pathlib import Path
+
+from augcli import workers
+from augcli.config import load_config
+from augcli.dataset import discover
+from augcli.plan import build_plan
+
+QUICKSTART = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
+
+
+def plan_of(config):
+    return build_plan(config, discover(config).items).tasks
+
+
+def test_quickstart_runs_in_the_main_process():
+    config = load_config(QUICKSTART)
+    assert config.workers == "auto"
+    assert workers.auto_workers(config.input, plan_of(config), config.copies, cores=2) == 1
+    assert workers.auto_workers(config.input, plan_of(config), config.copies, cores=1) == 1
+
+
+def test_a_big_job_gets_every_core(tmp_path, dataset):
+    config = load_config({"input": str(dataset), "output": str(tmp_path / "out"), "copies": 2000,
+                          "image": {"pipeline": [{"HorizontalFlip": {}}]}})
+    tasks = plan_of(config)
+    assert workers.estimated_seconds(config.input, tasks, config.copies) > 2 * workers.STARTUP_SECONDS
+    assert workers.auto_workers(config.input, tasks, config.copies, cores=2) == 2
+    assert workers.auto_workers(config.input, tasks, config.copies, cores=8) == 8
+
+
+def test_an_explicit_count_is_kept(tmp_path, dataset):
+    config = load_config({"input": str(dataset), "output": str(tmp_path / "out"), "workers": 3,
+                          "image": {"pipeline": [{"HorizontalFlip": {}}]}})
+    assert config.n_workers(plan_of(config)) == 3
+    assert config.model_copy(update={"workers": "auto"}).n_workers() == workers.usable_cores()
+
+
+def test_the_estimate_reads_a_spread_sample_of_sources(tmp_path):
+    from types import SimpleNamespace
+
+    (tmp_path / "a.jpg").write_bytes(b"x" * 50_000)
+    item = SimpleNamespace(relpath="a.jpg", modality="image")
+    tasks = [SimpleNamespace(item=item, original=None, outputs=("o",), seeds=(1,))] * 10_000
+    seconds = workers.estimated_seconds(tmp_path, tasks, 1)
+    per_output = workers.SECONDS_PER_OUTPUT + 50_000 * workers.SECONDS_PER_BYTE["image"]
+    assert abs(seconds - 10_000 * per_output) < 1e-6
