@@ -297,6 +297,8 @@ def _print_plan(result) -> None:
         click.echo(f"  ignored: {counts['unmatched_files']} files matching no include pattern")
     for split, n in sorted(result.discovery.left_out_splits.items()):
         click.echo(f"  left out: {n} files in split '{split}' (listed in neither splits.augment nor splits.copy)")
+    for err in result.discovery.errors:
+        click.echo(f"  will fail: {err['source']}: {err['reason']}")
 
 
 def _print_summary(result) -> None:

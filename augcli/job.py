@@ -105,6 +105,7 @@ def run(
     result = RunResult(config, plan, discovery, dry_run=dry_run)
     if dry_run:
         return result
+    result.errors += discovery.errors  # files found but unusable (bad names, unreadable folders)
 
     wall_start = datetime.now(timezone.utc)
     try:
