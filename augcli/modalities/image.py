@@ -18,6 +18,7 @@ import numpy as np
 
 from augcli.config import yaml_path
 from augcli.errors import ConfigError, ItemError, Problem
+from augcli.modalities import policies
 from augcli.modalities import steps as steps_
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
@@ -44,15 +45,20 @@ class _RecordedOneOrOther(A.OneOrOther):
 
 
 def transform_names() -> list[str]:
-    """Every albumentations class a pipeline step may name."""
+    """Every albumentations class a pipeline step may name, and the policies made of them."""
     return sorted(
-        name
-        for name in dir(A)
-        if inspect.isclass(getattr(A, name))
-        and issubclass(getattr(A, name), (A.BasicTransform, A.BaseCompose))
-        and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform")
-        and not name.startswith("_")
+        [name
+         for name in dir(A)
+         if inspect.isclass(getattr(A, name))
+         and issubclass(getattr(A, name), (A.BasicTransform, A.BaseCompose))
+         and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform")
+         and not name.startswith("_")]
+        + list(policies.POLICIES)
     )
+
+
+def step_class(name: str) -> type:
+    return policies.POLICIES.get(name) or getattr(A, name)
 
 
 def describe_transforms() -> list[dict[str, Any]]:
@@ -61,7 +67,7 @@ def describe_transforms() -> list[dict[str, Any]]:
 
     described = []
     for name in transform_names():
-        cls = getattr(A, name)
+        cls = step_class(name)
         params = {}
         for p in inspect.signature(cls.__init__).parameters.values():
             if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
@@ -115,7 +121,7 @@ def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
     if parsed is None:
         return None
     name, params = parsed
-    cls, where = getattr(A, name), f"{path}.{name}"
+    cls, where = step_class(name), f"{path}.{name}"
     if name in COMPOSITIONS:
         if "transforms" not in params:
             problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
