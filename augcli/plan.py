@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from augcli.balance import copies_per_source
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item
 from augcli.errors import DatasetError
@@ -81,6 +82,7 @@ def output_format(config: Config, modality: str) -> str | None:
 
 
 def build_plan(config: Config, items: list[Item]) -> Plan:
+    copies_for = copies_per_source(config, items)  # config.copies, or what balance plans per source
     tasks = []
     for item in items:
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
@@ -88,7 +90,7 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
             tasks.append(Task(item, None, (table_output_name(item.relpath, config.keep_originals),), ()))
             continue
         if item.action == AUGMENT:
-            copies = range(config.copies)
+            copies = range(copies_for(item))
             fmt = output_format(config, item.modality)
             outputs = tuple(augmented_name(item.relpath, k, fmt) for k in copies)
             seeds = tuple(item_seed(config.seed, item.relpath, k) for k in copies)

@@ -149,6 +149,9 @@ def _regenerate_and_compare(source: str, rows: list[dict], config: Config, outpu
     augmented = any(r["copy"] is not None for r in rows)
     item = Item(source, modality, None, rows[0].get("split"), AUGMENT if augmented else COPY)
     (task,) = build_plan(config, [item]).tasks
+    if task.seeds:  # a file: as many copies as the run planned for it (balance plans them per source)
+        n_copies = 1 + max(r["copy"] for r in rows if r["copy"] is not None)
+        (task,) = build_plan(config.model_copy(update={"copies": n_copies}), [item]).tasks
     with tempfile.TemporaryDirectory(prefix=".augcli-verify-") as scratch:
         fresh: list = []
         importlib.import_module(f"augcli.modalities.{modality}").process(
