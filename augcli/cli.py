@@ -298,6 +298,9 @@ def _print_plan(result) -> None:
     for split, n in sorted(result.discovery.left_out_splits.items()):
         click.echo(f"  left out: {n} files in split '{split}' (listed in neither splits.augment nor splits.copy)")
     _print_labels(result.summary()["labels"], result.config.balance)
+    n_mixed = sum(len(t.item.mix) for t in result.plan.tasks)
+    if n_mixed:
+        click.echo(f"  mixed: {n_mixed} {result.config.image.mix.method} images under mixed/ (with soft_labels.csv)")
     for err in result.discovery.errors:
         click.echo(f"  will fail: {err['source']}: {err['reason']}")
 

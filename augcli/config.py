@@ -31,12 +31,22 @@ class Splits(_Section):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class Mix(_Section):
+    """Mixup / CutMix outputs: each source mixed with partners drawn from its augmented split."""
+
+    method: Literal["mixup", "cutmix"]
+    alpha: float | None = Field(default=None, gt=0)  # Beta(alpha, alpha); default 0.4 for mixup, 1.0 for cutmix
+    copies: int = Field(default=1, ge=1)  # mixed outputs per source
+    same_label: bool = False  # partners only from the source's own label
+
+
 class ImageSection(_Section):
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGE_INCLUDE))
     exclude: list[str] = Field(default_factory=list)
     pipeline: list[Any] = Field(default_factory=list)
     format: Literal["jpg", "png", "webp", "bmp", "tiff"] | None = None
     quality: int | None = Field(default=None, ge=1, le=100)
+    mix: Mix | None = None
 
 
 DEFAULT_AUDIO_INCLUDE = ["**/*.wav", "**/*.flac", "**/*.ogg", "**/*.mp3"]

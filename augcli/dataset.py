@@ -14,6 +14,16 @@ AUGMENT, COPY = "augment", "copy"
 
 
 @dataclass(frozen=True)
+class Mixed:
+    """A planned mixup/cutmix output of a source: its partner was drawn with the output's seed (augcli.mix)."""
+
+    output: str
+    seed: int
+    partner: str
+    partner_label: str | None
+
+
+@dataclass(frozen=True)
 class Item:
     relpath: str  # POSIX path relative to the input root
     modality: str
@@ -21,6 +31,7 @@ class Item:
     split: str | None
     action: str  # AUGMENT or COPY
     sidecars: tuple[str, ...] = ()  # same-stem files that belong to this item (a clip's transcript)
+    mix: tuple[Mixed, ...] = ()  # mixup/cutmix outputs made from this source and a partner (augcli.mix)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from augcli.balance import copies_per_source
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item
 from augcli.errors import DatasetError
+from augcli.mix import with_partners
 from augcli.seeding import item_seed
 
 
@@ -83,6 +84,7 @@ def output_format(config: Config, modality: str) -> str | None:
 
 def build_plan(config: Config, items: list[Item]) -> Plan:
     copies_for = copies_per_source(config, items)  # config.copies, or what balance plans per source
+    items = with_partners(config, items)  # image.mix: mixed outputs and their partners
     tasks = []
     for item in items:
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):

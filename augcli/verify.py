@@ -60,6 +60,9 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     for row in chosen:
         if "sidecar_of" in row or "metadata_rows" in row:  # copied or rewritten files: hash checks only
             report.findings += _check_copied_file(row, config, output)
+        elif "soft_label_rows" in row:  # made from the mixed outputs, not from a source: its hash only
+            if sha256((output / row["output"]).read_bytes()) != row["sha256"]:
+                report.findings.append(Finding(row["output"], "changed", "its sha256 differs from the manifest"))
         else:  # by source, so each source is read and decoded once
             groups.setdefault(row["source"], []).append(row)
     cause = _likely_cause(report.version_changes)
@@ -143,15 +146,16 @@ def _regenerate_and_compare(source: str, rows: list[dict], config: Config, outpu
     import tempfile
 
     from augcli.dataset import AUGMENT, COPY, Item
+    from augcli.mix import is_mixed, recorded
     from augcli.plan import build_plan
 
     modality = rows[0]["modality"]
     augmented = any(r["copy"] is not None for r in rows)
-    item = Item(source, modality, None, rows[0].get("split"), AUGMENT if augmented else COPY)
+    item = Item(source, modality, None, rows[0].get("split"), AUGMENT if augmented else COPY, mix=recorded(rows))
     (task,) = build_plan(config, [item]).tasks
-    if task.seeds:  # a file: as many copies as the run planned for it (balance plans them per source)
-        n_copies = 1 + max(r["copy"] for r in rows if r["copy"] is not None)
-        (task,) = build_plan(config.model_copy(update={"copies": n_copies}), [item]).tasks
+    if task.seeds or item.mix:  # a file: as many copies as the run planned for it (balance plans them per source)
+        copies = [r["copy"] for r in rows if r["copy"] is not None and not is_mixed(r)]
+        (task,) = build_plan(config.model_copy(update={"copies": 1 + max(copies, default=-1)}), [item]).tasks
     with tempfile.TemporaryDirectory(prefix=".augcli-verify-") as scratch:
         fresh: list = []
         importlib.import_module(f"augcli.modalities.{modality}").process(

@@ -224,7 +224,7 @@ def render(pipeline: A.Compose, decoded: np.ndarray, seed: int, suffix: str, qua
     return encode(augmented, suffix, quality), applied
 
 
-def process(task: Any, config: Any, rows: list) -> int:
+def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
     """Worker: read a source once, place it, write its augmented copies; append a ManifestRow per file."""
     from augcli.io import sha256, write_atomic
     from augcli.manifest import ManifestRow, applied_steps
@@ -238,6 +238,10 @@ def process(task: Any, config: Any, rows: list) -> int:
         write_atomic(os.path.join(out_root, task.original), data)
         rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], source_hash,
                                 source_hash, item.label, item.split))
+    if item.mix:  # mixup/cutmix outputs with partners the plan drew (augcli.mix)
+        from augcli.mix import write_mixed
+
+        write_mixed(item, config, decoded if decoded is not None else decode(data), source_hash, rows, fragments)
     if not task.outputs:
         return 0
     pipeline = pipeline_for(config.image.pipeline)
@@ -247,6 +251,17 @@ def process(task: Any, config: Any, rows: list) -> int:
         rows.append(ManifestRow(item.relpath, output, item.modality, copy, seed, applied_steps(applied),
                                 sha256(blob), source_hash, item.label, item.split))
     return 0
+
+
+def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
+    """An aggregate file from its fragments' data: soft_labels.csv of mixed images, or an annotation file."""
+    from augcli import mix
+
+    if target == mix.SOFT_LABELS:
+        return mix.finish(config, target, datas)
+    from augcli.annotations import worker
+
+    return worker.finish(config, target, datas)
 
 
 def library_versions() -> dict[str, str]:
