@@ -222,3 +222,27 @@ def test_example_config_runs_on_sample_data(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "out/manifest.jsonl").read_text().splitlines()]
     used = {t["name"] for r in rows for t in r["transforms"]}
     assert {"RandAugment", "TrivialAugmentWide", "AutoAugment", "AugMix"} <= used
+
+
+@pytest.mark.filterwarnings("ignore:Got processor for:UserWarning")  # the direct colour ops take no boxes
+def test_boxes_and_keypoints_follow_the_geometric_ops(rgb):
+    """What the annotation work will rely on: inside a Compose with bbox/keypoint params, a policy's
+    Affine moves boxes and keypoints exactly as that Affine built directly does."""
+    boxes, points = [[20.0, 30.0, 90.0, 100.0]], [(50.0, 60.0)]
+    params = {"bbox_params": A.BboxParams(format="pascal_voc", label_fields=["labels"], clip=True),
+              "keypoint_params": A.KeypointParams(format="xy", remove_invisible=False)}
+    pipeline = A.Compose([policies.RandAugment(num_ops=1, magnitude=12)], save_applied_params=True, **params)
+    moved = 0
+    for seed in range(40):
+        pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
+        result = pipeline(image=rgb, bboxes=boxes, labels=[1], keypoints=points)
+        (done,) = result["applied_transforms"][0][1]["ops"]
+        direct = A.Compose([policies.albumentations_op(done["op"], done["magnitude"])], **params)
+        expected = direct(image=rgb, bboxes=boxes, labels=[1], keypoints=points)
+        np.testing.assert_allclose(result["bboxes"], expected["bboxes"], atol=1e-4)
+        np.testing.assert_allclose(result["keypoints"], expected["keypoints"], atol=1e-4)
+        if done["op"] in GEOMETRIC - {"Identity"}:
+            moved += not np.allclose(result["keypoints"], points)
+        else:
+            np.testing.assert_allclose(result["keypoints"], points)  # colour ops leave them
+    assert moved >= 3
