@@ -92,17 +92,18 @@ def table_copies(config: Any, relpath: str, labels: Sequence[str | None]) -> lis
 
 
 def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
-    """Per (split, label) of the augmented sources: sources, originals kept, planned copies and the
-    total after the run; a table's rows per label when balancing (``table`` names it)."""
+    """Per (split, label) of the augmented sources: sources, originals kept, planned copies, the
+    total after the run and mixed outputs; a table's rows per label when balancing (``table`` names it)."""
     rows: dict[tuple[str | None, str, str | None], dict[str, Any]] = {}
 
-    def add(split, label, table, sources, originals, copies):
+    def add(split, label, table, sources, originals, copies, mixed=0):
         key = (split, NO_LABEL if label is None else str(label), table)
         entry = rows.setdefault(key, {"split": split, "label": key[1], "table": table, "sources": 0,
-                                      "originals": 0, "planned_outputs": 0})
+                                      "originals": 0, "planned_outputs": 0, "mixed_outputs": 0})
         entry["sources"] += sources
         entry["originals"] += originals
         entry["planned_outputs"] += copies
+        entry["mixed_outputs"] += mixed  # image.mix: under mixed/, not in the label's folder
 
     from augcli.plan import is_table
 
@@ -117,7 +118,7 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
             for label, k in zip(labels, table_copies(config, item.relpath, labels), strict=True):
                 add(item.split, label, item.relpath, 1, int(config.keep_originals), k)
             continue
-        add(item.split, item.label, None, 1, int(task.original is not None), len(task.outputs))
+        add(item.split, item.label, None, 1, int(task.original is not None), len(task.outputs), len(item.mix))
     table = sorted(rows.values(), key=lambda e: (e["split"] or "", e["table"] or "", e["label"]))
     for entry in table:
         entry["total_after"] = entry["originals"] + entry["planned_outputs"]

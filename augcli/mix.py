@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from augcli.dataset import AUGMENT, Item, Mixed
+from augcli.errors import ItemError
 from augcli.seeding import item_seed
 
 MIXED_DIR = "mixed"
@@ -140,9 +141,13 @@ def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, r
     settings = config.image.mix
     alpha = alpha_of(settings)
     for k, planned in enumerate(item.mix):
-        with open(os.path.join(config.input, planned.partner), "rb") as f:
-            partner_bytes = f.read()
-        partner, resized = conform(decode(partner_bytes), source)
+        try:
+            with open(os.path.join(config.input, planned.partner), "rb") as f:
+                partner_bytes = f.read()
+            partner, resized = conform(decode(partner_bytes), source)
+        except (OSError, ItemError) as exc:  # name the partner: the source itself is fine
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ItemError(f"mix partner {planned.partner} of {planned.output}: {reason}") from None
         mixed, lam, box = mix_images(settings.method, source, partner, planned.seed, alpha)
         blob = encode(mixed, os.path.splitext(planned.output)[1], config.image.quality)
         write_atomic(os.path.join(config.output, planned.output), blob)

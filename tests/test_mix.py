@@ -168,3 +168,16 @@ def test_example_config_runs_on_sample_data(tmp_path):
     result = invoke("run", SAMPLE_DATA.parent / "configs/mix.yaml", "--output", tmp_path / "out", "--quiet")
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "out/mixed/train").glob("*/*__mix0.*"))) == 16
+
+
+def test_an_unreadable_partner_is_named_in_the_error(tmp_path):
+    data = tmp_path / "data"
+    make_image_folder(data, {"train/cat": 2})
+    (data / "train/cat/img_01.png").write_bytes(b"not a png")
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [], "mix": {"method": "mixup"}})
+    result = invoke("run", cfg, "--json", "--quiet", "--workers", "1")
+    errors = {e["source"]: e["reason"] for e in json.loads(result.stdout)["errors"]}
+    assert result.exit_code == 1
+    assert errors["train/cat/img_00.png"].startswith("mix partner train/cat/img_01.png of mixed/train/cat/")
+    assert "cannot decode" in errors["train/cat/img_00.png"]
+    assert json.loads(result.stdout)["labels"][0]["mixed_outputs"] == 2
