@@ -173,3 +173,14 @@ def test_example_config_runs_on_sample_data(tmp_path):
     totals = {(e["table"], e["label"]): e["total_after"] for e in json.loads(result.stdout)["labels"]}
     assert totals == {(None, "cat"): 4, (None, "coffee"): 4, (None, "rocket"): 4, (None, "texture"): 4,
                       ("train/reviews.csv", "wisdom"): 11, ("train/reviews.csv", "wit"): 11}
+
+
+@pytest.mark.parametrize("name", ["balance", "mix", "policies"])
+def test_example_configs_satisfy_the_json_schema(name):
+    import jsonschema
+    import yaml
+
+    from tests.conftest import SAMPLE_DATA
+
+    schema = json.loads(invoke("schema").output)
+    jsonschema.validate(yaml.safe_load((SAMPLE_DATA.parent / "configs" / f"{name}.yaml").read_text()), schema)
