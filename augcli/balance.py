@@ -5,14 +5,15 @@ Balancing changes which copies exist, never what a copy looks like: seeds stay p
 evenly over its sources, and which of them get one copy more is decided by the run seed,
 spread across the label's sorted sources (systematic sampling with a seeded offset), not
 clumped at the start. Sources without a label keep ``copies``. A table with a ``label`` column
-is balanced by its rows, within the table (its copies are made per row in the worker).
+is balanced by its rows, within the table (its copies are made per row in the worker). An
+annotated image (a detection set) is balanced by its rarest class.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,10 +55,11 @@ def copies_per_source(config: Any, items: list[Item]) -> Callable[[Item], int]:
     """item -> its number of copies: ``config.copies``, or what ``balance`` plans for it."""
     if getattr(config, "balance", None) is None:
         return lambda item: config.copies
+    labels_of = balance_labels(items)
     groups: dict[tuple[str | None, str], list[str]] = defaultdict(list)
     for item in items:
-        if balanced(item):
-            groups[(item.split, item.label)].append(item.relpath)
+        if item.relpath in labels_of:
+            groups[(item.split, labels_of[item.relpath])].append(item.relpath)
     planned: dict[str, int] = {}
     for split in {s for s, _ in groups}:
         labels = {label: sorted(paths) for (s, label), paths in groups.items() if s == split}
@@ -67,12 +69,36 @@ def copies_per_source(config: Any, items: list[Item]) -> Callable[[Item], int]:
     return lambda item: planned.get(item.relpath, config.copies)
 
 
-def balanced(item: Item) -> bool:
-    """Balanced by its folder label: augmented, labelled, and not a table (tables balance their rows)."""
+def balance_labels(items: list[Item]) -> dict[str, str]:
+    """relpath -> the label an augmented file is balanced by: an annotated image's rarest class
+    (the class of its objects that the fewest images of its split hold), else its folder label.
+    Tables (balanced by their rows) and unlabelled files are left out."""
     from augcli.plan import is_table
 
-    table = item.modality == "text" and is_table(item.relpath)
-    return item.action == AUGMENT and item.label is not None and not table
+    classes: dict[str, tuple[str | None, set[str]]] = {}
+    images_with: Counter = Counter()
+    for item in items:
+        objects = _objects(item)
+        if item.action == AUGMENT and objects:
+            classes[item.relpath] = (item.split, {str(obj.category) for obj in objects})
+            images_with.update((item.split, c) for c in classes[item.relpath][1])
+    labels = {}
+    for item in items:
+        if item.relpath in classes:
+            split, cats = classes[item.relpath]
+            labels[item.relpath] = min(cats, key=lambda c: (images_with[(split, c)], c))
+        elif item.action == AUGMENT and item.label is not None and not (item.modality == "text"
+                                                                          and is_table(item.relpath)):
+            labels[item.relpath] = item.label
+    return labels
+
+
+def _objects(item: Item) -> tuple:
+    """The annotated objects of an image (``Item.annotations``, from the annotation work), or ()."""
+    annotations = getattr(item, "annotations", None)
+    if annotations is None or getattr(annotations, "error", None):
+        return ()
+    return tuple(getattr(annotations, "objects", ()))
 
 
 def table_copies(config: Any, relpath: str, labels: Sequence[str | None]) -> list[int]:
@@ -107,6 +133,7 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
 
     from augcli.plan import is_table
 
+    labels_of = balance_labels([task.item for task in plan.tasks])
     for task in plan.tasks:
         item = task.item
         if item.action != AUGMENT:
@@ -118,7 +145,8 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
             for label, k in zip(labels, table_copies(config, item.relpath, labels), strict=True):
                 add(item.split, label, item.relpath, 1, int(config.keep_originals), k)
             continue
-        add(item.split, item.label, None, 1, int(task.original is not None), len(task.outputs), len(item.mix))
+        label = labels_of.get(item.relpath, item.label)
+        add(item.split, label, None, 1, int(task.original is not None), len(task.outputs), len(item.mix))
     table = sorted(rows.values(), key=lambda e: (e["split"] or "", e["table"] or "", e["label"]))
     for entry in table:
         entry["total_after"] = entry["originals"] + entry["planned_outputs"]

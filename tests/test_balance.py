@@ -184,3 +184,29 @@ def test_example_configs_satisfy_the_json_schema(name):
 
     schema = json.loads(invoke("schema").output)
     jsonschema.validate(yaml.safe_load((SAMPLE_DATA.parent / "configs" / f"{name}.yaml").read_text()), schema)
+
+
+def test_annotated_images_are_balanced_by_their_rarest_class():
+    """Detection sets: an image counts for the class of its objects that the fewest images hold.
+    (Items carry ``annotations`` once the annotation work lands; stand-ins with its fields here.)"""
+    from types import SimpleNamespace
+
+    def image(name, *classes, error=None):
+        objects = tuple(SimpleNamespace(category=c) for c in classes)
+        annotations = SimpleNamespace(objects=objects, error=error)
+        return SimpleNamespace(relpath=f"images/{name}.jpg", modality="image", label=None, split=None,
+                               action="augment", annotations=annotations)
+
+    # class 1 is on 5 images, 2 on 3, 3 on 1 (h's labels do not read): rarest classes 1 x3, 2 x2, 3 x1
+    items = [image("a", 1, 1), image("b", 1), image("c", 1), image("d", 1, 2), image("e", 1, 2), image("f", 2, 3),
+             image("g"), image("h", 3, error="bad label file")]
+    from augcli.balance import balance_labels, copies_per_source
+
+    assert balance_labels(items) == {"images/a.jpg": "1", "images/b.jpg": "1", "images/c.jpg": "1",
+                                     "images/d.jpg": "2", "images/e.jpg": "2", "images/f.jpg": "3"}
+    config = load_config({"input": ".", "output": "/tmp/never-written", "image": {"pipeline": []}, "copies": 2,
+                          "balance": {"target": "max"}})
+    copies = copies_per_source(config, items)
+    assert [copies(i) for i in items[:3]] == [0, 0, 0]
+    assert sorted(copies(i) for i in items[3:5]) == [0, 1]  # the seed picks which of the two
+    assert [copies(i) for i in items[5:]] == [2, 2, 2]  # f: 1 + 2 = 3; g, h (no usable objects) keep copies
