@@ -38,7 +38,8 @@ class Plan:
         return sum(t.original is not None for t in self.tasks)
 
     def output_paths(self) -> set[str]:
-        return {p for t in self.tasks for p in (*t.outputs, *([t.original] if t.original else []))}
+        return {p for t in self.tasks
+                for p in (*t.outputs, *([t.original] if t.original else []), *(m.output for m in t.item.mix))}
 
     def breakdown(self) -> dict[str, dict[str, int]]:
         """Sources per split, per label and per action, for a dry run or a summary."""

@@ -181,3 +181,10 @@ def test_an_unreadable_partner_is_named_in_the_error(tmp_path):
     assert errors["train/cat/img_00.png"].startswith("mix partner train/cat/img_01.png of mixed/train/cat/")
     assert "cannot decode" in errors["train/cat/img_00.png"]
     assert json.loads(result.stdout)["labels"][0]["mixed_outputs"] == 2
+
+
+def test_a_rerun_keeps_the_mixed_outputs(tmp_path, photos_dir):
+    run(tmp_path, photos_dir, "mixup")
+    out, rows = run(tmp_path, photos_dir, "mixup")
+    assert all((out / r["output"]).is_file() for r in mixed_rows(rows))
+    assert invoke("verify", out).exit_code == 0
