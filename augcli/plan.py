@@ -84,10 +84,9 @@ def output_format(config: Config, modality: str) -> str | None:
 
 
 def build_plan(config: Config, items: list[Item]) -> Plan:
-    copies_for = copies_per_source(config, items)  # config.copies, or what balance plans per source
-    items = with_partners(config, items)  # image.mix: mixed outputs and their partners
     tasks = []
-    for item in items:
+    copies_for = copies_per_source(config, items)  # config.copies, or what balance plans per source
+    for item in with_partners(config, items):  # image.mix: mixed outputs and their partners
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
             # one output table holding every copy (and the originals); seeds are per row, drawn in the worker
             tasks.append(Task(item, None, (table_output_name(item.relpath, config.keep_originals),), ()))
