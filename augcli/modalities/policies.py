@@ -448,7 +448,9 @@ class AugMix(_Policy):
         image = data["image"]
         beta = self.random_generator.dirichlet([self.alpha, self.alpha])
         weights = self.random_generator.dirichlet([self.alpha] * self.mixture_width) * beta[1]
-        mixed = beta[0] * image.astype(np.float64)
+        mixed = image.astype(np.float64)
+        mixed *= beta[0]
+        scratch = np.empty_like(mixed)  # in place: three image-sized temporaries fewer per chain
         chains = []
         for weight in weights:
             augmented, chain = {"image": image}, []
@@ -458,11 +460,12 @@ class AugMix(_Policy):
                 magnitude = self._signed(op, self._values(op, AUGMIX_BINS), self.py_random.randrange(self.severity))
                 augmented, done = self._apply(op, magnitude, augmented)
                 chain.append(done)
-            mixed += weight * augmented["image"]
+            np.multiply(augmented["image"], weight, out=scratch)
+            mixed += scratch
             chains.append(chain)
         if np.issubdtype(image.dtype, np.integer):
-            top = np.iinfo(image.dtype).max
-            out = np.clip(np.rint(mixed), 0, top).astype(image.dtype)
+            np.rint(mixed, out=mixed)
+            out = np.clip(mixed, 0, np.iinfo(image.dtype).max, out=mixed).astype(image.dtype)
         else:
             out = mixed.astype(image.dtype)
         data["image"] = out
