@@ -18,6 +18,7 @@ class Mixed:
     """A planned mixup/cutmix output of a source: its partner was drawn with the output's seed (augcli.mix)."""
 
     output: str
+    copy: int  # k of ``__mixk``
     seed: int
     partner: str
     partner_label: str | None

@@ -62,7 +62,8 @@ def with_partners(config: Any, items: list[Item]) -> list[Item]:
         for k in range(settings.copies if partners else 0):
             seed = item_seed(config.seed, f"{item.relpath}#mix", k)
             partner = partners[int(np.random.default_rng([seed, 1]).integers(len(partners)))]
-            mixes.append(Mixed(mixed_name(item.relpath, k, config.image.format), seed, partner.relpath, partner.label))
+            mixes.append(Mixed(mixed_name(item.relpath, k, config.image.format), k, seed, partner.relpath,
+                               partner.label))
         planned.append(replace(item, mix=tuple(mixes)))
     return planned
 
@@ -73,7 +74,7 @@ def recorded(rows: list[dict]) -> tuple[Mixed, ...]:
     for row in rows:
         if is_mixed(row):
             params = row["transforms"][0]["params"]
-            out.append(Mixed(row["output"], row["seed"], params["partner"], params["partner_label"]))
+            out.append(Mixed(row["output"], row["copy"], row["seed"], params["partner"], params["partner_label"]))
     return tuple(out)
 
 
@@ -140,7 +141,7 @@ def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, r
 
     settings = config.image.mix
     alpha = alpha_of(settings)
-    for k, planned in enumerate(item.mix):
+    for planned in item.mix:
         try:
             with open(os.path.join(config.input, planned.partner), "rb") as f:
                 partner_bytes = f.read()
@@ -154,7 +155,7 @@ def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, r
         params = {"partner": planned.partner, "partner_label": planned.partner_label,
                   "partner_sha256": sha256(partner_bytes), "alpha": alpha, "lambda": lam,
                   **({"box": box} if box is not None else {}), "partner_resized": resized}
-        rows.append(ManifestRow(item.relpath, planned.output, "image", k, planned.seed,
+        rows.append(ManifestRow(item.relpath, planned.output, "image", planned.copy, planned.seed,
                                 applied_steps([(STEP_NAMES[settings.method], params)]), sha256(blob), source_hash,
                                 item.label, item.split))
         if fragments is not None:

@@ -91,7 +91,7 @@ def soft_label_rows(out: Path, rows: list[dict]) -> list[dict]:
         for row in mixed_rows(rows):
             params = row["transforms"][0]["params"]
             item = Item(row["source"], "image", row["label"], row["split"], "augment")
-            planned = Mixed(row["output"], row["seed"], params["partner"], params["partner_label"])
+            planned = Mixed(row["output"], row["copy"], row["seed"], params["partner"], params["partner_label"])
             datas.append(mix.soft_label(planned, item, params["lambda"], "mixup"))
         text = mix.finish(None, mix.SOFT_LABELS, datas)[0].decode()
     return list(csv.DictReader(io.StringIO(text)))
@@ -188,3 +188,16 @@ def test_a_rerun_keeps_the_mixed_outputs(tmp_path, photos_dir):
     out, rows = run(tmp_path, photos_dir, "mixup")
     assert all((out / r["output"]).is_file() for r in mixed_rows(rows))
     assert invoke("verify", out).exit_code == 0
+
+
+def test_verify_of_a_sample_re_derives_mixed_outputs_with_their_seeds(tmp_path, photos_dir):
+    from augcli.verify import verify
+
+    out, rows = run(tmp_path, photos_dir, "cutmix", copies=3)
+    report = verify(out, sample=5)
+    assert report.findings == [] and report.regenerated >= 1
+    row = next(r for r in mixed_rows(rows) if r["copy"] == 2)
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    tampered = [json.dumps({**r, "seed": r["seed"] + 1}) if r == row else json.dumps(r) for r in map(json.loads, lines)]
+    (out / "manifest.jsonl").write_text("\n".join(tampered) + "\n")
+    assert any(f.path == row["output"] and f.problem == "regenerates differently" for f in verify(out).findings)
