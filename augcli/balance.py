@@ -150,6 +150,13 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
     table = sorted(rows.values(), key=lambda e: (e["split"] or "", e["table"] or "", e["label"]))
     for entry in table:
         entry["total_after"] = entry["originals"] + entry["planned_outputs"]
+    if config.balance is not None:  # what each balanced label aims at (a label can stay short: max_copies)
+        balanced = [e for e in table if e["label"] != NO_LABEL]
+        for group in {(e["split"], e["table"]) for e in balanced}:
+            members = [e for e in balanced if (e["split"], e["table"]) == group]
+            target = target_for(config.balance, [e["sources"] for e in members])
+            for entry in members:
+                entry["target"] = target
     return table
 
 

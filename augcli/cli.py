@@ -317,6 +317,10 @@ def _print_labels(labels: list[dict], balance) -> None:
     for r in rows:
         cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
         click.echo("    " + "  ".join(cells))
+    short = [f"{e['label']} ({e['total_after']} of {e['target']})" for e in labels
+             if e["total_after"] < e.get("target", 0)]
+    if short:
+        click.echo(f"  short of the target with max_copies {balance.max_copies}: {', '.join(short)}")
 
 
 def _print_summary(result) -> None:

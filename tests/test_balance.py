@@ -80,6 +80,10 @@ def test_median_target_and_max_copies_cap(tmp_path, imbalanced):
     summary = run_json(tmp_path, imbalanced, "--dry-run", balance={"target": "median", "max_copies": 1})
     assert labels(summary) == {"cat": (12, 0, 12), "coffee": (5, 0, 5), "rocket": (2, 2, 4)}  # 5 wanted, 1 copy max
     assert summary["counts"]["planned_outputs"] == 2
+    assert {e["label"]: e["target"] for e in summary["labels"]} == {"cat": 5, "coffee": 5, "rocket": 5}
+    cfg = write_config(tmp_path / "c.yaml", input=str(imbalanced), image={"pipeline": []},
+                       balance={"target": "median", "max_copies": 1})
+    assert "short of the target with max_copies 1: rocket (4 of 5)" in invoke("run", cfg, "--dry-run").output
 
 
 def test_without_originals_the_copies_make_the_target(tmp_path, imbalanced):
