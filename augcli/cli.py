@@ -297,6 +297,30 @@ def _print_plan(result) -> None:
         click.echo(f"  ignored: {counts['unmatched_files']} files matching no include pattern")
     for split, n in sorted(result.discovery.left_out_splits.items()):
         click.echo(f"  left out: {n} files in split '{split}' (listed in neither splits.augment nor splits.copy)")
+    _print_labels(result.summary()["labels"], result.config.balance)
+    n_mixed = sum(len(t.item.mix) for t in result.plan.tasks)
+    if n_mixed:
+        click.echo(f"  mixed: {n_mixed} {result.config.image.mix.method} images under mixed/ (with soft_labels.csv)")
+    for err in result.discovery.errors:
+        click.echo(f"  will fail: {err['source']}: {err['reason']}")
+
+
+def _print_labels(labels: list[dict], balance) -> None:
+    """What balance plans per label of the augmented sources."""
+    if balance is None or not labels:
+        return
+    click.echo(f"  balance (target {balance.target}, {balance.min_copies}-{balance.max_copies} copies per source):")
+    rows = [("split", "label", "sources", "planned outputs", "total after")] + [
+        (e["split"] or "", e["label"] + (f" ({e['table']} rows)" if e["table"] else ""), str(e["sources"]),
+         str(e["planned_outputs"]), str(e["total_after"])) for e in labels]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        click.echo("    " + "  ".join(cells))
+    short = [f"{e['label']} ({e['total_after']} of {e['target']})" for e in labels
+             if e["total_after"] < e.get("target", 0)]
+    if short:
+        click.echo(f"  short of the target with max_copies {balance.max_copies}: {', '.join(short)}")
 
 
 def _print_summary(result) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augcli.errors import ConfigError, Problem
 
@@ -32,12 +32,22 @@ class Splits(_Section):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class Mix(_Section):
+    """Mixup / CutMix outputs: each source mixed with partners drawn from its augmented split."""
+
+    method: Literal["mixup", "cutmix"]
+    alpha: float | None = Field(default=None, gt=0)  # Beta(alpha, alpha); default 0.4 for mixup, 1.0 for cutmix
+    copies: int = Field(default=1, ge=1)  # mixed outputs per source
+    same_label: bool = False  # partners only from the source's own label
+
+
 class ImageSection(_Section):
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGE_INCLUDE))
     exclude: list[str] = Field(default_factory=list)
     pipeline: list[Any] = Field(default_factory=list)
     format: Literal["jpg", "png", "webp", "bmp", "tiff"] | None = None
     quality: int | None = Field(default=None, ge=1, le=100)
+    mix: Mix | None = None
 
 
 DEFAULT_AUDIO_INCLUDE = ["**/*.wav", "**/*.flac", "**/*.ogg", "**/*.mp3"]
@@ -81,6 +91,27 @@ class TextSection(_Section):
     synonyms: SynonymSection = Field(default_factory=SynonymSection)
 
 
+class Balance(_Section):
+    """Class balancing: copies per source planned so every label reaches ``target`` outputs."""
+
+    target: Union[Literal["max", "median"], int] = "max"  # noqa: UP007 (outputs per label: originals + copies)
+    max_copies: int = Field(default=20, ge=0)  # never more copies of one source
+    min_copies: int = Field(default=0, ge=0)  # every labelled source gets at least this many
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _max_median_or_count(cls, value: Any) -> Any:
+        if value in ("max", "median") or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"must be 'max', 'median' or a whole number >= 1 (outputs per label), not {value!r}")
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Balance:
+        if self.min_copies > self.max_copies:
+            raise ValueError(f"min_copies ({self.min_copies}) is above max_copies ({self.max_copies})")
+        return self
+
+
 class Config(_Section):
     input: Path
     output: Path
@@ -91,6 +122,7 @@ class Config(_Section):
     on_error: Literal["skip", "fail"] = "skip"
     exclude: list[str] = Field(default_factory=list)
     splits: Splits = Field(default_factory=Splits)
+    balance: Balance | None = None
     image: ImageSection | None = None
     audio: AudioSection | None = None
     text: TextSection | None = None

@@ -14,6 +14,17 @@ AUGMENT, COPY = "augment", "copy"
 
 
 @dataclass(frozen=True)
+class Mixed:
+    """A planned mixup/cutmix output of a source: its partner was drawn with the output's seed (augcli.mix)."""
+
+    output: str
+    copy: int  # k of ``__mixk``
+    seed: int
+    partner: str
+    partner_label: str | None
+
+
+@dataclass(frozen=True)
 class Item:
     relpath: str  # POSIX path relative to the input root
     modality: str
@@ -21,6 +32,7 @@ class Item:
     split: str | None
     action: str  # AUGMENT or COPY
     sidecars: tuple[str, ...] = ()  # same-stem files that belong to this item (a clip's transcript)
+    mix: tuple[Mixed, ...] = ()  # mixup/cutmix outputs made from this source and a partner (augcli.mix)
 
 
 @dataclass
@@ -29,6 +41,7 @@ class Discovery:
     unmatched: int = 0  # files no modality's include pattern took
     left_out_splits: Counter = field(default_factory=Counter)  # split -> files neither augmented nor copied
     audio_metadata: list[str] = field(default_factory=list)  # audiofolder metadata.csv files (rewritten)
+    errors: list[dict[str, str]] = field(default_factory=list)  # {"source", "reason"}: found but unusable
 
 
 def glob_to_regex(pattern: str) -> re.Pattern:
@@ -60,10 +73,19 @@ def _matcher(patterns: list[str]):
     return lambda relpath: any(r.match(relpath) for r in regexes)
 
 
-def walk_files(root: Path, include_hidden: bool = False) -> list[str]:
-    """Every file below ``root`` as a sorted POSIX relpath; hidden files and folders only if asked."""
+def walk_files(root: Path, include_hidden: bool = False,
+               unreadable: list[tuple[str, OSError]] | None = None) -> list[str]:
+    """Every file below ``root`` as a sorted POSIX relpath; hidden files and folders only if asked.
+
+    A folder that cannot be listed is appended to ``unreadable`` as (relpath, error) when given
+    (os.walk would otherwise skip it without a word).
+    """
+    def failed(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((Path(exc.filename).relative_to(root).as_posix(), exc))
+
     found = []
-    for folder, dirnames, filenames in os.walk(root):
+    for folder, dirnames, filenames in os.walk(root, onerror=failed):
         if not include_hidden:
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             filenames = [name for name in filenames if not name.startswith(".")]
@@ -71,6 +93,20 @@ def walk_files(root: Path, include_hidden: bool = False) -> list[str]:
         prefix = "" if rel == "." else rel + "/"
         found += [prefix + name for name in filenames]
     return sorted(found)
+
+
+def printable(relpath: str) -> str:
+    """A relpath as text that can be printed and written as UTF-8: bytes that are not UTF-8 (which
+    Python keeps as lone surrogates) are shown escaped, ``caf\\xe9.jpg``."""
+    return os.fsencode(relpath).decode("utf-8", "backslashreplace")
+
+
+def is_utf8(relpath: str) -> bool:
+    try:
+        relpath.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def discover(config: Config) -> Discovery:
@@ -83,19 +119,31 @@ def discover(config: Config) -> Discovery:
     augment_splits = {s.lower() for s in config.splits.augment}
     copy_splits = {s.lower() for s in config.splits.copy_}
     known_splits = augment_splits | copy_splits | {"train", "val", "valid", "validation", "test"}
-    relpaths = walk_files(config.input)
-    sidecars, metadata = _sidecars(config, relpaths, modalities.get("audio"))
+    unreadable: list[tuple[str, OSError]] = []
+    relpaths = walk_files(config.input, unreadable=unreadable)
+    sidecars, metadata = _sidecars(config, [p for p in relpaths if is_utf8(p)], modalities.get("audio"))
     owned = {path for paths in sidecars.values() for path in paths} | set(metadata)
     top_folders = {p.split("/", 1)[0].lower() for p in relpaths if "/" in p}
     has_splits = bool(top_folders & known_splits)
 
     result = Discovery(items=[], audio_metadata=metadata)
+    for folder, exc in unreadable:
+        if not excluded(folder + "/"):
+            result.errors.append({"source": printable(folder) + "/", "reason": (
+                f"cannot read this folder ({exc.strerror or exc}): its files were not processed; "
+                "make it readable (chmod u+rx) or exclude it")})
     for relpath in relpaths:
         if excluded(relpath) or relpath in owned:
             continue
         modality = next((m for m, (inc, exc) in modalities.items() if inc(relpath) and not exc(relpath)), None)
         if modality is None:
             result.unmatched += 1
+            continue
+        if not is_utf8(relpath):
+            # every output, manifest row and seed names the file as UTF-8 text
+            result.errors.append({"source": printable(relpath), "reason": (
+                "the file name is not valid UTF-8 (those bytes are shown as \\xNN); rename it, "
+                "e.g. with convmv, or exclude it")})
             continue
         parts = relpath.split("/")
         split = parts[0] if has_splits and len(parts) > 1 and parts[0].lower() in known_splits else None

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from augcli.balance import label_table
 from augcli.config import MODALITIES, Config, load_config
 from augcli.dataset import AUGMENT, Discovery, discover
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
@@ -76,6 +77,7 @@ class RunResult:
             "output": str(self.config.output),
             "counts": self.counts(),
             "breakdown": self.plan.breakdown(),
+            "labels": label_table(self.plan, self.config),  # per (split, label): sources, outputs, total after
             "seconds": round(self.seconds, 3),
             "errors": self.errors,
         }
@@ -105,6 +107,7 @@ def run(
     result = RunResult(config, plan, discovery, dry_run=dry_run)
     if dry_run:
         return result
+    result.errors += discovery.errors  # files found but unusable (bad names, unreadable folders)
 
     wall_start = datetime.now(timezone.utc)
     try:

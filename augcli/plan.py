@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from augcli.balance import copies_per_source
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item
 from augcli.errors import DatasetError
+from augcli.mix import with_partners
 from augcli.seeding import item_seeds
 
 
@@ -36,7 +38,8 @@ class Plan:
         return sum(t.original is not None for t in self.tasks)
 
     def output_paths(self) -> set[str]:
-        return {p for t in self.tasks for p in (*t.outputs, *([t.original] if t.original else []))}
+        return {p for t in self.tasks
+                for p in (*t.outputs, *([t.original] if t.original else []), *(m.output for m in t.item.mix))}
 
     def breakdown(self) -> dict[str, dict[str, int]]:
         """Sources per split, per label and per action, for a dry run or a summary."""
@@ -85,15 +88,15 @@ def output_format(config: Config, modality: str) -> str | None:
 
 def build_plan(config: Config, items: list[Item]) -> Plan:
     tasks = []
-    augmented = [item.relpath for item in items if item.action == AUGMENT]
-    seeds_of = dict(zip(augmented, item_seeds(config.seed, augmented, config.copies), strict=True))
-    for item in items:
+    copies_for = copies_per_source(config, items)  # config.copies, or what balance plans per source
+    seeds_of = _seeds(config.seed, [item for item in items if item.action == AUGMENT], copies_for)
+    for item in with_partners(config, items):  # image.mix: mixed outputs and their partners
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
             # one output table holding every copy (and the originals); seeds are per row, drawn in the worker
             tasks.append(Task(item, None, (table_output_name(item.relpath, config.keep_originals),), ()))
             continue
         if item.action == AUGMENT:
-            copies = range(config.copies)
+            copies = range(copies_for(item))
             fmt = output_format(config, item.modality)
             outputs = tuple(augmented_name(item.relpath, k, fmt) for k in copies)
             seeds = seeds_of[item.relpath]
@@ -103,6 +106,17 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
         tasks.append(Task(item, original, outputs, seeds))
     _check_collisions(tasks)
     return Plan(tasks)
+
+
+def _seeds(seed: int, items: list[Item], copies_for) -> dict[str, tuple[int, ...]]:
+    """relpath -> the seeds of its copies, derived in one vectorised call per copy count."""
+    by_count: dict[int, list[str]] = {}
+    for item in items:
+        by_count.setdefault(copies_for(item), []).append(item.relpath)
+    seeds_of: dict[str, tuple[int, ...]] = {}
+    for count, relpaths in by_count.items():
+        seeds_of.update(zip(relpaths, item_seeds(seed, relpaths, count), strict=True))
+    return seeds_of
 
 
 def _check_collisions(tasks: list[Task]) -> None:

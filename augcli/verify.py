@@ -72,10 +72,14 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     chosen = [row for row in _sample(rows, sample) if row["output"] in present]
     items = {item.relpath: item for item in discover(config).items}
     groups: dict[str, list[dict]] = {}
-    for row in chosen:  # by source, so each source is read and decoded once
-        groups.setdefault(row["source"], []).append(row)
-    known = [items[source] for source in groups if source in items]
-    tasks = {task.item.relpath: task for task in build_plan(config, known).tasks}  # seeds derived at once
+    for row in chosen:
+        if row.get("aggregate") or "soft_label_rows" in row:  # made from many outputs, not one source: its hash
+            if _output_sha256(str(output / row["output"])) != row["sha256"]:
+                report.findings.append(Finding(row["output"], "changed", "its sha256 differs from the manifest"))
+        else:  # by source, so each source is read and decoded once
+            groups.setdefault(row["source"], []).append(row)
+    # The plan of every discovered item, as the run made it: balance and mix depend on the whole dataset.
+    tasks = {task.item.relpath: task for task in build_plan(config, list(items.values())).tasks}
     work = [(_cut(tasks[source], source_rows) if source in tasks else None, source, source_rows)
             for source, source_rows in groups.items()]
     failed = {error.get("source") for error in run.get("errors", [])}

@@ -1,8 +1,14 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
 
 from augcli.config import load_config
 from augcli.dataset import AUGMENT, COPY, discover, glob_to_regex
-from tests.conftest import make_image_folder, write_config
+from tests.conftest import invoke, make_image_folder, write_config
 
 
 @pytest.mark.parametrize(
@@ -59,3 +65,75 @@ def test_exclude_patterns(tmp_path):
     make_image_folder(tmp_path / "data", {"train/cat": 3, "train/dog": 1})
     found = discovered(tmp_path, exclude=["**/dog/**"], image={"pipeline": [], "exclude": ["**/img_01.png"]})
     assert [i.relpath for i in found.items] == ["train/cat/img_00.png", "train/cat/img_02.png"]
+
+
+NON_UTF8 = b"caf\xe9.png"  # Latin-1 "café": a name Python can only hold with surrogates
+
+
+def test_non_utf8_name_is_an_error_entry_and_the_rest_is_found(tmp_path):
+    make_image_folder(tmp_path / "data", {"train/cat": 2})
+    shutil.copy(tmp_path / "data/train/cat/img_00.png", os.fsencode(tmp_path / "data/train/cat") + b"/" + NON_UTF8)
+    found = discovered(tmp_path)
+    assert [i.relpath for i in found.items] == ["train/cat/img_00.png", "train/cat/img_01.png"]
+    assert len(found.errors) == 1
+    assert found.errors[0]["source"] == "train/cat/caf\\xe9.png"
+    assert "not valid UTF-8" in found.errors[0]["reason"] and "rename" in found.errors[0]["reason"]
+
+
+def test_non_utf8_name_fails_alone_in_run_and_validate(tmp_path):
+    make_image_folder(tmp_path / "data", {"train/cat": 2})
+    shutil.copy(tmp_path / "data/train/cat/img_00.png", os.fsencode(tmp_path / "data/train/cat") + b"/" + NON_UTF8)
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {"p": 1}}]})
+    checked = invoke("validate", cfg)
+    assert checked.exit_code == 0 and "train/cat/caf\\xe9.png" in checked.output
+    result = invoke("run", cfg, "--json", "--workers", "1")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["counts"]["outputs_written"] == 2
+    assert [e["source"] for e in summary["errors"]] == ["train/cat/caf\\xe9.png"]
+    run_json = json.loads((tmp_path / "out/run.json").read_text())
+    assert run_json["errors"] == summary["errors"]
+
+
+def _without_root_powers() -> list[str]:
+    """A command prefix under which chmod 000 really denies access (root ignores it otherwise)."""
+    if os.geteuid() != 0:
+        return []
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search",
+            "--"]
+    probe = subprocess.run([*drop, "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("running as root and setpriv cannot drop CAP_DAC_OVERRIDE here")
+    return drop
+
+
+def test_unreadable_folder_is_an_error_entry_naming_it(tmp_path):
+    make_image_folder(tmp_path / "data", {"train/cat": 2, "train/dog": 2})
+    locked = tmp_path / "data/train/dog"
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {"p": 1}}]})
+    locked.chmod(0)
+    try:
+        done = subprocess.run([*_without_root_powers(), sys.executable, "-m", "augcli", "run", str(cfg), "--json",
+                               "--workers", "1"], capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["counts"]["outputs_written"] == 2  # the readable folder was augmented
+    assert [e["source"] for e in summary["errors"]] == ["train/dog/"]
+    assert "Permission denied" in summary["errors"][0]["reason"]
+    assert "failed: train/dog/: cannot read this folder" in done.stderr
+
+
+def test_unreadable_folder_that_is_excluded_is_not_an_error(tmp_path, monkeypatch):
+    make_image_folder(tmp_path / "data", {"train/cat": 1, "train/drafts": 1})
+    real_scandir = os.scandir
+
+    def scandir(path):  # what os.walk sees for a folder it may not list
+        if str(path).endswith("drafts"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert discovered(tmp_path, exclude=["**/drafts/**"]).errors == []
+    assert [e["source"] for e in discovered(tmp_path).errors] == ["train/drafts/"]

@@ -18,6 +18,7 @@ import numpy as np
 
 from augcli.config import yaml_path
 from augcli.errors import ConfigError, ItemError, Problem
+from augcli.modalities import policies
 from augcli.modalities import steps as steps_
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
@@ -44,15 +45,20 @@ class _RecordedOneOrOther(A.OneOrOther):
 
 
 def transform_names() -> list[str]:
-    """Every albumentations class a pipeline step may name."""
+    """Every albumentations class a pipeline step may name, and the policies made of them."""
     return sorted(
-        name
-        for name in dir(A)
-        if inspect.isclass(getattr(A, name))
-        and issubclass(getattr(A, name), (A.BasicTransform, A.BaseCompose))
-        and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform")
-        and not name.startswith("_")
+        [name
+         for name in dir(A)
+         if inspect.isclass(getattr(A, name))
+         and issubclass(getattr(A, name), (A.BasicTransform, A.BaseCompose))
+         and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform")
+         and not name.startswith("_")]
+        + list(policies.POLICIES)
     )
+
+
+def step_class(name: str) -> type:
+    return policies.POLICIES.get(name) or getattr(A, name)
 
 
 def describe_transforms() -> list[dict[str, Any]]:
@@ -61,7 +67,7 @@ def describe_transforms() -> list[dict[str, Any]]:
 
     described = []
     for name in transform_names():
-        cls = getattr(A, name)
+        cls = step_class(name)
         params = {}
         for p in inspect.signature(cls.__init__).parameters.values():
             if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
@@ -125,7 +131,7 @@ def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
     if parsed is None:
         return None
     name, params = parsed
-    cls, where = getattr(A, name), f"{path}.{name}"
+    cls, where = step_class(name), f"{path}.{name}"
     if name in COMPOSITIONS:
         if "transforms" not in params:
             problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
@@ -248,7 +254,7 @@ def _same_pixels_as_file(source: tuple[bytes, str], suffix: str) -> bool:
     return not (data.startswith(_JPEG_MAGIC) and b"Exif\x00\x00" in data[:65536])
 
 
-def process(task: Any, config: Any, rows: list) -> int:
+def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
     """Worker: read a source once, place it, write its augmented copies; append a ManifestRow per file."""
     from augcli.io import sha256, write_atomic
     from augcli.manifest import ManifestRow, applied_steps
@@ -262,6 +268,10 @@ def process(task: Any, config: Any, rows: list) -> int:
         write_atomic(os.path.join(out_root, task.original), data)
         rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], source_hash,
                                 source_hash, item.label, item.split))
+    if item.mix:  # mixup/cutmix outputs with partners the plan drew (augcli.mix)
+        from augcli.mix import write_mixed
+
+        write_mixed(item, config, decoded if decoded is not None else decode(data), source_hash, rows, fragments)
     if not task.outputs:
         return 0
     pipeline = pipeline_for(config.image.pipeline)
@@ -272,6 +282,17 @@ def process(task: Any, config: Any, rows: list) -> int:
         rows.append(ManifestRow(item.relpath, output, item.modality, copy, seed, applied_steps(applied),
                                 sha256(blob), source_hash, item.label, item.split))
     return 0
+
+
+def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
+    """An aggregate file from its fragments' data: soft_labels.csv of mixed images, or an annotation file."""
+    from augcli import mix
+
+    if target == mix.SOFT_LABELS:
+        return mix.finish(config, target, datas)
+    from augcli.annotations import worker
+
+    return worker.finish(config, target, datas)
 
 
 def library_versions() -> dict[str, str]:

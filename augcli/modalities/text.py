@@ -674,6 +674,7 @@ def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -
 
 def _process_table(task, config, pipeline, text, bom, source_hash, rows) -> int:
     """CSV/TSV/JSONL: one output table with, per source row, the original (if kept) then its copies."""
+    from augcli.balance import table_copies
     from augcli.io import sha256, write_atomic
 
     relpath, section = task.item.relpath, config.text
@@ -684,6 +685,7 @@ def _process_table(task, config, pipeline, text, bom, source_hash, rows) -> int:
         header, records, key = _read_delimited(text, relpath, section.column)
     out_records: list[Any] = []
     dropped = 0
+    row_copies = table_copies(config, relpath, [_label_of(r, header, key, None) for r in records])  # balance
     for source_row, record in enumerate(records):
         original = record[key] if isinstance(record[key], str) else ("" if record[key] is None else str(record[key]))
         label = _label_of(record, header, key, task.item.label)
@@ -691,7 +693,7 @@ def _process_table(task, config, pipeline, text, bom, source_hash, rows) -> int:
             rows.append(_row(task, task.outputs[0], None, None, [], sha256(original.encode()), source_hash,
                              label=label, source_row=source_row, row=len(out_records)))
             out_records.append(_tagged(record, key, original, source_row, None, is_jsonl))
-        for copy in range(config.copies):
+        for copy in range(row_copies[source_row]):
             seed = item_seed(config.seed, f"{relpath}#{source_row}", copy)
             out, steps = augment(pipeline, original, seed)
             if section.drop_unchanged and out == original:

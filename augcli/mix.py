@@ -1,0 +1,182 @@
+"""Mixup and CutMix offline: mixed images under ``OUTPUT/mixed/`` and their soft labels.
+
+The plan gives each augmented image source ``image.mix.copies`` mixed outputs, each with a
+partner drawn from the same augmented split (and label, with ``same_label``) by the output's
+seed. The worker draws lambda (and CutMix's box centre) from the same seed, mixes the two
+sources as read (the pipeline is not applied), and returns a fragment per output; the main
+process folds them into ``mixed/soft_labels.csv`` (an aggregate output, through the image
+modality's ``finish``). A partner of another size is resized to the source's size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from augcli.dataset import AUGMENT, Item, Mixed
+from augcli.errors import ItemError
+from augcli.seeding import item_seed
+
+MIXED_DIR = "mixed"
+SOFT_LABELS = f"{MIXED_DIR}/soft_labels.csv"
+DEFAULT_ALPHA = {"mixup": 0.4, "cutmix": 1.0}
+STEP_NAMES = {"mixup": "MixUp", "cutmix": "CutMix"}
+SOFT_LABEL_COLUMNS = ["file", "label_a", "weight_a", "label_b", "weight_b", "source", "partner", "method"]
+
+
+def alpha_of(settings: Any) -> float:
+    return settings.alpha if settings.alpha is not None else DEFAULT_ALPHA[settings.method]
+
+
+def mixed_name(relpath: str, k: int, fmt: str | None) -> str:
+    """``train/cat/001.jpg`` -> ``mixed/train/cat/001__mix0.jpg``: out of the way of a folder loader."""
+    path = PurePosixPath(relpath)
+    suffix = f".{fmt}" if fmt else path.suffix
+    return f"{MIXED_DIR}/{path.with_name(f'{path.stem}__mix{k}{suffix}')}"
+
+
+def with_partners(config: Any, items: list[Item]) -> list[Item]:
+    """The items, each augmented image source with its planned mixed outputs (partners drawn here)."""
+    settings = config.image.mix if config.image is not None else None
+    if settings is None:
+        return items
+    pools: dict[tuple, list[Item]] = {}
+    for item in items:
+        if item.action == AUGMENT and item.modality == "image":
+            pools.setdefault((item.split,), []).append(item)
+            pools.setdefault((item.split, item.label), []).append(item)
+    planned = []
+    for item in items:
+        if item.action != AUGMENT or item.modality != "image" or item.mix:  # verify passes recorded ones
+            planned.append(item)
+            continue
+        pool = pools[(item.split, item.label) if settings.same_label else (item.split,)]
+        partners = [p for p in pool if p.relpath != item.relpath]
+        mixes = []
+        for k in range(settings.copies if partners else 0):
+            seed = item_seed(config.seed, f"{item.relpath}#mix", k)
+            partner = partners[int(np.random.default_rng([seed, 1]).integers(len(partners)))]
+            mixes.append(Mixed(mixed_name(item.relpath, k, config.image.format), k, seed, partner.relpath,
+                               partner.label))
+        planned.append(replace(item, mix=tuple(mixes)))
+    return planned
+
+
+def recorded(rows: list[dict]) -> tuple[Mixed, ...]:
+    """The mixed outputs a manifest records for one source (for ``verify`` to make them again)."""
+    out = []
+    for row in rows:
+        if is_mixed(row):
+            params = row["transforms"][0]["params"]
+            out.append(Mixed(row["output"], row["copy"], row["seed"], params["partner"], params["partner_label"]))
+    return tuple(out)
+
+
+def is_mixed(row: dict) -> bool:
+    return bool(row.get("transforms")) and row["transforms"][0]["name"] in STEP_NAMES.values()
+
+
+def conform(partner: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, dict | None]:
+    """The partner with the source's channels, depth and size; how it was resized (or None)."""
+    import cv2
+
+    channels = lambda a: 1 if a.ndim == 2 else a.shape[2]  # noqa: E731
+    if partner.dtype != like.dtype:
+        partner = (partner.astype(np.uint32) * 257).astype(np.uint16) if like.dtype == np.uint16 \
+            else np.rint(partner / 257.0).astype(np.uint8)
+    if channels(partner) != channels(like):
+        rgb = partner if partner.ndim == 3 else cv2.cvtColor(partner, cv2.COLOR_GRAY2RGB)
+        rgb = rgb[:, :, :3]
+        if channels(like) == 1:
+            partner = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        elif channels(like) == 4:
+            opaque = np.full(rgb.shape[:2], np.iinfo(like.dtype).max, like.dtype)
+            partner = np.dstack([rgb, opaque])
+        else:
+            partner = np.ascontiguousarray(rgb)
+    resized = None
+    if partner.shape[:2] != like.shape[:2]:
+        (h, w), (ph, pw) = like.shape[:2], partner.shape[:2]
+        shrink = h <= ph and w <= pw
+        resized = {"from": [ph, pw], "to": [h, w], "interpolation": "area" if shrink else "linear"}
+        partner = cv2.resize(partner, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        if partner.ndim == 2 and like.ndim == 3:  # OpenCV drops a trailing axis of 1
+            partner = partner[:, :, None]
+    return partner, resized
+
+
+def mix_images(method: str, source: np.ndarray, partner: np.ndarray, seed: int, alpha: float
+               ) -> tuple[np.ndarray, float, list[int] | None]:
+    """(mixed image, weight of the source, CutMix box [x1, y1, x2, y2] or None), drawn from ``seed``."""
+    rng = np.random.default_rng([seed, 0])
+    lam = float(rng.beta(alpha, alpha))
+    if method == "mixup":
+        mixed = lam * source.astype(np.float64) + (1 - lam) * partner.astype(np.float64)
+        top = np.iinfo(source.dtype).max
+        return np.clip(np.rint(mixed), 0, top).astype(source.dtype), lam, None
+    # CutMix (Yun et al. 2019): a box of area (1 - lam) around a uniform centre, clipped to the image
+    h, w = source.shape[:2]
+    cut = np.sqrt(1.0 - lam)
+    cut_w, cut_h = int(w * cut), int(h * cut)
+    cx, cy = int(rng.integers(w)), int(rng.integers(h))
+    x1, x2 = int(np.clip(cx - cut_w // 2, 0, w)), int(np.clip(cx + cut_w // 2, 0, w))
+    y1, y2 = int(np.clip(cy - cut_h // 2, 0, h)), int(np.clip(cy + cut_h // 2, 0, h))
+    mixed = source.copy()
+    mixed[y1:y2, x1:x2] = partner[y1:y2, x1:x2]
+    return mixed, 1.0 - (x2 - x1) * (y2 - y1) / (w * h), [x1, y1, x2, y2]
+
+
+def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, rows: list,
+                fragments: list | None) -> None:
+    """Worker: read each partner, mix, write; a manifest row per output and a soft-label fragment."""
+    from augcli.io import sha256, write_atomic
+    from augcli.manifest import ManifestRow, applied_steps
+    from augcli.modalities.image import decode, encode
+
+    settings = config.image.mix
+    alpha = alpha_of(settings)
+    for planned in item.mix:
+        try:
+            with open(os.path.join(config.input, planned.partner), "rb") as f:
+                partner_bytes = f.read()
+            partner, resized = conform(decode(partner_bytes), source)
+        except (OSError, ItemError) as exc:  # name the partner: the source itself is fine
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ItemError(f"mix partner {planned.partner} of {planned.output}: {reason}") from None
+        mixed, lam, box = mix_images(settings.method, source, partner, planned.seed, alpha)
+        blob = encode(mixed, os.path.splitext(planned.output)[1], config.image.quality)
+        write_atomic(os.path.join(config.output, planned.output), blob)
+        params = {"partner": planned.partner, "partner_label": planned.partner_label,
+                  "partner_sha256": sha256(partner_bytes), "alpha": alpha, "lambda": lam,
+                  **({"box": box} if box is not None else {}), "partner_resized": resized}
+        rows.append(ManifestRow(item.relpath, planned.output, "image", planned.copy, planned.seed,
+                                applied_steps([(STEP_NAMES[settings.method], params)]), sha256(blob), source_hash,
+                                item.label, item.split))
+        if fragments is not None:
+            from augcli.aggregate import Fragment
+
+            fragments.append(Fragment(SOFT_LABELS, "image", soft_label(planned, item, lam, settings.method)))
+
+
+def soft_label(planned: Mixed, item: Item, lam: float, method: str) -> dict[str, Any]:
+    """One row of soft_labels.csv: the file (relative to ``mixed/``) and its two labels' weights."""
+    return {"file": planned.output.removeprefix(f"{MIXED_DIR}/"), "label_a": item.label, "weight_a": lam,
+            "label_b": planned.partner_label, "weight_b": 1.0 - lam, "source": item.relpath,
+            "partner": planned.partner, "method": method}
+
+
+def finish(config: Any, target: str, datas: list[dict[str, Any]]) -> tuple[bytes, dict]:
+    """``mixed/soft_labels.csv`` from the fragments' rows, in plan order (weights written exactly)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SOFT_LABEL_COLUMNS)
+    for data in datas:
+        writer.writerow(["" if data[c] is None else repr(data[c]) if isinstance(data[c], float) else data[c]
+                         for c in SOFT_LABEL_COLUMNS])
+    return buffer.getvalue().encode("utf-8"), {"soft_label_rows": len(datas)}
