@@ -58,7 +58,7 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     chosen = [row for row in _sample(rows, sample) if row["output"] in present]
     groups: dict[str, list[dict]] = {}
     for row in chosen:
-        if "sidecar_of" in row or "metadata_rows" in row:  # copied or rewritten files: hash checks only
+        if "sidecar_of" in row or "metadata_rows" in row or "aggregate" in row:  # hash checks only
             report.findings += _check_copied_file(row, config, output)
         else:  # by source, so each source is read and decoded once
             groups.setdefault(row["source"], []).append(row)
@@ -147,7 +147,13 @@ def _regenerate_and_compare(source: str, rows: list[dict], config: Config, outpu
 
     modality = rows[0]["modality"]
     augmented = any(r["copy"] is not None for r in rows)
-    item = Item(source, modality, None, rows[0].get("split"), AUGMENT if augmented else COPY)
+    annotations = None
+    if modality == "image":  # an annotated image re-derives its label files as well
+        from augcli.annotations import for_item
+
+        annotations = for_item(config, source)
+    item = Item(source, modality, None, rows[0].get("split"), AUGMENT if augmented else COPY,
+                annotations=annotations)
     (task,) = build_plan(config, [item]).tasks
     with tempfile.TemporaryDirectory(prefix=".augcli-verify-") as scratch:
         fresh: list = []
