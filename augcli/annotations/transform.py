@@ -57,7 +57,7 @@ def _cached(steps_json: str, min_visibility: float, min_area: float):
         transforms, p=1.0, save_applied_params=True,
         bbox_params=A.BboxParams("coco", label_fields=["object_index"], min_visibility=min_visibility,
                                  min_area=min_area, clip=True, filter_invalid_bboxes=True),
-        keypoint_params=A.KeypointParams("xy", remove_invisible=False),
+        keypoint_params=A.KeypointParams("xy", label_fields=["point_index"], remove_invisible=False),
     )
 
 
@@ -88,7 +88,7 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
     object_masks: list[np.ndarray] = []
     for obj in objects:
         span: dict[str, Any] = {"kp": (len(points), len(obj.keypoints))}
-        points += [(x - 0.5, y - 0.5) for x, y, _ in obj.keypoints]
+        points += [(x - 0.5, y - 0.5) if v > 0 else (np.nan, np.nan) for x, y, v in obj.keypoints]
         if obj.rle is not None or (obj.polygons and as_masks):
             span["mask"] = len(object_masks)
             object_masks.append(geometry.rasterise(obj.polygons, obj.rle, height, width))
@@ -105,8 +105,12 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
     triangle = len(points)
     points += [(width / 4, height / 4), (3 * width / 4, height / 4), (width / 4, 3 * height / 4)]
 
+    # Unlabelled keypoints (NaN) are not sent; the others carry their index, so a point a warp
+    # removes cannot shift the rest.
+    sent = [i for i, p in enumerate(points) if not np.isnan(p[0])]
     data: dict[str, Any] = {"bboxes": np.array(boxes, dtype=np.float64).reshape(-1, 4), "object_index": index,
-                            "keypoints": np.array(points, dtype=np.float64).reshape(-1, 2)}
+                            "keypoints": np.array([points[i] for i in sent], dtype=np.float64).reshape(-1, 2),
+                            "point_index": sent}
     if object_masks:
         data["masks"] = object_masks
     if mask is not None:
@@ -124,8 +128,11 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
         result = pipeline(image=image, **data)
         out_image = result["image"]
     out_h, out_w = out_image.shape[:2]
-    moved = np.asarray(result["keypoints"], dtype=np.float64).reshape(-1, 2)[:, :2] + 0.5
-    mirrored = _turn(points[triangle:]) * _turn((moved[triangle:] - 0.5).tolist()) < 0
+    moved = np.full((len(points), 2), np.nan)
+    returned = np.asarray(result["keypoints"], dtype=np.float64).reshape(len(result["point_index"]), -1)
+    if len(returned):
+        moved[np.rint(np.asarray(result["point_index"], dtype=np.float64)).astype(int)] = returned[:, :2] + 0.5
+    mirrored = bool(_turn(points[triangle:]) * _turn((moved[triangle:] - 0.5).tolist()) < 0)
     survivors = {round(float(i)): box for i, box in zip(result["object_index"], result["bboxes"], strict=True)}
     out_masks = result.get("masks", [])
 
@@ -139,8 +146,9 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
         clipped = _was_clipped(obj.bbox, width, height) if obj.bbox is not None else False
         if "corners" in span:
             corners = moved[span["corners"]: span["corners"] + 4]
-            clipped = clipped or bool((corners[:, 0] < -_EPS).any() or (corners[:, 0] > out_w + _EPS).any()
-                                      or (corners[:, 1] < -_EPS).any() or (corners[:, 1] > out_h + _EPS).any())
+            clipped = clipped or bool(np.isnan(corners).any() or (corners[:, 0] < -_EPS).any()
+                                      or (corners[:, 0] > out_w + _EPS).any() or (corners[:, 1] < -_EPS).any()
+                                      or (corners[:, 1] > out_h + _EPS).any())
         segment_box = None
         if "mask" in span:
             warped = np.asarray(out_masks[span["mask"]]).astype(np.uint8)
@@ -160,7 +168,8 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
         elif "polys" in span:
             polys = []
             for start, n in span["polys"]:
-                flat = moved[start: start + n].flatten().tolist()
+                vertices = moved[start: start + n]
+                flat = vertices[~np.isnan(vertices[:, 0])].flatten().tolist()
                 clipped_poly = geometry.clip_polygon(flat, out_w, out_h)
                 if clipped_poly:
                     polys.append(tuple(round(v, 4) for v in clipped_poly))
@@ -192,7 +201,7 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
 def _keypoints(original, moved: np.ndarray, width: int, height: int, flip_idx) -> tuple:
     out = []
     for (_, _, v), (x, y) in zip(original, moved.tolist(), strict=True):
-        if v == 0 or not (0 <= x < width and 0 <= y < height):
+        if v == 0 or np.isnan(x) or not (0 <= x < width and 0 <= y < height):
             out.append((0.0, 0.0, 0.0))  # not labelled, or left the image: COCO's and YOLO's "absent"
         else:
             out.append((round(x, 4), round(y, 4), v))

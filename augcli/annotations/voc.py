@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from augcli.annotations import Layout
+from augcli.annotations import SPLIT_NAMES, Layout
 from augcli.annotations.model import Annotations, Obj
 
 
@@ -52,6 +52,10 @@ def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
         xp = xml_path(relpath)
         stem = posixpath.splitext(posixpath.basename(relpath))[0]
         meta: dict[str, Any] = {"lists": members.get(stem, {})}
+        for listing in meta["lists"]:  # ImageSets/Main/val.txt puts the image in the val split
+            name = posixpath.splitext(posixpath.basename(listing))[0]
+            if listing.split("/")[-2:-1] == ["Main"] and name in SPLIT_NAMES:
+                layout.splits[relpath] = name
         if xp not in present:
             layout.annotations[relpath] = Annotations("voc", "", meta={**meta, "background": True})
             continue
