@@ -99,9 +99,12 @@ def box(points) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
 
 
-def polygon_area(points) -> float:
-    x, y = np.array([p[0] for p in points], float), np.array([p[1] for p in points], float)
-    return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
+def polygon_area(points, height: int, width: int) -> float:
+    """COCO's area: the pixels of the rasterised polygon (pycocotools, as the COCO API computes it)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.frPyObjects([[float(v) for p in points for v in p]], height, width)
+    return float(mask_utils.area(mask_utils.merge(rle)))
 
 
 def write_jpeg(path: Path, image: np.ndarray) -> None:
@@ -128,7 +131,8 @@ def coco(images: dict[str, np.ndarray]) -> None:
                 x1, y1 = min(x + w, image.shape[1]), min(y + h, image.shape[0])
                 ann = {"id": 1000 + len(data["annotations"]) + (0 if split == "train" else 500), "image_id": image_id,
                        "category_id": category_id(label),
-                       "segmentation": [[float(v) for p in points for v in p]], "area": polygon_area(points),
+                       "segmentation": [[float(v) for p in points for v in p]],
+                       "area": polygon_area(points, *image.shape[:2]),
                        "bbox": [float(x), float(y), float(x1 - x), float(y1 - y)], "iscrowd": 0}
                 if name == "astronaut" and label == "person":
                     ann["keypoints"] = [v for kp in ASTRONAUT_KEYPOINTS for v in kp]

@@ -110,7 +110,12 @@ def parse_labels(text: str, where: str, kpt_shape: Any = None) -> tuple[list[Obj
             return objects, repaired, (f"{at}: {len(fields)} columns; expected 5 (class cx cy w h) or a class "
                                        "and at least 3 x y pairs")
         fixed = []
-        for v in values:
+        for i, v in enumerate(values):
+            if kind == "pose" and dims == 3 and i >= 4 and (i - 4) % 3 == 2:  # a visibility flag
+                if v not in (0.0, 1.0, 2.0):
+                    return objects, repaired, f"{at}: keypoint visibility {v} is not 0, 1 or 2"
+                fixed.append(v)
+                continue
             if -REPAIR_TOLERANCE <= v < 0 or 1 < v <= 1 + REPAIR_TOLERANCE:
                 repaired += 1
                 v = min(max(v, 0.0), 1.0)
