@@ -62,7 +62,7 @@ def _read_one(root: Path, rel: str, present: set[str], section: Any, layout: Lay
     except json.JSONDecodeError as exc:
         layout.errors.append({"source": rel, "reason": f"not valid JSON at line {exc.lineno}, column {exc.colno}: "
                                                        f"{exc.msg}; its images are left out"})
-        _cover(layout, present, images_dir)
+        _cover(layout, present, images_dir if images_dir is not None else _folder_of(rel, present))
         return
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         layout.errors.append({"source": rel, "reason": "not a COCO file: it needs an 'images' list"})
@@ -135,6 +135,17 @@ def _images_dir(root: Path, rel: str, section: Any) -> str | None:
     return None
 
 
+def _folder_of(rel: str, present: set[str]) -> str | None:
+    """For a COCO file that does not parse: its images folder by the naming convention, if there is one."""
+    parent = posixpath.dirname(posixpath.dirname(rel))
+    stem = posixpath.splitext(posixpath.basename(rel))[0].removeprefix("instances_").removeprefix("person_keypoints_")
+    for candidate in (posixpath.join(parent, "images", stem), posixpath.join(parent, stem)):
+        candidate = posixpath.normpath(candidate)
+        if any(p.startswith(candidate + "/") for p in present):
+            return candidate
+    return None
+
+
 def _guess_images_dir(data: dict, present: set[str], rel: str) -> str:
     """The folder the file_names are relative to: the first candidate where they exist."""
     names = [e["file_name"] for e in data["images"][:20] if isinstance(e, dict) and "file_name" in e]
@@ -143,10 +154,14 @@ def _guess_images_dir(data: dict, present: set[str], rel: str) -> str:
     stem = posixpath.splitext(posixpath.basename(rel))[0].removeprefix("instances_").removeprefix("person_keypoints_")
     candidates = [posixpath.join(parent, "images", stem), posixpath.join(parent, "images"),
                   posixpath.join(parent, stem), folder, parent, "images", ""]
-    for candidate in candidates:
-        candidate = posixpath.normpath(candidate) if candidate else ""
-        if names and all(posixpath.normpath(posixpath.join(candidate, n)) in present for n in names):
-            return "" if candidate == "." else candidate
+    best, found = None, 0
+    for candidate in candidates:  # the first folder where most of them exist (one may be missing)
+        candidate = "" if not candidate or posixpath.normpath(candidate) == "." else posixpath.normpath(candidate)
+        hits = sum(posixpath.normpath(posixpath.join(candidate, n)) in present for n in names)
+        if hits > found:
+            best, found = candidate, hits
+    if best is not None:
+        return best
     return "" if folder in ("", ".") else folder
 
 
