@@ -24,7 +24,7 @@ from augcli.annotations.model import Annotations, ObjectRecord
 
 #: Warps that bend straight lines: polygons follow them as masks, not as vertices.
 NON_AFFINE = frozenset({"ElasticTransform", "GridDistortion", "OpticalDistortion", "PiecewiseAffine",
-                        "ThinPlateSpline", "GridElasticDeform"})
+                        "ThinPlateSpline", "GridElasticDeform", "RandomGridShuffle"})
 _EPS = 1e-3
 
 
@@ -169,10 +169,14 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
             polys = []
             for start, n in span["polys"]:
                 vertices = moved[start: start + n]
-                flat = vertices[~np.isnan(vertices[:, 0])].flatten().tolist()
-                clipped_poly = geometry.clip_polygon(flat, out_w, out_h)
+                vertices = vertices[~np.isnan(vertices[:, 0])]
+                if len(vertices) >= 3 and (vertices >= 0).all() and (vertices[:, 0] <= out_w).all() \
+                        and (vertices[:, 1] <= out_h).all():  # inside the image: nothing to clip
+                    polys.append(tuple(np.round(vertices, 4).flatten().tolist()))
+                    continue
+                clipped_poly = geometry.clip_polygon(vertices.flatten().tolist(), out_w, out_h)
                 if clipped_poly:
-                    polys.append(tuple(round(v, 4) for v in clipped_poly))
+                    polys.append(tuple(np.round(np.asarray(clipped_poly), 4).tolist()))
             if not polys:
                 record.dropped.append(obj.id)
                 continue

@@ -127,3 +127,22 @@ def test_preview_draws_annotations_and_lists_objects(tmp_path):
     result = invoke("preview", CONFIGS / "segmentation_masks.yaml", "-n", "1", "--copies", "1",
                     "-o", tmp_path / "p.png")
     assert result.exit_code == 0 and (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_images_without_labels_are_background_images(tmp_path, yolo_data, coco_data):
+    (yolo_data / "labels/train/coffee.txt").unlink()
+    result, out, rows = run(tmp_path, yolo_data, [{"HorizontalFlip": {"p": 1.0}}])
+    assert result.exit_code == 0
+    assert (out / "labels/train/coffee__aug0.txt").read_text() == ""
+    assert not (out / "labels/train/coffee.txt").exists()  # the original had none
+    assert rows["images/train/coffee__aug1.jpg"]["objects"] == {"in": 0, "kept": 0, "dropped": [], "clipped": []}
+
+    import shutil
+
+    shutil.copyfile(coco_data / "images/train/coffee.jpg", coco_data / "images/train/extra.jpg")
+    result, out, rows = run(tmp_path, coco_data, [], out="o2")
+    written = json.loads((out / "annotations/instances_train.json").read_text())
+    extra = [i for i in written["images"] if i["file_name"].startswith("extra")]
+    assert [(i["file_name"], i["width"], i["height"]) for i in extra] == [
+        ("extra.jpg", 256, 171), ("extra__aug0.jpg", 256, 171), ("extra__aug1.jpg", 256, 171)]
+    assert not [a for a in written["annotations"] if a["image_id"] in {i["id"] for i in extra}]
