@@ -27,6 +27,10 @@ UNSUPPORTED = {
         "CenterCrop3D", "CoarseDropout3D", "CubicSymmetry", "Pad3D", "PadIfNeeded3D", "RandomCrop3D")},
 }
 SPLIT_NAMES = ("train", "val", "valid", "validation", "test")
+LAYOUTS = {"coco": "COCO JSON (with 'images' and 'annotations') whose file_names exist",
+           "yolo": "images/ folder with a labels/ folder of .txt files beside it",
+           "voc": "JPEGImages/ folder with an Annotations/ folder of .xml files beside it",
+           "masks": "images/ folder with a masks/ folder of same-stem images beside it"}
 
 
 @dataclass
@@ -99,6 +103,10 @@ def layout(config: Any, relpaths: list[str]) -> Layout:
     if config.image is None:
         return Layout()
     found = detect(config, relpaths)
+    section = config.image.annotations
+    if section is not None and section.format not in (None, "none") and found.format is None:
+        raise ConfigError([Problem("image.annotations.format", f"is {section.format}, but {config.input} has no "
+                                   f"{LAYOUTS[section.format]}; check the input folder or set format: null")])
     missing = check_needs(config, found)
     if missing:
         raise ConfigError([Problem("image.pipeline", reason) for _, reason in missing])

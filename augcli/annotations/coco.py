@@ -21,11 +21,16 @@ _KNOWN_ANN_KEYS = ("bbox", "segmentation", "keypoints")
 
 
 def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
-    files = [section.file] if section is not None and section.file else _candidates(root, relpaths)
+    present = set(relpaths)
+    files = [posixpath.normpath(section.file)] if section is not None and section.file else \
+        _candidates(root, relpaths)
+    if section is not None and section.file and files[0] not in present:
+        from augcli.errors import ConfigError, Problem
+
+        raise ConfigError([Problem("image.annotations.file", f"{files[0]} does not exist in {root}")])
     if not files:
         return None
     layout = Layout()
-    present = set(relpaths)
     for rel in files:
         _read_one(root, rel, present, section, layout)
     return layout
@@ -42,7 +47,7 @@ def _candidates(root: Path, relpaths: list[str]) -> list[str]:
                 head = f.read(1 << 16)
         except OSError:
             continue
-        if b'"images"' in head or b'"annotations"' in head:
+        if b'"images"' in head and b'"annotations"' in head:  # other JSON files are not looked at
             found.append(rel)
     return found
 

@@ -69,6 +69,12 @@ def test_steps_needing_boxes_or_masks_are_refused_before_anything_runs(tmp_path,
     result = invoke("validate", cfg)
     assert result.exit_code == 2 and "RandomSizedBBoxSafeCrop needs bounding boxes" in result.output
     assert "MaskDropout" not in result.output  # masks have a mask
+    cfg = write_config(tmp_path / "f.yaml", image={"annotations": {"format": "yolo"}, "pipeline": []})
+    result = invoke("validate", cfg)
+    assert result.exit_code == 2 and "image.annotations.format: is yolo, but" in result.output
+    cfg = write_config(tmp_path / "g.yaml", image={"annotations": {"format": "coco", "file": "a.json"}, "pipeline": []})
+    result = invoke("validate", cfg)
+    assert result.exit_code == 2 and "image.annotations.file: a.json does not exist" in result.output
     cfg = write_config(tmp_path / "e.yaml", image={"pipeline": [{"CenterCrop3D": {"size": [1, 2, 2]}}]})
     result = invoke("validate", cfg)
     assert result.exit_code == 2 and "3D/volume transform" in result.output
