@@ -47,7 +47,8 @@ def _candidates(root: Path, relpaths: list[str]) -> list[str]:
                 head = f.read(1 << 16)
         except OSError:
             continue
-        if b'"images"' in head and b'"annotations"' in head:  # other JSON files are not looked at
+        # COCO-looking JSON only (a truncated one too): other JSON files are not looked at
+        if b'"images"' in head and (b'"annotations"' in head or b'"file_name"' in head):
             found.append(rel)
     return found
 

@@ -31,7 +31,7 @@ def test_bad_annotation_files_are_error_entries_naming_file_and_line(tmp_path, y
     coco["images"].append({"id": 999, "file_name": "missing.jpg", "width": 10, "height": 10})
     coco["annotations"][0]["bbox"] = [300.0, 10.0, 20.0, 20.0]  # the astronaut's person, right of the image
     path.write_text(json.dumps(coco))
-    (coco_data / "annotations/instances_val.json").write_text('{"images": [')
+    (coco_data / "annotations/instances_val.json").write_text('{"images": [{"id": 1, "file_name": "rocket.jpg"')
     result, _out, rows = run(tmp_path, coco_data, [], out="o2")
     reasons = [(e["source"], e["reason"]) for e in result.errors]
     assert ("annotations/instances_train.json",
