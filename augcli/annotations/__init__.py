@@ -82,16 +82,16 @@ def detect(config: Any, relpaths: list[str]) -> Layout:
     return Layout()
 
 
-def check_needs(config: Any, layout: Layout) -> list[tuple[str, str]]:
-    """(step, reason) for each step whose annotations this dataset does not have."""
-    have = PROVIDES.get(layout.format or "", set())
+def check_needs(steps: Any, fmt: str | None) -> list[tuple[str, str]]:
+    """(step, reason) for each step whose annotations a dataset of format ``fmt`` does not have."""
+    have = PROVIDES.get(fmt or "", set())
     out = []
-    for name, need in needs(config.image.pipeline).items():
+    for name, need in needs(steps).items():
         if need not in have:
             what = "bounding boxes" if need == "bboxes" else "a segmentation mask per image"
-            fmt = "coco, yolo or voc" if need == "bboxes" else "masks (images/ + masks/ folders)"
-            found = f"this dataset is read as {layout.format}" if layout.format else "no annotations were found"
-            out.append((name, f"{name} needs {what}, and {found}; use a {fmt} dataset "
+            kind = "coco, yolo or voc" if need == "bboxes" else "masks (images/ + masks/ folders)"
+            found = f"this dataset is read as {fmt}" if fmt else "no annotations were found"
+            out.append((name, f"{name} needs {what}, and {found}; use a {kind} dataset "
                               f"(image.annotations.format) or remove the step"))
     return out
 
@@ -107,7 +107,7 @@ def layout(config: Any, relpaths: list[str]) -> Layout:
     if section is not None and section.format not in (None, "none") and found.format is None:
         raise ConfigError([Problem("image.annotations.format", f"is {section.format}, but {config.input} has no "
                                    f"{LAYOUTS[section.format]}; check the input folder or set format: null")])
-    missing = check_needs(config, found)
+    missing = check_needs(config.image.pipeline, found.format)
     if missing:
         raise ConfigError([Problem("image.pipeline", reason) for _, reason in missing])
     return found

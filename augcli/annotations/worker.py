@@ -94,8 +94,7 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
         elif ann.format == "coco":
             h, w = decoded.shape[:2] if decoded is not None else (None, None)
             fragments.append(Fragment(ann.source, "image", {"format": "coco",
-                                                           **coco.fragment(ann, _rel_image(ann, task.original),
-                                                                           None, w, h)}))
+                                                           **coco.fragment(ann, task.original, None, w, h)}))
     dropped = 0
     if task.outputs:
         mask, mask_info, _ = load_mask(config, ann, decoded.shape)
@@ -122,7 +121,7 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
                      copy, seed, [], {"annotation_of": output})
             elif ann.format == "coco":
                 fragments.append(Fragment(ann.source, "image", {"format": "coco", **coco.fragment(
-                    new, _rel_image(ann, output), copy, width, height)}))
+                    new, output, copy, width, height)}))
     if ann.format == "voc":
         for listing in sorted(ann.meta.get("lists", {})):
             fragments.append(Fragment(listing, "image", {"format": "voc-list", "stem": _stem(item.relpath),
@@ -134,10 +133,6 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
 
 def _stem(relpath: str) -> str:
     return posixpath.splitext(posixpath.basename(relpath))[0]
-
-
-def _rel_image(ann: Annotations, output: str) -> str:
-    return output
 
 
 def finish(config: Any, target: str, datas: list[dict]) -> tuple[bytes, dict]:

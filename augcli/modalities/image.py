@@ -86,18 +86,11 @@ def check_section(section: dict, base: Any, path: str) -> list[Problem]:
     annotations = section.get("annotations")
     fmt = annotations.get("format") if isinstance(annotations, dict) else None
     if fmt is not None:
-        from augcli.annotations import Layout, check_needs
+        from augcli.annotations import check_needs
 
-        for _, reason in check_needs(_Steps(section["pipeline"]), Layout(format=None if fmt == "none" else fmt)):
+        for _, reason in check_needs(section["pipeline"], None if fmt == "none" else fmt):
             problems.append(Problem(f"{path}.pipeline", reason))
     return problems
-
-
-class _Steps:
-    """Just enough of a Config for ``check_needs``: the image pipeline."""
-
-    def __init__(self, steps: Any):
-        self.image = type("Image", (), {"pipeline": steps})
 
 
 def check_pipeline(steps: list, path: str) -> list[Problem]:
@@ -283,14 +276,10 @@ def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
 
 
 def library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
     import albucore
 
-    versions = {"albumentations": A.__version__, "albucore": albucore.__version__,
-                "opencv": cv2.__version__, "numpy": np.__version__}
-    try:
-        from importlib.metadata import version
-
-        versions["pycocotools"] = version("pycocotools")
-    except Exception:  # not installed: COCO masks are then unavailable, nothing else changes
-        pass
-    return versions
+    return {"albumentations": A.__version__, "albucore": albucore.__version__,
+            "opencv": cv2.__version__, "numpy": np.__version__,
+            "pycocotools": version("pycocotools")}  # rasterises and encodes COCO masks
