@@ -165,7 +165,7 @@ def yolo(images: dict[str, np.ndarray], segment: bool) -> None:
         label_file.write_text("\n".join(lines) + "\n")
     names_yaml = "".join(f"  {i}: {n}\n" for i, n in names.items())
     (base / "data.yaml").write_text(f"# augcli sample {'segmentation' if segment else 'detection'} set\n"
-                                    f"path: .\ntrain: images/train\nval: images/val\nnames:\n{names_yaml}")
+                                    f"train: images/train\nval: images/val\nnames:\n{names_yaml}")
 
 
 def voc(images: dict[str, np.ndarray]) -> None:

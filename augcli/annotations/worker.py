@@ -145,7 +145,7 @@ def finish(config: Any, target: str, datas: list[dict]) -> tuple[bytes, dict]:
         return coco.finish(root, target, datas)
     if kind == "voc-list":
         return voc.finish(root, target, datas)
-    return yolo.finish(root, target, datas)
+    return yolo.finish(root, target, datas, Path(config.output))
 
 
 def preview_cells(config: Any, item: Any, decoded: np.ndarray, copies: int) -> list[tuple]:

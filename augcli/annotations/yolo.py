@@ -7,6 +7,7 @@ Values a hair outside [0, 1] (rounding: -5e-7, 1.0000003) are put back and count
 
 from __future__ import annotations
 
+import json
 import math
 import posixpath
 from pathlib import Path
@@ -184,7 +185,19 @@ def write_labels(ann: Annotations, width: int, height: int) -> bytes:
     return "".join(line + "\n" for line in lines).encode()
 
 
-def finish(root: Path, target: str, datas: list[dict]) -> tuple[bytes, dict]:
-    """data.yaml, copied: the output keeps the input's layout, so its relative paths still hold."""
-    return (root / target).read_bytes(), {}
+def finish(root: Path, target: str, datas: list[dict], output: Path | None = None) -> tuple[bytes, dict]:
+    """data.yaml, copied: the output keeps the input's layout, so its relative paths still hold.
 
+    A ``path:`` key (the dataset root) is the one line rewritten, to the output folder:
+    Ultralytics resolves a relative one against its own datasets folder, not against the file.
+    """
+    blob = (root / target).read_bytes()
+    if output is None:
+        return blob, {}
+    lines = blob.decode("utf-8").splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("path:"):
+            ending = line[len(line.rstrip("\r\n")):]
+            lines[i] = f"path: {json.dumps(str(output / posixpath.dirname(target)))}{ending or chr(10)}"
+            return "".join(lines).encode("utf-8"), {"path_rewritten": True}
+    return blob, {}

@@ -91,6 +91,8 @@ def test_coco_identity_round_trip(tmp_path, coco_data):
 
     copies = [strip(a, new_ids) for a in written["annotations"] if a["image_id"] in new_ids]
     assert sorted(copies, key=str) == sorted((strip(a, old_ids) for a in source["annotations"]), key=str)
+    val = "annotations/instances_val.json"  # a split copied unchanged keeps its file byte for byte
+    assert (out / val).read_bytes() == (coco_data / val).read_bytes()
 
 
 def strict_ultralytics(path: Path, n_classes: int, kpt_shape: list[int] | None = None) -> int:
@@ -152,6 +154,10 @@ def test_yolo_pose_keypoints_swap_with_flip_idx(tmp_path, yolo_data):
         np.testing.assert_allclose(copy[5:].reshape(3, 3), mirrored, atol=2e-6)
         strict_ultralytics(out / f"labels/train/{name}__aug0.txt", 1, [3, 3])
     assert rows["images/train/astronaut__aug0.jpg"]["objects"]["keypoints_swapped"] is True
+    # the dataset root line points at the output (Ultralytics reads a relative one from its own folder)
+    written = (out / "data.yaml").read_text()
+    assert written == (yolo_data / "data.yaml").read_text().replace("path: .", f'path: "{out}"')
+    assert yaml.safe_load(written)["flip_idx"] == [1, 0, 2] and rows["data.yaml"]["path_rewritten"] is True
 
 
 def test_yolo_identity_round_trip_and_rounding_repaired_on_read(tmp_path, yolo_data):
