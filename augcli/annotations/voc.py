@@ -109,7 +109,7 @@ def write_xml(ann: Annotations, output_name: str, width: int, height: int, depth
         tree.find("filename").text = output_name
     size = tree.find("size")
     if size is not None:
-        for key, value in (("width", width), ("height", height)):
+        for key, value in (("width", width), ("height", height), ("depth", depth)):
             if size.find(key) is not None:
                 size.find(key).text = str(value)
     kept = {o.id: o for o in ann.objects}

@@ -68,8 +68,8 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
     source_hash = sha256(data)
     need_pixels = bool(task.outputs) or (ann.format == "coco" and ann.meta.get("background"))
     decoded = image.decode(data) if need_pixels else None
-    label_bytes = b""
-    if ann.source and ann.format in ("yolo", "voc"):
+    label_bytes = b""  # the per-image label file (YOLO .txt, VOC .xml, mask image), placed beside the original
+    if ann.source and ann.format in ("yolo", "voc", "masks"):
         with open(os.path.join(config.input, ann.source), "rb") as f:
             label_bytes = f.read()
     label_hash = sha256(label_bytes) if label_bytes else source_hash
@@ -88,9 +88,8 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
             emit(yolo.label_path(task.original), label_bytes, None, None, [], {"annotation_of": task.original})
         elif ann.format == "voc" and label_bytes:
             emit(voc.xml_path(task.original), label_bytes, None, None, [], {"annotation_of": task.original})
-        elif ann.format == "masks" and ann.mask:
-            with open(os.path.join(config.input, ann.mask), "rb") as f:
-                emit(ann.mask, f.read(), None, None, [], {"annotation_of": task.original})
+        elif ann.format == "masks" and label_bytes:
+            emit(ann.mask, label_bytes, None, None, [], {"annotation_of": task.original})
         elif ann.format == "coco":
             h, w = decoded.shape[:2] if decoded is not None else (None, None)
             fragments.append(Fragment(ann.source, "image", {"format": "coco",
