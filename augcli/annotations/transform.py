@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -53,12 +54,14 @@ def _cached(steps_json: str, min_visibility: float, min_area: float):
     transforms = image._build_steps(json.loads(steps_json), "image.pipeline", problems)
     if problems:
         raise ConfigError(problems)
-    return A.Compose(
-        transforms, p=1.0, save_applied_params=True,
-        bbox_params=A.BboxParams("coco", label_fields=["object_index"], min_visibility=min_visibility,
-                                 min_area=min_area, clip=True, filter_invalid_bboxes=True),
-        keypoint_params=A.KeypointParams("xy", label_fields=["point_index"], remove_invisible=False),
-    )
+    with warnings.catch_warnings():  # a pipeline without a geometric step warns that keypoints go unused
+        warnings.simplefilter("ignore", UserWarning)
+        return A.Compose(
+            transforms, p=1.0, save_applied_params=True,
+            bbox_params=A.BboxParams("coco", label_fields=["object_index"], min_visibility=min_visibility,
+                                     min_area=min_area, clip=True, filter_invalid_bboxes=True),
+            keypoint_params=A.KeypointParams("xy", label_fields=["point_index"], remove_invisible=False),
+        )
 
 
 def pipeline_for(steps: list, min_visibility: float = 0.0, min_area: float = 0.0):
