@@ -152,3 +152,22 @@ def test_images_without_labels_are_background_images(tmp_path, yolo_data, coco_d
     assert [(i["file_name"], i["width"], i["height"]) for i in extra] == [
         ("extra.jpg", 256, 171), ("extra__aug0.jpg", 256, 171), ("extra__aug1.jpg", 256, 171)]
     assert not [a for a in written["annotations"] if a["image_id"] in {i["id"] for i in extra}]
+
+
+def test_fragments_are_plain_json_so_a_resumed_run_folds_the_same_files(tmp_path):
+    from augcli.annotations import worker
+    from augcli.config import load_config
+    from augcli.dataset import discover
+    from augcli.modalities import image
+    from augcli.plan import build_plan
+
+    config = load_config(CONFIGS / "detection_coco.yaml", {"output": str(tmp_path / "out")})
+    fragments: list = []
+    for task in build_plan(config, discover(config).items).tasks:
+        worker.process(task, config, [], fragments)
+    targets = {f.target for f in fragments}
+    assert targets == {"annotations/instances_train.json", "annotations/instances_val.json"}
+    for target in sorted(targets):
+        datas = [f.data for f in fragments if f.target == target]
+        journaled = json.loads(json.dumps(datas))  # what a resumed run reads back from the journal
+        assert image.finish(config, target, journaled) == image.finish(config, target, datas)
