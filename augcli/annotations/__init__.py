@@ -78,6 +78,10 @@ def detect(config: Any, relpaths: list[str]) -> Layout:
         layout = readers[name](root, relpaths, section)
         if layout is not None:
             layout.format = name
+            for relpath in relpaths:  # images outside the labelled set: their split by the same convention
+                split = split_of(relpath.split("/"))
+                if split and relpath not in layout.splits:
+                    layout.splits[relpath] = split
             return layout
     return Layout()
 

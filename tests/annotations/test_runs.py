@@ -171,3 +171,12 @@ def test_fragments_are_plain_json_so_a_resumed_run_folds_the_same_files(tmp_path
         datas = [f.data for f in fragments if f.target == target]
         journaled = json.loads(json.dumps(datas))  # what a resumed run reads back from the journal
         assert image.finish(config, target, journaled) == image.finish(config, target, datas)
+
+
+def test_a_named_coco_file_and_images_folder(tmp_path, coco_data):
+    annotations = {"format": "coco", "file": "annotations/instances_train.json", "images": "images/train"}
+    result, _, rows = run(tmp_path, coco_data, [{"HorizontalFlip": {"p": 1}}], annotations=annotations)
+    assert result.exit_code == 0, result.errors
+    assert "images/train/chelsea__aug1.jpg" in rows and "annotations/instances_train.json" in rows
+    assert "annotations/instances_val.json" not in rows  # not named: not read, not written
+    assert rows["images/val/rocket.jpg"]["copy"] is None and "images/val/rocket__aug0.jpg" not in rows
