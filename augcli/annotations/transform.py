@@ -118,10 +118,8 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
         data["masks"] = object_masks
     if mask is not None:
         data["mask"] = mask
-    if boxes:
-        data["cropping_bbox"] = _union_box(boxes)  # RandomCropNearBBox crops near all the objects
-    else:
-        data["cropping_bbox"] = [0, 0, width, height]
+    # RandomCropNearBBox crops near all the objects (whole pixels: it slices with them)
+    data["cropping_bbox"] = _union_box(boxes) if boxes else [0, 0, width, height]
 
     pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
     if image.dtype == np.uint16:
@@ -234,7 +232,7 @@ def _was_clipped(box, width: int, height: int) -> bool:
     return x < -_EPS or y < -_EPS or x + w > width + _EPS or y + h > height + _EPS
 
 
-def _union_box(boxes) -> list[float]:
+def _union_box(boxes) -> list[int]:
     arr = np.asarray(boxes, dtype=np.float64)
-    return [float(arr[:, 0].min()), float(arr[:, 1].min()),
-            float((arr[:, 0] + arr[:, 2]).max()), float((arr[:, 1] + arr[:, 3]).max())]
+    return [int(np.floor(arr[:, 0].min())), int(np.floor(arr[:, 1].min())),
+            int(np.ceil((arr[:, 0] + arr[:, 2]).max())), int(np.ceil((arr[:, 1] + arr[:, 3]).max()))]

@@ -180,3 +180,18 @@ def test_a_named_coco_file_and_images_folder(tmp_path, coco_data):
     assert "images/train/chelsea__aug1.jpg" in rows and "annotations/instances_train.json" in rows
     assert "annotations/instances_val.json" not in rows  # not named: not read, not written
     assert rows["images/val/rocket.jpg"]["copy"] is None and "images/val/rocket__aug0.jpg" not in rows
+
+
+@pytest.mark.parametrize("step", [
+    {"BBoxSafeRandomCrop": {"erosion_rate": 0.2, "p": 1}},
+    {"RandomSizedBBoxSafeCrop": {"height": 128, "width": 128, "p": 1}},
+    {"AtLeastOneBBoxRandomCrop": {"height": 100, "width": 100, "p": 1}},
+    {"RandomCropNearBBox": {"max_part_shift": [0.1, 0.2], "p": 1}},
+], ids=lambda step: next(iter(step)))
+def test_steps_that_need_boxes_run_on_an_annotated_dataset(tmp_path, coco_data, step):
+    result, _, rows = run(tmp_path, coco_data, [step])
+    assert result.exit_code == 0, result.errors
+    copies = [r for r in rows.values() if r.get("copy") is not None]
+    assert copies and all(r["transforms"][0]["name"] == next(iter(step)) for r in copies)
+    if "AtLeastOne" not in str(step):  # the others keep every object in the crop (or near it)
+        assert all(r["objects"]["kept"] >= 1 for r in copies)
