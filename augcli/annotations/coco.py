@@ -199,6 +199,8 @@ def _object(ann: dict, categories: dict, entry: dict) -> tuple[Obj | None, str |
     elif isinstance(seg, dict):
         if "counts" not in seg or "size" not in seg:
             return None, "RLE segmentation needs 'counts' and 'size'"
+        if [entry.get("height"), entry.get("width")] != list(seg["size"]):
+            return None, f"RLE size {seg['size']} is not the image's [height, width]"
         rle = seg
     keypoints = ()
     if "keypoints" in ann:

@@ -102,8 +102,10 @@ def _fmt(v: float, integral: bool) -> str:
     return str(round(v)) if integral else f"{v:.2f}"
 
 
-def write_xml(ann: Annotations, output_name: str, width: int, height: int, depth: int) -> bytes:
-    """The source's XML with this output's filename, size and transformed boxes; dropped objects removed."""
+def write_xml(ann: Annotations, output_name: str, width: int, height: int, depth: int,
+              clipped: list | tuple = ()) -> bytes:
+    """The source's XML with this output's filename, size and transformed boxes; dropped objects
+    removed; objects the border cut marked ``truncated`` where the XML has that field."""
     tree = ET.fromstring(ann.meta["xml"]) if ann.meta.get("xml") else _blank()
     if tree.find("filename") is not None:
         tree.find("filename").text = output_name
@@ -120,6 +122,8 @@ def write_xml(ann: Annotations, output_name: str, width: int, height: int, depth
             tree.remove(element)
             continue
         obj = kept[i]
+        if i in clipped and element.find("truncated") is not None:
+            element.find("truncated").text = "1"
         x, y, w, h = obj.bbox
         integral = obj.extra.get("_integral", True)
         box = element.find("bndbox")

@@ -113,7 +113,8 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
                      {"annotation_of": output})
             elif ann.format == "voc" and not ann.meta.get("background"):
                 depth = 1 if decoded.ndim == 2 else decoded.shape[2]
-                emit(voc.xml_path(output), voc.write_xml(new, posixpath.basename(output), width, height, depth),
+                emit(voc.xml_path(output), voc.write_xml(new, posixpath.basename(output), width, height, depth,
+                                                          record.clipped),
                      copy, seed, [], {"annotation_of": output})
             elif ann.format == "masks" and out_mask is not None:
                 emit(masks.mask_output(ann.mask, output), masks.write_mask(out_mask, mask_info, ann.mask),

@@ -216,3 +216,21 @@ def test_masks_identity_and_no_new_label_values(tmp_path, masks_data):
         for k in range(2):
             copy = np.array(Image.open(out / f"masks/train/{name}__aug{k}.png"))
             assert set(np.unique(copy)) <= values | {0}
+
+
+def test_voc_objects_cut_by_the_border_are_marked_truncated(tmp_path, voc_data):
+    result, out, rows = run(tmp_path, voc_data, [{"RandomCrop": {"height": 120, "width": 150, "p": 1.0}}])
+    assert result.exit_code == 0
+    marked = 0
+    for name in ("astronaut", "coffee", "chelsea"):
+        for k in range(2):
+            record = rows[f"JPEGImages/{name}__aug{k}.jpg"]["objects"]
+            objects = ET.parse(out / f"Annotations/{name}__aug{k}.xml").getroot().findall("object")
+            assert len(objects) == record["kept"]
+            source = ET.parse(voc_data / f"Annotations/{name}.xml").getroot().findall("object")
+            kept_ids = [i for i in range(len(source)) if i not in record["dropped"]]
+            for i, element in zip(kept_ids, objects, strict=True):
+                if i in record["clipped"]:
+                    assert element.findtext("truncated") == "1"
+                    marked += 1
+    assert marked
