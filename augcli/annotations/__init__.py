@@ -9,9 +9,9 @@ from typing import Any
 
 from augcli.annotations.model import Annotations, Obj, ObjectRecord
 
-__all__ = ["NEEDS", "Annotations", "Layout", "Obj", "ObjectRecord", "detect", "for_item", "needs"]
+__all__ = ["NEEDS", "UNSUPPORTED", "Annotations", "Layout", "Obj", "ObjectRecord", "check_needs", "detect",
+           "for_item", "layout", "needs"]
 
-FORMATS = ("coco", "yolo", "voc", "masks")
 #: What a transform needs beyond the image, and why: checked before a run starts.
 NEEDS = {
     "BBoxSafeRandomCrop": "bboxes", "RandomSizedBBoxSafeCrop": "bboxes", "AtLeastOneBBoxRandomCrop": "bboxes",
@@ -43,7 +43,6 @@ class Layout:
     owned: set[str] = field(default_factory=set)  # label files: written by the image items, not items themselves
     splits: dict[str, str] = field(default_factory=dict)  # image relpath -> split, where the convention puts it
     errors: list[dict[str, str]] = field(default_factory=list)
-    background: set[str] = field(default_factory=set)  # covered images with no annotation entry
     repaired: int = 0
 
     def for_image(self, relpath: str) -> Annotations | None:
