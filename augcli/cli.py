@@ -212,7 +212,8 @@ def transforms(modality, as_json) -> None:
                 f"{p}=<required>" if spec.get("required") else f"{p}={json.dumps(spec['default'])}"
                 for p, spec in entry["params"].items()
             )
-            click.echo(f"  {entry['name']}({params})")
+            needs = f"  [needs {entry['needs']}: an annotated dataset]" if entry.get("needs") else ""
+            click.echo(f"  {entry['name']}({params}){needs}")
 
 
 @cli.command()

@@ -41,6 +41,17 @@ class Mix(_Section):
     same_label: bool = False  # partners only from the source's own label
 
 
+class AnnotationsSection(_Section):
+    """Detection, segmentation and pose labels that move with the pixels (COCO, YOLO, VOC, mask folders)."""
+
+    format: Literal["coco", "yolo", "voc", "masks", "none"] | None = None  # None: detect; none: plain images
+    file: str | None = None  # coco: the JSON, relative to input
+    images: str | None = None  # coco: the folder its file_names are relative to, relative to input
+    min_visibility: float = Field(default=0.0, ge=0.0, le=1.0)  # albumentations BboxParams names
+    min_area: float = Field(default=0.0, ge=0.0)
+    keep_empty: bool = True  # keep copies that lost every object, as background images
+
+
 class ImageSection(_Section):
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGE_INCLUDE))
     exclude: list[str] = Field(default_factory=list)
@@ -48,6 +59,7 @@ class ImageSection(_Section):
     format: Literal["jpg", "png", "webp", "bmp", "tiff"] | None = None
     quality: int | None = Field(default=None, ge=1, le=100)
     mix: Mix | None = None
+    annotations: AnnotationsSection | None = None  # None: the layout is detected
 
 
 DEFAULT_AUDIO_INCLUDE = ["**/*.wav", "**/*.flac", "**/*.ogg", "**/*.mp3"]

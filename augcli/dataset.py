@@ -7,7 +7,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from augcli.annotations import layout as annotations_layout
 from augcli.config import MODALITIES, Config
 
 AUGMENT, COPY = "augment", "copy"
@@ -33,6 +35,7 @@ class Item:
     action: str  # AUGMENT or COPY
     sidecars: tuple[str, ...] = ()  # same-stem files that belong to this item (a clip's transcript)
     mix: tuple[Mixed, ...] = ()  # mixup/cutmix outputs made from this source and a partner (augcli.mix)
+    annotations: Any = field(default=None, compare=False)  # augcli.annotations.Annotations of an annotated image
 
 
 @dataclass
@@ -41,7 +44,9 @@ class Discovery:
     unmatched: int = 0  # files no modality's include pattern took
     left_out_splits: Counter = field(default_factory=Counter)  # split -> files neither augmented nor copied
     audio_metadata: list[str] = field(default_factory=list)  # audiofolder metadata.csv files (rewritten)
-    errors: list[dict[str, str]] = field(default_factory=list)  # {"source", "reason"}: found but unusable
+    errors: list[dict[str, str]] = field(default_factory=list)  # {"source", "reason"} of files that cannot be used
+    annotation_format: str | None = None  # coco | yolo | voc | masks, when the images are annotated
+    annotations_repaired: int = 0  # label values put back into range on read (YOLO rounding)
 
 
 def glob_to_regex(pattern: str) -> re.Pattern:
@@ -123,10 +128,13 @@ def discover(config: Config) -> Discovery:
     relpaths = walk_files(config.input, unreadable=unreadable)
     sidecars, metadata = _sidecars(config, [p for p in relpaths if is_utf8(p)], modalities.get("audio"))
     owned = {path for paths in sidecars.values() for path in paths} | set(metadata)
+    layout = annotations_layout(config, relpaths)  # COCO, YOLO, VOC or mask folders: labels move with pixels
+    owned |= layout.owned
     top_folders = {p.split("/", 1)[0].lower() for p in relpaths if "/" in p}
     has_splits = bool(top_folders & known_splits)
 
-    result = Discovery(items=[], audio_metadata=metadata)
+    result = Discovery(items=[], audio_metadata=metadata, errors=list(layout.errors),
+                       annotation_format=layout.format, annotations_repaired=layout.repaired)
     for folder, exc in unreadable:
         if not excluded(folder + "/"):
             result.errors.append({"source": printable(folder) + "/", "reason": (
@@ -149,6 +157,9 @@ def discover(config: Config) -> Discovery:
         split = parts[0] if has_splits and len(parts) > 1 and parts[0].lower() in known_splits else None
         below = parts[1:] if split else parts
         label = below[0] if len(below) > 1 else None
+        annotations = layout.for_image(relpath) if modality == "image" else None
+        if annotations is not None:  # the labels are the annotations; the split is where the layout puts it
+            split, label = layout.splits.get(relpath, split), None
         if split is None or split.lower() in augment_splits:
             action = AUGMENT
         elif split.lower() in copy_splits:
@@ -156,7 +167,8 @@ def discover(config: Config) -> Discovery:
         else:
             result.left_out_splits[split] += 1
             continue
-        result.items.append(Item(relpath, modality, label, split, action, sidecars.get(relpath, ())))
+        result.items.append(Item(relpath, modality, label, split, action, sidecars.get(relpath, ()),
+                                 annotations=annotations))
     return result
 
 

@@ -65,6 +65,7 @@ class RunResult:
             "dropped_unchanged": self.dropped_unchanged,
             "unmatched_files": self.discovery.unmatched,
             "stale_removed": self.stale_removed,
+            "annotation_values_repaired": self.discovery.annotations_repaired,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -117,10 +118,16 @@ def run(
         raise DatasetError(f"cannot write to the output folder {config.output}: {exc.strerror or exc}") from None
     done = 0
     result.status = "interrupted"
+    result.errors += discovery.errors
+    fragments: dict[tuple[str, str], list] = {}  # ann's interim aggregate fold (rel's job.py replaces it)
+    written: set[str] = set()
     try:
         for task_result in execute(plan.tasks, config):
             for line in task_result.rows:
                 writer.write(line)
+                written.add(json.loads(line)["output"])
+            for fragment in task_result.fragments:
+                fragments.setdefault((fragment.target, fragment.modality), []).append(fragment.data)
             result.originals_written += task_result.n_originals
             result.outputs_written += len(task_result.rows) - task_result.n_originals
             result.dropped_unchanged += task_result.dropped
@@ -140,13 +147,33 @@ def run(
                 for line in audio.rewrite_metadata(config, discovery.audio_metadata, plan.tasks):
                     writer.write(line)
                     result.originals_written += 1
+            for line in _finish_aggregates(config, fragments):
+                writer.write(line)
+                written.add(json.loads(line)["output"])
+                result.originals_written += 1
             result.stale_removed = _remove_stale(config.output, previous - plan.output_paths()
-                                                 - set(discovery.audio_metadata))
+                                                 - set(discovery.audio_metadata) - written)
     finally:
         writer.close()  # the manifest lists exactly the files written, whatever stopped the run
         result.seconds = time.perf_counter() - started
         _write_run_json(result, wall_start)
     return result
+
+
+def _finish_aggregates(config: Config, fragments: dict[tuple[str, str], list]) -> list[str]:
+    """ann's interim fold of aggregate outputs (contract 1); rel's augcli/aggregate.py replaces it."""
+    from augcli.io import sha256
+    from augcli.manifest import ManifestRow
+
+    lines = []
+    for (target, modality), datas in sorted(fragments.items()):
+        blob, extra = importlib.import_module(f"augcli.modalities.{modality}").finish(config, target, datas)
+        write_atomic(config.output / target, blob)
+        source = config.input / target
+        source_hash = sha256(source.read_bytes()) if source.is_file() else sha256(blob)
+        lines.append(ManifestRow(target, target, modality, None, None, [], sha256(blob), source_hash,
+                                 extra={"aggregate": True, **extra}).to_json())
+    return lines
 
 
 def _previous_outputs(output: Path) -> set[str]:

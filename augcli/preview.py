@@ -37,6 +37,7 @@ class Cell:
     seed: int | None = None
     clip: bytes | None = None  # audio: the file bytes a run writes, to listen to
     clip_suffix: str = ""
+    objects: dict[str, Any] | None = None  # annotated images: objects in / kept / dropped / clipped
 
 
 @dataclass
@@ -65,6 +66,16 @@ def preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sampl
             decoded = image.decode(data)
         except (ItemError, OSError) as exc:
             sample.error = str(exc)
+            samples.append(sample)
+            continue
+        if item.annotations is not None:  # boxes, polygons, masks and keypoints drawn on every cell
+            from augcli.annotations.worker import preview_cells
+
+            try:
+                sample.cells += [Cell(img, title, applied_steps(applied), seed, objects=objects)
+                                 for img, title, applied, seed, objects in preview_cells(config, item, decoded, copies)]
+            except (ItemError, OSError) as exc:
+                sample.error = str(exc)
             samples.append(sample)
             continue
         sample.cells.append(Cell(to_display(decoded), "original"))
@@ -350,6 +361,11 @@ def _figure(cell: Cell) -> str:
         for step in cell.steps
     ) or ("<li><i>no step applied</i></li>" if cell.title != "original" else "")
     seed = f" <small>seed {cell.seed}</small>" if cell.seed is not None else ""
+    if cell.objects is not None:
+        o = cell.objects
+        seed += (f"<br><small class=objects>objects: {o['in']} in, {o['kept']} kept"
+                 + (f", dropped {html.escape(str(o['dropped']))}" if o["dropped"] else "")
+                 + (f", clipped {html.escape(str(o['clipped']))}" if o["clipped"] else "") + "</small>")
     player = ""
     if cell.clip is not None:
         kind = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}.get(

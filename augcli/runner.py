@@ -28,6 +28,7 @@ class TaskResult:
     n_originals: int = 0
     dropped: int = 0  # augmented samples left out because they equal their source (drop_unchanged)
     error: str | None = None
+    fragments: list = field(default_factory=list)  # aggregate.Fragment objects, folded at the end of the run
 
 
 def execute(tasks: list[Task], config: Config) -> Iterator[TaskResult]:
@@ -91,7 +92,10 @@ def process_task(task: Task, config: Config) -> TaskResult:
     rows: list[ManifestRow] = []
     try:
         module = importlib.import_module(f"augcli.modalities.{task.item.modality}")
-        result.dropped = module.process(task, config, rows)
+        if task.item.modality == "image":  # ann's interim: rel's runner passes fragments to every modality
+            result.dropped = module.process(task, config, rows, result.fragments)
+        else:
+            result.dropped = module.process(task, config, rows)
     except ItemError as exc:
         result.error = str(exc)
     except OSError as exc:

@@ -16,6 +16,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from augcli.annotations import NEEDS, UNSUPPORTED
 from augcli.config import yaml_path
 from augcli.errors import ConfigError, ItemError, Problem
 from augcli.modalities import policies
@@ -51,7 +52,9 @@ def transform_names() -> list[str]:
          for name in dir(A)
          if inspect.isclass(getattr(A, name))
          and issubclass(getattr(A, name), (A.BasicTransform, A.BaseCompose))
-         and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform")
+         and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform",
+                          "Transform3D")
+         and name not in UNSUPPORTED
          and not name.startswith("_")]
         + list(policies.POLICIES)
     )
@@ -74,14 +77,26 @@ def describe_transforms() -> list[dict[str, Any]]:
                 continue
             params[p.name] = {"required": True} if p.default is p.empty else {"default": plain(p.default)}
         doc = (inspect.getdoc(cls) or "").strip().splitlines()
-        described.append({"name": name, "composition": name in COMPOSITIONS, "params": params,
-                          "summary": doc[0] if doc else ""})
+        entry = {"name": name, "composition": name in COMPOSITIONS, "params": params,
+                 "summary": doc[0] if doc else ""}
+        if name in NEEDS:  # runs only on an annotated dataset that has these
+            entry["needs"] = NEEDS[name]
+        described.append(entry)
     return described
 
 
 def check_section(section: dict, base: Any, path: str) -> list[Problem]:
-    """Problems in the raw ``image`` section beyond its schema: its pipeline."""
-    return check_pipeline(section["pipeline"], f"{path}.pipeline")
+    """Problems in the raw ``image`` section beyond its schema: its pipeline, and steps that need
+    annotations the named format does not have (an undetected layout is checked at discovery)."""
+    problems = check_pipeline(section["pipeline"], f"{path}.pipeline")
+    annotations = section.get("annotations")
+    fmt = annotations.get("format") if isinstance(annotations, dict) else None
+    if fmt is not None:
+        from augcli.annotations import check_needs
+
+        for _, reason in check_needs(section["pipeline"], None if fmt == "none" else fmt):
+            problems.append(Problem(f"{path}.pipeline", reason))
+    return problems
 
 
 def check_pipeline(steps: list, path: str) -> list[Problem]:
@@ -127,7 +142,9 @@ def _build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
 def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
     parsed = steps_.parse_step(step, path, problems, modality="image", kind="transform", known=transform_names(),
                                example="- Rotate: {limit: 15, p: 0.5}",
-                               hints={"Compose": "use 'Sequential' to group steps inside a pipeline"})
+                               hints={"Compose": "use 'Sequential' to group steps inside a pipeline",
+                                      **{name: f"augcli cannot run {name}: {why}"
+                                         for name, why in UNSUPPORTED.items()}})
     if parsed is None:
         return None
     name, params = parsed
@@ -255,10 +272,18 @@ def _same_pixels_as_file(source: tuple[bytes, str], suffix: str) -> bool:
 
 
 def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
-    """Worker: read a source once, place it, write its augmented copies; append a ManifestRow per file."""
+    """Worker: read a source once, place it, write its augmented copies; append a ManifestRow per file.
+
+    An annotated image (COCO, YOLO, VOC, mask folder) goes through augcli.annotations, which
+    moves its labels with the pixels and appends Fragments for the files made from many images.
+    """
     from augcli.io import sha256, write_atomic
     from augcli.manifest import ManifestRow, applied_steps
 
+    if getattr(task.item, "annotations", None) is not None:
+        from augcli.annotations import worker
+
+        return worker.process(task, config, rows, fragments if fragments is not None else [])
     item, out_root = task.item, str(config.output)
     with open(os.path.join(config.input, item.relpath), "rb") as f:
         data = f.read()
@@ -285,7 +310,8 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
 
 
 def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
-    """An aggregate file from its fragments' data: soft_labels.csv of mixed images, or an annotation file."""
+    """An aggregate file from its fragments' data: soft_labels.csv of mixed images, or an annotation
+    file (COCO JSON, VOC ImageSets list, YOLO data.yaml)."""
     from augcli import mix
 
     if target == mix.SOFT_LABELS:
@@ -296,7 +322,10 @@ def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
 
 
 def library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
     import albucore
 
     return {"albumentations": A.__version__, "albucore": albucore.__version__,
-            "opencv": cv2.__version__, "numpy": np.__version__}
+            "opencv": cv2.__version__, "numpy": np.__version__,
+            "pycocotools": version("pycocotools")}  # rasterises and encodes COCO masks

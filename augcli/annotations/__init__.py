@@ -1,0 +1,138 @@
+"""Annotated image datasets (COCO, YOLO/Ultralytics, Pascal VOC, mask folders): find the layout,
+read each image's annotations for discovery, and name what transforms need them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from augcli.annotations.model import Annotations, Obj, ObjectRecord
+
+__all__ = ["NEEDS", "UNSUPPORTED", "Annotations", "Layout", "Obj", "ObjectRecord", "check_needs", "detect",
+           "for_item", "layout", "needs"]
+
+#: What a transform needs beyond the image, and why: checked before a run starts.
+NEEDS = {
+    "BBoxSafeRandomCrop": "bboxes", "RandomSizedBBoxSafeCrop": "bboxes", "AtLeastOneBBoxRandomCrop": "bboxes",
+    "RandomCropNearBBox": "bboxes", "ConstrainedCoarseDropout": "bboxes",
+    "MaskDropout": "mask", "CropNonEmptyMaskIfExists": "mask",
+}
+#: What each format gives the pipeline.
+PROVIDES = {"coco": {"bboxes"}, "yolo": {"bboxes"}, "voc": {"bboxes"}, "masks": {"mask"}}
+#: Steps augcli cannot run on a single 2-D image, and why.
+UNSUPPORTED = {
+    "Mosaic": "it combines several images per output; augcli augments one source per output",
+    **{name: "it is a 3D/volume transform; augcli augments 2-D images" for name in (
+        "CenterCrop3D", "CoarseDropout3D", "CubicSymmetry", "Pad3D", "PadIfNeeded3D", "RandomCrop3D")},
+}
+SPLIT_NAMES = ("train", "val", "valid", "validation", "test")
+LAYOUTS = {"coco": "COCO JSON (with 'images' and 'annotations') whose file_names exist",
+           "yolo": "images/ folder with a labels/ folder of .txt files beside it",
+           "voc": "JPEGImages/ folder with an Annotations/ folder of .xml files beside it",
+           "masks": "images/ folder with a masks/ folder of same-stem images beside it"}
+
+
+@dataclass
+class Layout:
+    """What discovery learns from an annotated layout."""
+
+    format: str | None = None
+    annotations: dict[str, Annotations] = field(default_factory=dict)  # image relpath -> its annotations
+    images: set[str] = field(default_factory=set)  # image relpaths the layout covers (others are plain)
+    owned: set[str] = field(default_factory=set)  # label files: written by the image items, not items themselves
+    splits: dict[str, str] = field(default_factory=dict)  # image relpath -> split, where the convention puts it
+    errors: list[dict[str, str]] = field(default_factory=list)
+    repaired: int = 0
+
+    def for_image(self, relpath: str) -> Annotations | None:
+        if relpath in self.annotations:
+            return self.annotations[relpath]
+        if relpath in self.images and self.format:
+            return Annotations(self.format, "", meta={"background": True})
+        if self.format:  # an image outside the annotated layout: augmented the same way, no labels written
+            return Annotations("none", "")
+        return None
+
+
+def needs(steps: Any) -> dict[str, str]:
+    """Transform name -> what it needs (``bboxes`` or ``mask``), for the steps a pipeline uses."""
+    from augcli.annotations.transform import step_names
+
+    return {name: NEEDS[name] for name in sorted(step_names(steps)) if name in NEEDS}
+
+
+def detect(config: Any, relpaths: list[str]) -> Layout:
+    """The annotation layout of the input, as the config names it or as found; empty when none."""
+    section = config.image.annotations if config.image is not None else None
+    if config.image is None or (section is not None and section.format == "none"):
+        return Layout()
+    from augcli.annotations import coco, masks, voc, yolo
+
+    readers = {"coco": coco.read, "yolo": yolo.read, "voc": voc.read, "masks": masks.read}
+    wanted = section.format if section is not None and section.format else None
+    order = [wanted] if wanted else ["coco", "yolo", "voc", "masks"]
+    root = Path(config.input)
+    for name in order:
+        layout = readers[name](root, relpaths, section)
+        if layout is not None:
+            layout.format = name
+            for relpath in relpaths:  # images outside the labelled set: their split by the same convention
+                split = split_of(relpath.split("/"))
+                if split and relpath not in layout.splits:
+                    layout.splits[relpath] = split
+            return layout
+    return Layout()
+
+
+def check_needs(steps: Any, fmt: str | None) -> list[tuple[str, str]]:
+    """(step, reason) for each step whose annotations a dataset of format ``fmt`` does not have."""
+    have = PROVIDES.get(fmt or "", set())
+    out = []
+    for name, need in needs(steps).items():
+        if need not in have:
+            what = "bounding boxes" if need == "bboxes" else "a segmentation mask per image"
+            kind = "coco, yolo or voc" if need == "bboxes" else "masks (images/ + masks/ folders)"
+            found = f"this dataset is read as {fmt}" if fmt else "no annotations were found"
+            out.append((name, f"{name} needs {what}, and {found}; use a {kind} dataset "
+                              f"(image.annotations.format) or remove the step"))
+    return out
+
+
+def layout(config: Any, relpaths: list[str]) -> Layout:
+    """Discovery's call: the annotated layout, or a config error for steps it cannot feed."""
+    from augcli.errors import ConfigError, Problem
+
+    if config.image is None:
+        return Layout()
+    found = detect(config, relpaths)
+    section = config.image.annotations
+    if section is not None and section.format not in (None, "none") and found.format is None:
+        raise ConfigError([Problem("image.annotations.format", f"is {section.format}, but {config.input} has no "
+                                   f"{LAYOUTS[section.format]}; check the input folder or set format: null")])
+    missing = check_needs(config.image.pipeline, found.format)
+    if missing:
+        raise ConfigError([Problem("image.pipeline", reason) for _, reason in missing])
+    return found
+
+
+_CACHE: dict[Any, Layout] = {}
+
+
+def for_item(config: Any, relpath: str) -> Annotations | None:
+    """The annotations of one image, read as discovery reads them (verify re-derives with this)."""
+    from augcli.dataset import walk_files
+
+    key = (str(config.input), repr(config.image.annotations) if config.image else None)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = detect(config, walk_files(Path(config.input)))
+    return _CACHE[key].for_image(relpath)
+
+
+def split_of(relpath_parts: list[str]) -> str | None:
+    """A split folder named where the layout conventions put it (``images/train/x.jpg``)."""
+    for part in relpath_parts[:-1]:
+        if part.lower() in SPLIT_NAMES:
+            return part
+    return None
