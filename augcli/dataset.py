@@ -128,7 +128,8 @@ def discover(config: Config) -> Discovery:
     relpaths = walk_files(config.input, unreadable=unreadable)
     sidecars, metadata = _sidecars(config, [p for p in relpaths if is_utf8(p)], modalities.get("audio"))
     owned = {path for paths in sidecars.values() for path in paths} | set(metadata)
-    layout = annotations_layout(config, relpaths)  # COCO, YOLO, VOC or mask folders: labels move with pixels
+    # COCO, YOLO, VOC or mask folders (labels move with the pixels), among the files the config takes
+    layout = annotations_layout(config, [p for p in relpaths if not excluded(p)])
     owned |= layout.owned
     top_folders = {p.split("/", 1)[0].lower() for p in relpaths if "/" in p}
     has_splits = bool(top_folders & known_splits)

@@ -118,7 +118,6 @@ def run(
         raise DatasetError(f"cannot write to the output folder {config.output}: {exc.strerror or exc}") from None
     done = 0
     result.status = "interrupted"
-    result.errors += discovery.errors
     fragments: dict[tuple[str, str], list] = {}  # ann's interim aggregate fold (rel's job.py replaces it)
     written: set[str] = set()
     try:

@@ -10,7 +10,7 @@ from typing import Any
 from augcli.annotations.model import Annotations, Obj, ObjectRecord
 
 __all__ = ["NEEDS", "UNSUPPORTED", "Annotations", "Layout", "Obj", "ObjectRecord", "check_needs", "detect",
-           "for_item", "layout", "needs"]
+           "layout", "needs"]
 
 #: What a transform needs beyond the image, and why: checked before a run starts.
 NEEDS = {
@@ -114,20 +114,6 @@ def layout(config: Any, relpaths: list[str]) -> Layout:
     if missing:
         raise ConfigError([Problem("image.pipeline", reason) for _, reason in missing])
     return found
-
-
-_CACHE: dict[Any, Layout] = {}
-
-
-def for_item(config: Any, relpath: str) -> Annotations | None:
-    """The annotations of one image, read as discovery reads them (verify re-derives with this)."""
-    from augcli.dataset import walk_files
-
-    key = (str(config.input), repr(config.image.annotations) if config.image else None)
-    if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = detect(config, walk_files(Path(config.input)))
-    return _CACHE[key].for_image(relpath)
 
 
 def split_of(relpath_parts: list[str]) -> str | None:
