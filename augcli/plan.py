@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item
@@ -80,7 +83,24 @@ def output_format(config: Config, modality: str) -> str | None:
     return None
 
 
+#: A plan this large is refused before anything is computed: seeding and naming 10 million outputs
+#: takes minutes and gigabytes, which is a mistyped --copies far more often than a wish.
+MAX_PLANNED_FILES = 10_000_000
+
+
+def check_size(config: Config, items: list[Item]) -> None:
+    n_augmented = sum(item.action == AUGMENT for item in items)
+    planned = n_augmented * config.copies + len(items)
+    if planned > MAX_PLANNED_FILES:
+        raise DatasetError(
+            f"the plan would write about {planned:,} files ({n_augmented:,} sources x {config.copies:,} copies), "
+            f"more than augcli plans in one run ({MAX_PLANNED_FILES:,}); lower copies, or split the input "
+            "into several runs"
+        )
+
+
 def build_plan(config: Config, items: list[Item]) -> Plan:
+    check_size(config, items)
     tasks = []
     for item in items:
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
@@ -122,3 +142,23 @@ def chunked(work: list, size: int) -> Iterator[list]:
 def chunk_size(n_tasks: int, n_workers: int) -> int:
     """Big enough that per-dispatch overhead is small, small enough to keep every worker busy."""
     return max(1, min(32, n_tasks // (n_workers * 8) or 1))
+
+
+def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
+    """What shapes a task's outputs: a recorded output whose fingerprint still matches (and whose source
+    and file still have their recorded sha256) can be kept on resume instead of being made again.
+
+    A source copied unchanged depends on nothing but its place; an augmented one on its outputs,
+    seeds, the run seed and copies (tables and lines derive per-sample seeds from them), its
+    modality's config section and library versions, and augcli's version.
+    """
+    from augcli import __version__
+
+    shape: dict[str, Any] = {"item": asdict(task.item), "original": task.original, "outputs": list(task.outputs)}
+    if task.item.action == AUGMENT:
+        section = getattr(config, task.item.modality)
+        shape.update(seeds=list(task.seeds), seed=config.seed, copies=config.copies,
+                     keep_originals=config.keep_originals, augcli=__version__, libraries=versions,
+                     section=section.model_dump(mode="json") if section is not None else None)
+    blob = json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]

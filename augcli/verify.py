@@ -11,7 +11,7 @@ from augcli.config import Config, load_config
 from augcli.dataset import walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
 from augcli.io import sha256
-from augcli.manifest import MANIFEST_NAME, RUN_NAME, read_manifest
+from augcli.manifest import MANIFEST_NAME, RUN_NAME, is_own_file, read_manifest
 from augcli.runner import fan_out
 
 
@@ -53,7 +53,7 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     report.findings += [Finding(p, "missing", "listed in the manifest but not on disk")
                         for p in sorted(listed - present)]
     report.findings += [Finding(p, "stray", "on disk but not in the manifest")
-                        for p in sorted(present - listed - {MANIFEST_NAME, RUN_NAME})]
+                        for p in sorted(present - listed) if not is_own_file(p)]
 
     chosen = [row for row in _sample(rows, sample) if row["output"] in present]
     groups: dict[str, list[dict]] = {}
@@ -152,7 +152,7 @@ def _regenerate_and_compare(source: str, rows: list[dict], config: Config, outpu
     with tempfile.TemporaryDirectory(prefix=".augcli-verify-") as scratch:
         fresh: list = []
         importlib.import_module(f"augcli.modalities.{modality}").process(
-            task, config.model_copy(update={"output": Path(scratch)}), fresh)
+            task, config.model_copy(update={"output": Path(scratch)}), fresh, [])
         if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):
             return [Finding(r["output"], "source changed", f"{source} is not the file the run read") for r in rows], 0
         key = lambda r: (r["output"], r["copy"], r.get("row"), r.get("line"))  # noqa: E731

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import augcli
-from augcli.manifest import read_manifest
+from augcli.manifest import STATE_DIR, read_manifest
 from tests.conftest import invoke, make_image_folder, write_config
 
 RANDOM_PIPELINE = [
@@ -24,7 +24,7 @@ def output_hashes(out: Path) -> dict[str, str]:
     return {
         p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name != "run.json"
+        if p.is_file() and p.name != "run.json" and STATE_DIR not in p.relative_to(out).parts  # lock, journal
     }
 
 

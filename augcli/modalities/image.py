@@ -218,7 +218,7 @@ def render(pipeline: A.Compose, decoded: np.ndarray, seed: int, suffix: str, qua
     return encode(augmented, suffix, quality), applied
 
 
-def process(task: Any, config: Any, rows: list) -> int:
+def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
     """Worker: read a source once, place it, write its augmented copies; append a ManifestRow per file."""
     from augcli.io import sha256, write_atomic
     from augcli.manifest import ManifestRow, applied_steps

@@ -1,0 +1,37 @@
+"""Aggregate outputs: files made from many tasks (audiofolder metadata.csv, COCO JSON, data.yaml, ...).
+
+A worker appends Fragments while it processes a task; they travel with the task's record (and
+are journaled, so a resumed run has the fragments of the tasks it reuses). At the end of a
+complete run the main process folds every target's fragments, in plan order, with the
+``finish`` of the modality that made them and writes the file once, atomically.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Fragment:
+    target: str  # output relpath of the aggregate file, e.g. "annotations/train.json"
+    modality: str  # the module under augcli/modalities/ whose finish() folds it ("image", "audio")
+    data: Any  # plain JSON data (dicts, lists, str, numbers): it is journaled for resume
+
+    def to_plain(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fold(config: Any, fragments: list[dict[str, Any]]) -> list[tuple[str, str, bytes, dict]]:
+    """(target, modality, file bytes, extra manifest fields) per target, targets in order of first
+    appearance; ``fragments`` are plain fragments (``Fragment.to_plain``) in plan order."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for fragment in fragments:
+        groups.setdefault((fragment["modality"], fragment["target"]), []).append(fragment["data"])
+    made = []
+    for (modality, target), datas in groups.items():
+        module = importlib.import_module(f"augcli.modalities.{modality}")
+        blob, extra = module.finish(config, target, datas)
+        made.append((target, modality, blob, dict(extra)))
+    return made
