@@ -154,7 +154,7 @@ def test_rerun_with_fewer_copies_removes_the_stale_outputs(tmp_path, dataset):
     assert (tmp_path / "out" / "train" / "cat" / "img_00__aug2.png").exists()
     result = invoke("run", cfg, "--copies", "1")
     assert result.exit_code == 0
-    assert "removed 12 outputs of the previous run" in result.output
+    assert "removed 12 files that this run no longer lists" in result.output
     assert sorted(p.name for p in (tmp_path / "out" / "train" / "cat").iterdir())[:2] == [
         "img_00.png", "img_00__aug0.png"]
     assert set(output_hashes(tmp_path / "out")) == {
