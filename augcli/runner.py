@@ -57,11 +57,16 @@ def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *arg
 
     parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator", max_nbytes=None)
     parent = os.getpid()
+    outputs = parallel(delayed(_in_worker)(parent, chunk_func, chunk, *args) for chunk in chunks)
     try:
-        for results in parallel(delayed(_in_worker)(parent, chunk_func, chunk, *args) for chunk in chunks):
+        for results in outputs:
             yield from results
     except TerminatedWorkerError as exc:
         raise WorkerDied(str(exc).split("\n")[0]) from None
+    finally:
+        with warnings.catch_warnings():  # joblib's note that cancelled work was wasted: stopping is the point
+            warnings.simplefilter("ignore")
+            outputs.close()
 
 
 def _in_worker(parent: int, chunk_func: Callable[..., list[R]], chunk: list, *args: Any) -> list[R]:
