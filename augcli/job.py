@@ -223,6 +223,7 @@ class _Execution:
         self.fingerprints: dict[str, str] = {}
         self.log = RunLog(self.output)  # the main process's own run file (aggregates)
         self.to_run = 0
+        self.worker_died = False
 
     def run(self) -> None:
         wall_start = datetime.now(timezone.utc)
@@ -265,11 +266,7 @@ class _Execution:
             remove_run_files(output)
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
-        for folder, _dirs, names in os.walk(output):
-            for name in names:
-                if TEMP_NAME.match(name):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(os.path.join(folder, name))
+        _remove_temp_files(output)
 
     def _choose_reused(self) -> None:
         """Keep a task's outputs when its record matches this run's fingerprint, its source still has the
@@ -301,6 +298,7 @@ class _Execution:
                             return stop
                 return "complete"
             except WorkerDied as exc:
+                self.worker_died = True
                 stop = self._after_worker_death(str(exc), [t.item.relpath for t, _ in pending])
                 if stop:
                     return stop
@@ -380,6 +378,8 @@ class _Execution:
                 records = kept + [r for s, r in self.old_records.items()
                                   if s not in self.outcomes and s not in self.reused]
                 leftovers = self._uncovered(named, {r.source: r for r in records})
+            if status != "complete" or self.worker_died:  # a killed worker's half-written file
+                _remove_temp_files(output)
             write_journal(output, records, leftovers)
             remove_run_files(output)
             if status in ("complete", "stopped"):
@@ -439,6 +439,15 @@ def _sha256(data: bytes) -> str:
     from augcli.io import sha256
 
     return sha256(data)
+
+
+def _remove_temp_files(output: Path) -> None:
+    """Temp files of killed writers (only names augcli makes: ``.<name>.augcli-<pid>.tmp``)."""
+    for folder, _dirs, names in os.walk(output):
+        for name in names:
+            if TEMP_NAME.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
 
 
 def _refuse_foreign_folder(output: Path) -> None:

@@ -189,16 +189,18 @@ def process_task(task: Task, config: Config, fingerprint: str = "") -> TaskRecor
 
 
 @functools.cache
-def _stderr_sink() -> Any:
-    return tempfile.TemporaryFile()  # one per process, for its lifetime
+def _stderr_sink() -> int:
+    """An unnamed file (one per process, for its lifetime) that takes fd 2 while a task runs."""
+    fd, path = tempfile.mkstemp(prefix="augcli-stderr-")
+    os.unlink(path)
+    return fd
 
 
 @contextlib.contextmanager
 def _captured_messages(messages: list[str]) -> Iterator[None]:
     """Collect the Python warnings and the stderr lines (libpng, OpenCV, ...) of one task, deduplicated,
     instead of letting them reach the terminal in the middle of a progress bar."""
-    sink = _stderr_sink()
-    fd = sink.fileno()
+    fd = _stderr_sink()
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     with contextlib.suppress(Exception):
