@@ -61,6 +61,7 @@ from augcli.runner import WorkerDied, execute
 
 Progress = Callable[[int, int], None]  # (sources done, sources to process)
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+RESERVE_NAME, RESERVE_BYTES = "reserve", 256 * 1024
 
 
 @dataclass
@@ -267,6 +268,7 @@ class _Execution:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
         _remove_temp_files(output)
+        self._reserve(RESERVE_BYTES)
 
     def _choose_reused(self) -> None:
         """Keep a task's outputs when its record matches this run's fingerprint, its source still has the
@@ -352,8 +354,19 @@ class _Execution:
 
     # -------------------------------------------------------------- after: aggregates, stale files, records
 
+    def _reserve(self, size: int) -> None:
+        """Hold a little disk space for the journal and run.json, given back when the run ends: a run
+        stopped by a full disk can still record how far it got."""
+        path = self.output / STATE_DIR / RESERVE_NAME
+        with contextlib.suppress(OSError):
+            if size:
+                path.write_bytes(bytes(size))
+            else:
+                path.unlink()
+
     def _finish(self, status: str) -> str:
         output, result = self.output, self.result
+        self._reserve(0)
         this_run = read_state(output, include_journal=False)
         if status != "complete":  # tasks that finished in a worker while the run was being stopped
             for record in this_run.finished.values():
