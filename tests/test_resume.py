@@ -235,3 +235,24 @@ def test_written_files_are_in_the_journal_before_they_have_their_name(tmp_path):
     assert seen == [(str(target), False)] and target.read_bytes() == b"data"
     augcli_io.write_atomic(target, b"more")  # outside the block: no journal
     assert len(seen) == 1
+
+
+def test_text_tables_and_lines_resume_by_their_file_hash(tmp_path):
+    """Table rows and lines hash their sample, not the file: the journal records the file's own hash."""
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    shutil.copy(SAMPLE_DATA / "train" / "reviews.csv", data)
+    shutil.copy(SAMPLE_DATA / "train" / "quotes.txt", data)
+    cfg = write_config(tmp_path / "c.yaml", copies=2, text={"unit": "line",
+                                                            "pipeline": [{"RandomWordAug": {"action": "swap"}}]})
+    first = augcli.run(cfg)
+    out = tmp_path / "out"
+    clean = output_hashes(out)
+    second = augcli.run(cfg)
+    assert second.reused == first.outputs_written + first.originals_written and second.outputs_written == 0
+    table = out / "train" / "reviews.csv"
+    table.write_bytes(table.read_bytes() + b"tampered,row\n")
+    third = augcli.run(cfg)
+    assert 0 < third.outputs_written < first.outputs_written  # the table only
+    assert output_hashes(out) == clean
+    assert invoke("verify", out).exit_code == 0
