@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from pathlib import Path
@@ -33,7 +34,11 @@ class OutputLock:
             raise DatasetError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                raise DatasetError(f"cannot lock the output folder {folder} ({exc.strerror}): its file system "
+                                   "does not support file locks; choose a local folder") from None
             holder = _holder(fd)
             os.close(fd)
             raise OutputLockedError(

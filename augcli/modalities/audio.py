@@ -339,13 +339,8 @@ def metadata_fragments(task: Any, config: Any, fragments: list) -> None:
     parts = task.item.relpath.split("/")[:-1]
     for depth in range(len(parts), -1, -1):
         meta = "/".join([*parts[:depth], "metadata.csv"])
-        if names and _is_file(str(config.input), meta):
+        if names and os.path.isfile(os.path.join(config.input, meta)):
             fragments.append(Fragment(meta, "audio", {"source": task.item.relpath, "outputs": names}))
-
-
-@lru_cache(maxsize=4096)
-def _is_file(root: str, relpath: str) -> bool:
-    return os.path.isfile(os.path.join(root, relpath))
 
 
 def finish(config: Any, target: str, fragments: list[Any]) -> tuple[bytes, dict]:
