@@ -273,10 +273,10 @@ class _Execution:
     def _choose_reused(self) -> None:
         """Keep a task's outputs when its record matches this run's fingerprint, its source still has the
         recorded sha256 and every file it wrote still has its recorded sha256."""
-        versions = library_versions(self.config)
+        versions = {name: library_versions(self.config, name) for name in MODALITIES}
         for task in self.plan.tasks:
             source = task.item.relpath
-            self.fingerprints[source] = fingerprint(task, self.config, versions)
+            self.fingerprints[source] = fingerprint(task, self.config, versions[task.item.modality])
             record = self.old_records.get(source)
             if self.fresh or record is None or record.fingerprint != self.fingerprints[source]:
                 continue
@@ -488,10 +488,11 @@ def _listed(manifest: Path) -> set[str]:
     return names
 
 
-def library_versions(config: Config) -> dict[str, str]:
-    """Versions of the libraries that shape this config's outputs (recorded; compared by verify)."""
+def library_versions(config: Config, modality: str | None = None) -> dict[str, str]:
+    """Versions of the libraries that shape this config's outputs (recorded; compared by verify),
+    or only those of one modality."""
     versions: dict[str, str] = {}
-    for name in MODALITIES:
+    for name in [modality] if modality else MODALITIES:
         if getattr(config, name) is not None:
             versions.update(importlib.import_module(f"augcli.modalities.{name}").library_versions())
     return versions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -23,7 +23,29 @@ class Task:
     item: Item
     original: str | None  # where the source is placed unchanged, or None
     outputs: tuple[str, ...]  # augmented output relpaths, one per copy
-    seeds: tuple[int, ...]  # one per copy
+    seeds: Sequence[int]  # one per copy (a Seeds, or a tuple)
+
+
+@dataclass(frozen=True)
+class Seeds(Sequence):
+    """The seeds of one source's copies, each computed when it is read: ``item_seed`` costs ~12 µs,
+    so a plan of millions of outputs would spend minutes on seeds that a dry run never reads."""
+
+    seed: int
+    relpath: str
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self.count)))
+        if index < 0:
+            index += self.count
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return item_seed(self.seed, self.relpath, index)
 
 
 @dataclass
@@ -58,6 +80,12 @@ def augmented_name(relpath: str, copy: int, fmt: str | None) -> str:
     return str(path.with_name(f"{path.stem}__aug{copy}{suffix}"))
 
 
+def _name_parts(relpath: str, fmt: str | None) -> tuple[str, str]:
+    """``augmented_name`` as (text before the copy index, text after), computed once per source."""
+    path = PurePosixPath(relpath)
+    return str(path.with_name(f"{path.stem}__aug")), (f".{fmt}" if fmt else path.suffix)
+
+
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
@@ -86,9 +114,13 @@ def output_format(config: Config, modality: str) -> str | None:
 #: A plan this large is refused before anything is computed: seeding and naming 10 million outputs
 #: takes minutes and gigabytes, which is a mistyped --copies far more often than a wish.
 MAX_PLANNED_FILES = 10_000_000
+MAX_COPIES = 100_000
 
 
 def check_size(config: Config, items: list[Item]) -> None:
+    if config.copies > MAX_COPIES:
+        raise DatasetError(f"copies: {config.copies:,} copies of each source is more than augcli makes "
+                           f"({MAX_COPIES:,}); was it a typo?")
     n_augmented = sum(item.action == AUGMENT for item in items)
     planned = n_augmented * config.copies + len(items)
     if planned > MAX_PLANNED_FILES:
@@ -108,10 +140,10 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
             tasks.append(Task(item, None, (table_output_name(item.relpath, config.keep_originals),), ()))
             continue
         if item.action == AUGMENT:
-            copies = range(config.copies)
             fmt = output_format(config, item.modality)
-            outputs = tuple(augmented_name(item.relpath, k, fmt) for k in copies)
-            seeds = tuple(item_seed(config.seed, item.relpath, k) for k in copies)
+            head, suffix = _name_parts(item.relpath, fmt)
+            outputs = tuple(f"{head}{k}{suffix}" for k in range(config.copies))
+            seeds = Seeds(config.seed, item.relpath, config.copies)
             original = item.relpath if config.keep_originals else None
         else:
             outputs, seeds, original = (), (), item.relpath
@@ -157,7 +189,9 @@ def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
     shape: dict[str, Any] = {"item": asdict(task.item), "original": task.original, "outputs": list(task.outputs)}
     if task.item.action == AUGMENT:
         section = getattr(config, task.item.modality)
-        shape.update(seeds=list(task.seeds), seed=config.seed, copies=config.copies,
+        seeds = task.seeds
+        shape.update(seeds=[seeds.seed, seeds.relpath, seeds.count] if isinstance(seeds, Seeds) else list(seeds),
+                     seed=config.seed, copies=config.copies,
                      keep_originals=config.keep_originals, augcli=__version__, libraries=versions,
                      section=section.model_dump(mode="json") if section is not None else None)
     blob = json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False)

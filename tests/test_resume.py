@@ -57,7 +57,7 @@ def test_a_new_seed_remakes_augmented_outputs_but_keeps_copied_splits(tmp_path, 
 def test_a_library_version_change_remakes_what_that_library_shapes(tmp_path, cfg, monkeypatch):
     augcli.run(cfg)
     real = job.library_versions
-    monkeypatch.setattr(job, "library_versions", lambda c: {**real(c), "albumentations": "0.0.1"})
+    monkeypatch.setattr(job, "library_versions", lambda c, m=None: {**real(c, m), "albumentations": "0.0.1"})
     result = augcli.run(cfg)
     assert result.reused == 2 and result.outputs_written == 12
 
@@ -190,10 +190,14 @@ def test_library_warnings_are_counted_once_per_message_and_not_printed(tmp_path,
     assert "  8 x UserWarning: resampled, this hurt execution time" in loud.output
 
 
-def test_an_absurd_copy_count_is_refused_at_once(tmp_path, cfg):
+def test_an_absurd_plan_is_refused_at_once(tmp_path, cfg, monkeypatch):
     result = invoke("run", cfg, "--copies", "10000000", "--dry-run")
     assert result.exit_code == 2
-    assert "the plan would write about 60,000,008 files (6 sources x 10,000,000 copies)" in result.output
+    assert "copies: 10,000,000 copies of each source is more than augcli makes (100,000)" in result.output
+    monkeypatch.setattr("augcli.plan.MAX_PLANNED_FILES", 1000)
+    result = invoke("run", cfg, "--copies", "1000", "--dry-run")
+    assert result.exit_code == 2
+    assert "the plan would write about 6,008 files (6 sources x 1,000 copies), more than" in result.output
 
 
 def test_folders_of_older_versions_are_taken_over(tmp_path, cfg):
