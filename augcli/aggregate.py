@@ -23,15 +23,20 @@ class Fragment:
         return asdict(self)
 
 
-def fold(config: Any, fragments: list[dict[str, Any]]) -> list[tuple[str, str, bytes, dict]]:
+def fold(config: Any, fragments: list[dict[str, Any]]) -> tuple[list[tuple[str, str, bytes, dict]], list[dict]]:
     """(target, modality, file bytes, extra manifest fields) per target, targets in order of first
-    appearance; ``fragments`` are plain fragments (``Fragment.to_plain``) in plan order."""
+    appearance, and an error entry per target that could not be made (it is not written);
+    ``fragments`` are plain fragments (``Fragment.to_plain``) in plan order."""
     groups: dict[tuple[str, str], list[Any]] = {}
     for fragment in fragments:
         groups.setdefault((fragment["modality"], fragment["target"]), []).append(fragment["data"])
-    made = []
+    made, errors = [], []
     for (modality, target), datas in groups.items():
         module = importlib.import_module(f"augcli.modalities.{modality}")
-        blob, extra = module.finish(config, target, datas)
+        try:
+            blob, extra = module.finish(config, target, datas)
+        except Exception as exc:  # a source table that does not read (encoding, CSV syntax): an error entry
+            errors.append({"source": target, "reason": f"cannot make it: {type(exc).__name__}: {exc}"})
+            continue
         made.append((target, modality, blob, dict(extra)))
-    return made
+    return made, errors

@@ -413,8 +413,10 @@ class _Execution:
         def announce(path: str) -> None:
             self.log.append({"name": os.path.relpath(path, self.output).replace(os.sep, "/")})
 
+        made, errors = fold(self.config, fragments)
+        self.result.errors += errors
         with announcing_writes(announce):
-            for target, modality, blob, extra in fold(self.config, fragments):
+            for target, modality, blob, extra in made:
                 source = extra.pop("source", target)
                 source_hash = extra.pop("source_sha256", None) or sha256_file(self.config.input / source)
                 write_atomic(self.output / target, blob)

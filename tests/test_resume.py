@@ -260,3 +260,17 @@ def test_text_tables_and_lines_resume_by_their_file_hash(tmp_path):
     assert 0 < third.outputs_written < first.outputs_written  # the table only
     assert output_hashes(out) == clean
     assert invoke("verify", out).exit_code == 0
+
+
+def test_an_aggregate_that_cannot_be_made_is_an_error_entry(tmp_path):
+    wav = sorted((SAMPLE_DATA / "train" / "speech").glob("*.wav"))[0]
+    folder = tmp_path / "data" / "train" / "speech"
+    folder.mkdir(parents=True)
+    shutil.copy(wav, folder)
+    (folder / "metadata.csv").write_bytes(b"file_name,speaker\n" + wav.name.encode() + b",caf\xe9\n")  # not UTF-8
+    cfg = write_config(tmp_path / "c.yaml", audio={"pipeline": [{"Gain": {"p": 1.0}}]})
+    result = invoke("run", cfg)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "failed: train/speech/metadata.csv: cannot make it: UnicodeDecodeError" in result.output
+    assert (tmp_path / "out" / "train" / "speech" / f"{wav.stem}__aug0.wav").exists()
+    assert not (tmp_path / "out" / "train" / "speech" / "metadata.csv").exists()
