@@ -211,7 +211,9 @@ def _captured_messages(messages: list[str]) -> Iterator[None]:
     caught: list = []
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always")  # every item that warns is counted, not the first per process
+            for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):  # as Python's defaults
+                warnings.simplefilter("ignore", quiet)
             yield
     finally:
         with contextlib.suppress(Exception):
