@@ -41,6 +41,7 @@ from augcli.journal import (
     STATE_DIR,
     RunLog,
     TaskRecord,
+    close_process_log,
     read_state,
     remove_run_files,
     run_files,
@@ -249,6 +250,7 @@ class _Execution:
                     status = self._finish(status)
         finally:
             self.log.close()
+            close_process_log(str(self.output), os.getpid())
             self.result.status = status
             self.result.seconds = time.perf_counter() - self.started
             with contextlib.suppress(OSError):  # a full disk: run.json is tiny, but may still not fit

@@ -19,7 +19,6 @@ A killed process can tear only the last line of its own run file; unreadable lin
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -106,10 +105,21 @@ class RunLog:
             self._fd = None
 
 
-@functools.cache
+_process_logs: dict[tuple[str, int], RunLog] = {}
+
+
 def process_log(output: str, pid: int) -> RunLog:
     """The run file of this process for this output (a worker keeps it open across tasks)."""
-    return RunLog(Path(output))
+    if (output, pid) not in _process_logs:
+        _process_logs[output, pid] = RunLog(Path(output))
+    return _process_logs[output, pid]
+
+
+def close_process_log(output: str, pid: int) -> None:
+    """The main process, at the end of a run it made tasks for itself (one worker): close its run file."""
+    log = _process_logs.pop((output, pid), None)
+    if log is not None:
+        log.close()
 
 
 @dataclass
