@@ -303,7 +303,7 @@ class _Execution:
                 return "complete"
             except WorkerDied as exc:
                 self.worker_died = True
-                stop = self._after_worker_death(str(exc), [t.item.relpath for t, _ in pending])
+                stop = self._after_worker_death([t.item.relpath for t, _ in pending])
                 if stop:
                     return stop
                 before = len(pending)
@@ -336,7 +336,7 @@ class _Execution:
             return "stopped"
         return None
 
-    def _after_worker_death(self, what: str, pending: list[str]) -> str | None:
+    def _after_worker_death(self, pending: list[str]) -> str | None:
         """A worker died: the tasks that finished are in the run files; the ones it (or, killed with
         it, another worker) was doing are errors naming their source; the rest run in a fresh pool."""
         state = read_state(self.output, include_journal=False)
@@ -345,13 +345,15 @@ class _Execution:
                 stop = self._take(state.finished[source])
                 if stop:
                     return stop
-        for source in pending:
-            if source in state.begun and source not in self.outcomes:
-                stop = self._take(TaskRecord(source, error=(
-                    "the worker process working on it died (killed by a signal or out of memory?); "
-                    "run again to retry it")))
-                if stop:
-                    return stop
+        lost = [s for s in pending if s in state.begun and s not in self.outcomes]
+        if not lost:  # it died between two sources: the ones it held, not begun, are the ones it took down
+            lost = [s for s in pending if s in state.held and s not in self.outcomes]
+        for source in lost:
+            stop = self._take(TaskRecord(source, error=(
+                "the worker process working on it died (killed by a signal or out of memory?); "
+                "run again to retry it")))
+            if stop:
+                return stop
         return None
 
     # -------------------------------------------------------------- after: aggregates, stale files, records

@@ -4,8 +4,9 @@ Files, all under ``OUTPUT/.augcli/`` (augcli's own; verify ignores them):
 
 - ``run-<pid>.jsonl``: appended by each process of a running run (workers and the main
   process), one JSON line per event, written with O_APPEND straight to the kernel:
-  ``{"begin": source}`` when a task starts, ``{"name": output}`` right *before* a file is
-  renamed into place (so a file that reaches its final name is always named), and
+  ``{"chunk": [sources]}`` when a worker takes a chunk, ``{"begin": source}`` when a task
+  starts, ``{"name": output}`` right *before* a file is renamed into place (so a file that
+  reaches its final name is always named), and
   ``{"task": record}`` once every file of the task is in place (its manifest rows, the
   sha256 of each file it wrote, its aggregate fragments, or its error).
 - ``journal.jsonl``: the compacted state, rewritten atomically at the start of a run (merging
@@ -126,7 +127,8 @@ def close_process_log(output: str, pid: int) -> None:
 class JournalState:
     records: dict[str, TaskRecord] = field(default_factory=dict)  # source -> its latest record
     named: set[str] = field(default_factory=set)  # every output relpath that some event names
-    begun: set[str] = field(default_factory=set)  # sources begun (in run files) ...
+    held: set[str] = field(default_factory=set)  # sources handed to a worker (in run files) ...
+    begun: set[str] = field(default_factory=set)  # ... begun ...
     finished: dict[str, TaskRecord] = field(default_factory=dict)  # ... and finished, with or without error
     dropped_lines: int = 0
 
@@ -163,6 +165,8 @@ def _apply(state: JournalState, raw: bytes) -> None:
             state.named.add(str(event["name"]))
         elif "begin" in event:
             state.begun.add(str(event["begin"]))
+        elif "chunk" in event:
+            state.held.update(str(source) for source in event["chunk"])
         elif "named" in event:
             state.named.update(str(n) for n in event["named"])
         elif "task" in event:

@@ -101,7 +101,14 @@ def _become_worker(parent: int) -> None:
 def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskRecord]:
     """Worker entry point. Returns records; never prints and never raises for a bad item."""
     _prepare_worker_process()
+    log = process_log(str(config.output), os.getpid())
     results = []
+    try:  # the sources this worker now holds: if it dies between two of them, they are still named
+        log.reopen_if_removed()
+        log.append({"chunk": [task.item.relpath for task, _ in work]})
+    except OutputWriteError as exc:
+        return [TaskRecord(work[0][0].item.relpath, fatal=f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} "
+                                                          f"writing {exc.filename}")]
     for task, fingerprint in work:
         record = process_task(task, config, fingerprint)
         results.append(record)

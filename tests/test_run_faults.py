@@ -157,7 +157,7 @@ def test_a_killed_worker_fails_its_source_and_the_run_goes_on(big):
     assert workers
     os.kill(workers[0], signal.SIGKILL)
     code, _, err = finish(proc)
-    assert code == 1 and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err, (code, err, (out / "run.json").read_text())
     failures = [line for line in err.splitlines() if line.startswith("failed: ")]
     assert failures and all("the worker process working on it died" in line for line in failures)
     assert_consistent(out)
