@@ -149,15 +149,15 @@ def test_sigterm_exits_143_and_stops_the_workers(big):
 def test_a_killed_worker_fails_its_source_and_the_run_goes_on(big):
     """Issue 8 item 7: a raw TerminatedWorkerError traceback, and the files it wrote unlisted."""
     out = big / "oom"
-    proc = start(config(big, "oom"))
+    proc = start(config(big, "oom"), "--json")
     wait_for_progress(proc, out)
     workers = [pid for pid in session_alive(proc.pid) if pid != proc.pid
                and b"loky" in Path(f"/proc/{pid}/cmdline").read_bytes() and b"resource_tracker" not in
                Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert workers
     os.kill(workers[0], signal.SIGKILL)
-    code, _, err = finish(proc)
-    assert code == 1 and "Traceback" not in err, (code, err, (out / "run.json").read_text())
+    code, stdout, err = finish(proc)
+    assert code == 1 and "Traceback" not in err, (code, err, stdout)
     failures = [line for line in err.splitlines() if line.startswith("failed: ")]
     assert failures and all("the worker process working on it died" in line for line in failures)
     assert_consistent(out)
