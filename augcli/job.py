@@ -38,6 +38,8 @@ from augcli.errors import (
 from augcli.io import TEMP_NAME, announcing_writes, sha256_file, write_atomic
 from augcli.journal import (
     LOCK_NAME,
+    RUN_PREFIX,
+    RUN_SUFFIX,
     STATE_DIR,
     RunLog,
     TaskRecord,
@@ -339,6 +341,7 @@ class _Execution:
     def _after_worker_death(self, pending: list[str]) -> str | None:
         """A worker died: the tasks that finished are in the run files; the ones it (or, killed with
         it, another worker) was doing are errors naming their source; the rest run in a fresh pool."""
+        _wait_until_gone(_writer_pids(self.output) - {os.getpid()})  # the pool is being killed: let it finish dying
         state = read_state(self.output, include_journal=False)
         for source in pending:
             if source in state.finished and source not in self.outcomes:
@@ -448,6 +451,32 @@ class _Execution:
     def _uncovered(named: set[str], records: dict[str, TaskRecord]) -> set[str]:
         covered = {name for record in records.values() for name in record.files}
         return {name for name in named if name not in covered and not is_own_file(name)}
+
+
+def _writer_pids(output: Path) -> set[int]:
+    pids = set()
+    for path in run_files(output):
+        with contextlib.suppress(ValueError):
+            pids.add(int(path.name[len(RUN_PREFIX) : -len(RUN_SUFFIX)]))
+    return pids
+
+
+def _wait_until_gone(pids: set[int], timeout: float = 5.0) -> None:
+    """Wait (a little) until these processes have exited, so that their run files stop changing."""
+    deadline = time.monotonic() + timeout
+    for pid in sorted(pids):
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except (ProcessLookupError, PermissionError):  # gone (or the PID is someone else's now)
+                break
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    if f.read().rsplit(b")", 1)[-1].split()[0] == b"Z":  # dead, not yet reaped
+                        break
+            except OSError:
+                pass
+            time.sleep(0.02)
 
 
 def _write_failure(exc: OutputWriteError) -> str:
