@@ -397,6 +397,8 @@ class _Execution:
             else:  # the plan is not done: keep every record whose files are still there, and name the rest
                 records = kept + [r for s, r in self.old_records.items()
                                   if s not in self.outcomes and s not in self.reused]
+                if status in ("stopped", "failed"):  # what this run began and did not finish (or failed)
+                    result.stale_removed = self._remove(self._uncovered(this_run.named, {r.source: r for r in records}))
                 leftovers = self._uncovered(named, {r.source: r for r in records})
             if status != "complete" or self.worker_died:  # a killed worker's half-written file
                 _remove_temp_files(output)

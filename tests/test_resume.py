@@ -274,3 +274,14 @@ def test_an_aggregate_that_cannot_be_made_is_an_error_entry(tmp_path):
     assert "failed: train/speech/metadata.csv: cannot make it: UnicodeDecodeError" in result.output
     assert (tmp_path / "out" / "train" / "speech" / f"{wav.stem}__aug0.wav").exists()
     assert not (tmp_path / "out" / "train" / "speech" / "metadata.csv").exists()
+
+
+def test_a_stopped_run_lists_what_it_finished_and_leaves_nothing_unlisted(tmp_path, dataset):
+    (dataset / "train" / "cat" / "img_01.png").write_bytes(b"broken")
+    cfg = write_config(tmp_path / "c.yaml", on_error="fail", copies=2, image={"pipeline": RANDOM_PIPELINE})
+    result = invoke("run", cfg, "--workers", "2")
+    assert result.exit_code == 1
+    out = tmp_path / "out"
+    assert json.loads((out / "run.json").read_text())["status"] == "stopped"
+    assert set(output_hashes(out)) == listed(out) | {"manifest.jsonl"}
+    assert invoke("verify", out).exit_code == 0
