@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from augcli import __version__
 from augcli.errors import AugcliError, RunStoppedError
 
 MAX_ERRORS_SHOWN = 20
+_OWN_PROCESS = False  # True when started as the `augcli` command (main), not called in-process by a test
 MAX_WARNINGS_SHOWN = 5
 
 
@@ -70,13 +72,18 @@ def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet, fr
     overrides = {"workers": workers, "seed": seed, "copies": copies,
                  "output": str(output.resolve()) if output else None}
     bar = _ProgressBar(enabled=not (quiet or as_json) and sys.stderr.isatty())
+    if _OWN_PROCESS:  # the run handles SIGINT/SIGTERM while it runs; once it has returned, this command
+        # only prints and exits: further Ctrl-C presses must not turn a clean stop into a traceback
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
     try:
         result = run_job(config, overrides=overrides, dry_run=dry_run, progress=bar.update, fresh=fresh)
     except RunStoppedError as exc:  # interrupted, or the disk is full: one line, and the summary for tools
         bar.close()
-        if as_json:
+        if as_json and exc.result is not None:
             click.echo(json.dumps(exc.result.summary(), indent=2))
-        click.echo(f"error: {exc}" if exc.result.fatal and exc.result.status == "failed" else str(exc), err=True)
+        failed = exc.result is not None and exc.result.status == "failed"
+        click.echo(f"error: {exc}" if failed else str(exc), err=True)
         sys.exit(exc.exit_code)
     except AugcliError as exc:
         raise UserError(exc) from None
@@ -346,6 +353,8 @@ def _print_errors(errors: list[dict]) -> None:
 
 
 def main() -> None:
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
     try:
         cli.main(prog_name="augcli", standalone_mode=True)
     except KeyboardInterrupt:

@@ -144,6 +144,17 @@ def run(
     holds the output), and RunStoppedError when a signal or a full disk stops the run (what was
     written is journaled; the same call resumes). ``fresh`` rewrites every output.
     """
+    signals = _Signals()  # from the start: discovering a large input can take a while
+    with signals.installed():
+        try:
+            return _run(config, overrides, dry_run, progress, fresh, signals)
+        except _Signalled as stop:
+            raise RunStoppedError(f"interrupted by {SIGNAL_NAMES[stop.signum]} before anything was written",
+                                  None, 128 + stop.signum) from None
+
+
+def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | None, dry_run: bool,
+         progress: Progress | None, fresh: bool, signals: _Signals) -> RunResult:
     if not isinstance(config, Config):
         config = load_config(config, overrides)
     started = time.perf_counter()
@@ -163,7 +174,7 @@ def run(
     _refuse_foreign_folder(config.output)
     lock = OutputLock.acquire(config.output / STATE_DIR / LOCK_NAME, config.output)
     try:
-        _Execution(config, plan, result, progress, fresh, started).run()
+        _Execution(config, plan, result, progress, fresh, started).run(signals)
     finally:
         lock.release()
     if result.status == "interrupted":
@@ -193,14 +204,19 @@ class _Signals:
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self.armed = True
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is None and self.armed:
+        if self.received is None:
             self.received = signum
-            self.armed = False
+            self.ignore()
             raise _Signalled(signum)
+
+    def ignore(self) -> None:
+        """From now on the signals are ignored by the kernel: cleaning up is short and must finish,
+        and processes started meanwhile (loky runs pgrep to kill its workers) inherit that."""
+        for signum in self._previous:
+            signal.signal(signum, signal.SIG_IGN)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
@@ -229,27 +245,25 @@ class _Execution:
         self.to_run = 0
         self.worker_died = False
 
-    def run(self) -> None:
+    def run(self, signals: _Signals) -> None:
         wall_start = datetime.now(timezone.utc)
-        signals = _Signals()
         status = "interrupted"
         try:
-            with signals.installed():
+            try:
                 try:
-                    try:
-                        self._recover()
-                        self._choose_reused()
-                        status = self._execute()
-                    except OutputWriteError as exc:  # the journal itself could not be written: disk full
-                        self.result.fatal = _write_failure(exc)
-                        status = "failed"
-                    signals.armed = False  # from here on a signal no longer stops anything: cleaning up is short
-                    status = self._finish(status)
-                except (_Signalled, KeyboardInterrupt):
-                    signals.armed = False
-                    status = "interrupted"
-                    self.result.signal = signals.received or signal.SIGINT
-                    status = self._finish(status)
+                    self._recover()
+                    self._choose_reused()
+                    status = self._execute()
+                except OutputWriteError as exc:  # the journal itself could not be written: disk full
+                    self.result.fatal = _write_failure(exc)
+                    status = "failed"
+                signals.ignore()  # from here on a signal no longer stops anything: cleaning up is short
+                status = self._finish(status)
+            except (_Signalled, KeyboardInterrupt):
+                signals.ignore()
+                status = "interrupted"
+                self.result.signal = signals.received or signal.SIGINT
+                status = self._finish(status)
         finally:
             self.log.close()
             close_process_log(str(self.output), os.getpid())
