@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -186,10 +186,11 @@ def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
     """
     from augcli import __version__
 
-    shape: dict[str, Any] = {"item": asdict(task.item), "original": task.original, "outputs": list(task.outputs)}
+    seeds = task.seeds  # every field of the task counts (a field added later, a mix partner say, too)
+    shape: dict[str, Any] = {f.name: getattr(task, f.name) for f in fields(task) if f.name != "seeds"}
+    shape["item"] = asdict(task.item)
     if task.item.action == AUGMENT:
         section = getattr(config, task.item.modality)
-        seeds = task.seeds
         shape.update(seeds=[seeds.seed, seeds.relpath, seeds.count] if isinstance(seeds, Seeds) else list(seeds),
                      seed=config.seed, copies=config.copies,
                      keep_originals=config.keep_originals, augcli=__version__, libraries=versions,
