@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -352,14 +353,19 @@ def _print_errors(errors: list[dict]) -> None:
         click.echo(f"... and {len(errors) - MAX_ERRORS_SHOWN} more (see run.json)", err=True)
 
 
+def _exit_on_signal(signum: int, frame) -> None:
+    """Ctrl-C or SIGTERM before a run took over its signals (loading libraries, reading the config):
+    nothing was written; exit as a shell expects (click would say "Aborted!" and exit 1)."""
+    os.write(2, b"interrupted\n")
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     global _OWN_PROCESS
     _OWN_PROCESS = True
-    try:
-        cli.main(prog_name="augcli", standalone_mode=True)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_on_signal)
+    cli.main(prog_name="augcli", standalone_mode=True)
 
 
 if __name__ == "__main__":
