@@ -186,7 +186,8 @@ def _apply(state: JournalState, raw: bytes) -> None:
 def write_journal(output: Path, records: list[TaskRecord], named: set[str]) -> None:
     """Replace journal.jsonl (atomically) with this state; then the run files are redundant."""
     parts = [line({"named": sorted(named)})] if named else []
-    parts += [line({"task": r.to_plain()}) for r in records]
+    # without the library messages (a library may warn once per process): the same outputs give the same bytes
+    parts += [line({"task": {**r.to_plain(), "warnings": []}}) for r in records]
     write_atomic(state_dir(output) / JOURNAL_NAME, b"".join(parts))
 
 

@@ -54,6 +54,8 @@ def test_one_and_two_workers_write_identical_bytes(tmp_path, dataset):
     one, two = output_hashes(tmp_path / "w1"), output_hashes(tmp_path / "w2")
     assert len(one) == 6 * 4 + 2 + 1  # 6 train x (3 copies + original), 2 val copied, manifest
     assert one == two
+    journal = Path(STATE_DIR) / "journal.jsonl"  # augcli's own records are reproducible too
+    assert (tmp_path / "w1" / journal).read_bytes() == (tmp_path / "w2" / journal).read_bytes()
     # the pipeline really is random: copies of one source differ
     assert len({one[f"train/cat/img_00__aug{k}.png"] for k in range(3)}) == 3
 
