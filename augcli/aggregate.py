@@ -1,11 +1,15 @@
-"""Aggregate outputs: files made from many tasks (contract 1 of the team board).
+"""Aggregate outputs: files made from many tasks (audiofolder metadata.csv, COCO JSON, data.yaml, ...).
 
-Placeholder holding only the Fragment type until the full module (journaling, fold) lands.
+A worker appends Fragments while it processes a task; they travel with the task's record (and
+are journaled, so a resumed run has the fragments of the tasks it reuses). At the end of a
+complete run the main process folds every target's fragments, in plan order, with the
+``finish`` of the modality that made them and writes the file once, atomically.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -13,4 +17,26 @@ from typing import Any
 class Fragment:
     target: str  # output relpath of the aggregate file, e.g. "annotations/train.json"
     modality: str  # the module under augcli/modalities/ whose finish() folds it ("image", "audio")
-    data: Any  # plain JSON data: it is journaled for resume
+    data: Any  # plain JSON data (dicts, lists, str, numbers): it is journaled for resume
+
+    def to_plain(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fold(config: Any, fragments: list[dict[str, Any]]) -> tuple[list[tuple[str, str, bytes, dict]], list[dict]]:
+    """(target, modality, file bytes, extra manifest fields) per target, targets in order of first
+    appearance, and an error entry per target that could not be made (it is not written);
+    ``fragments`` are plain fragments (``Fragment.to_plain``) in plan order."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for fragment in fragments:
+        groups.setdefault((fragment["modality"], fragment["target"]), []).append(fragment["data"])
+    made, errors = [], []
+    for (modality, target), datas in groups.items():
+        module = importlib.import_module(f"augcli.modalities.{modality}")
+        try:
+            blob, extra = module.finish(config, target, datas)
+        except Exception as exc:  # a source table that does not read (encoding, CSV syntax): an error entry
+            errors.append({"source": target, "reason": f"cannot make it: {type(exc).__name__}: {exc}"})
+            continue
+        made.append((target, modality, blob, dict(extra)))
+    return made, errors

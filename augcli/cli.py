@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from augcli import __version__
-from augcli.errors import AugcliError
+from augcli.errors import AugcliError, RunStoppedError
 
 MAX_ERRORS_SHOWN = 20
+_OWN_PROCESS = False  # True when started as the `augcli` command (main), not called in-process by a test
+MAX_WARNINGS_SHOWN = 5
 
 
 class UserError(click.ClickException):
@@ -47,12 +51,16 @@ def cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors only.")
-def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet) -> None:
+@click.option("--fresh", is_flag=True, help="Rewrite every output instead of keeping those an earlier run made.")
+def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet, fresh) -> None:
     """Augment the dataset a CONFIG file describes.
 
     Writes the augmented copies (and the originals, with keep_originals), a manifest.jsonl
-    recording every output's source, seed and applied parameters, and run.json.
-    Exit code 0: all done; 1: some items failed; 2: usage or config error, nothing written.
+    recording every output's source, seed and applied parameters, and run.json. Running it
+    again into the same output resumes: outputs that still match are kept (--fresh: none).
+    Exit code 0: all done; 1: some items failed, or the disk filled up; 2: usage or config
+    error, or another run holds the output (nothing written); 130/143: stopped by
+    SIGINT/SIGTERM (what was written is recorded; run again to resume).
 
     \b
     Example:
@@ -65,10 +73,25 @@ def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet) ->
     overrides = {"workers": workers, "seed": seed, "copies": copies,
                  "output": str(output.resolve()) if output else None}
     bar = _ProgressBar(enabled=not (quiet or as_json) and sys.stderr.isatty())
+    if _OWN_PROCESS:  # the run handles SIGINT/SIGTERM while it runs; once it has returned, this command
+        # only prints and exits: further Ctrl-C presses must not turn a clean stop into a traceback
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
     try:
-        result = run_job(config, overrides=overrides, dry_run=dry_run, progress=bar.update)
+        result = run_job(config, overrides=overrides, dry_run=dry_run, progress=bar.update, fresh=fresh)
+    except RunStoppedError as exc:  # interrupted, or the disk is full: one line, and the summary for tools
+        bar.close()
+        if as_json and exc.result is not None:
+            click.echo(json.dumps(exc.result.summary(), indent=2))
+        failed = exc.result is not None and exc.result.status == "failed"
+        click.echo(f"error: {exc}" if failed else str(exc), err=True)
+        sys.exit(exc.exit_code)
     except AugcliError as exc:
         raise UserError(exc) from None
+    except KeyboardInterrupt:  # before the run began (reading the config, discovering): nothing written
+        bar.close()
+        click.echo("interrupted before anything was written", err=True)
+        sys.exit(130)
     finally:
         bar.close()
 
@@ -336,8 +359,16 @@ def _print_summary(result) -> None:
     if counts["dropped_unchanged"]:
         click.echo(f"dropped {counts['dropped_unchanged']} augmented samples identical to their source "
                    "(drop_unchanged)")
+    if counts["reused"]:
+        click.echo(f"kept {counts['reused']} outputs of an earlier run that still match (--fresh rewrites them)")
     if counts["stale_removed"]:
-        click.echo(f"removed {counts['stale_removed']} outputs of the previous run that this config no longer makes")
+        click.echo(f"removed {counts['stale_removed']} files that this run no longer lists "
+                   "(outputs of an earlier run that this config does not make, or of sources that failed)")
+    warnings = result.warning_list()
+    if warnings:
+        click.echo(f"library messages ({len(warnings)} distinct, all in run.json):")
+        for warning in warnings[:MAX_WARNINGS_SHOWN]:
+            click.echo(f"  {warning['count']} x {warning['message']}")
 
 
 def _print_errors(errors: list[dict]) -> None:
@@ -347,12 +378,19 @@ def _print_errors(errors: list[dict]) -> None:
         click.echo(f"... and {len(errors) - MAX_ERRORS_SHOWN} more (see run.json)", err=True)
 
 
+def _exit_on_signal(signum: int, frame) -> None:
+    """Ctrl-C or SIGTERM before a run took over its signals (loading libraries, reading the config):
+    nothing was written; exit as a shell expects (click would say "Aborted!" and exit 1)."""
+    os.write(2, b"interrupted\n")
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    try:
-        cli.main(prog_name="augcli", standalone_mode=True)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_on_signal)
+    cli.main(prog_name="augcli", standalone_mode=True)
 
 
 if __name__ == "__main__":

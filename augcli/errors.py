@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 #: Exit codes, a user-facing contract (see README "Exit codes").
@@ -46,3 +47,37 @@ class DatasetError(AugcliError):
 
 class ItemError(Exception):
     """One source item could not be processed. Recorded per item; never stops a run by itself."""
+
+
+#: Exit codes of a run stopped by a signal: 128 + the signal's number, as shells report them.
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class OutputLockedError(DatasetError):
+    """Another augcli run holds the output folder (nothing was touched)."""
+
+
+class OutputWriteError(OSError):
+    """Writing a file under the output folder failed; ``filename`` is the final path.
+
+    Raised by ``io.write_atomic`` so that a full disk is told apart from a source that does not read.
+    """
+
+
+#: Write errors that no other item can avoid either: the run stops instead of failing item after item.
+FATAL_WRITE_ERRNOS = {errno.ENOSPC: "no space left on device", getattr(errno, "EDQUOT", -1): "disk quota exceeded",
+                      errno.EROFS: "read-only file system", errno.EIO: "input/output error"}
+
+
+class RunStoppedError(AugcliError):
+    """The run could not go on (disk full, output not writable) or was interrupted by a signal.
+
+    What was written is recorded in the output's journal: re-running the same command resumes.
+    ``result`` is the RunResult as far as the run got (also written to run.json).
+    """
+
+    def __init__(self, message: str, result, exit_code: int):
+        super().__init__(message)
+        self.result = result
+        self.exit_code = exit_code

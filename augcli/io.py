@@ -1,14 +1,27 @@
-"""Atomic writes and hashing."""
+"""Atomic writes, hashing, and the hook that journals every file before it is renamed into place."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from augcli.errors import OutputWriteError
+
+#: ``.<name>.augcli-<pid>.tmp`` in the output's own folder (and ``.<name>.<pid>.tmp`` of older versions):
+#: names only augcli makes, so the next run may delete any it finds.
+TEMP_NAME = re.compile(r"\..+\.(?:augcli-)?\d+\.tmp\Z", re.DOTALL)
+
 _captured: dict[str, bytes] | None = None  # see capture_writes
+# Called with the final path right before each rename (see ``announcing_writes``); None: no journal.
+_announce: Callable[[str], None] | None = None
+
+
+def temp_name(name: str) -> str:
+    return f".{name}.augcli-{os.getpid()}.tmp"
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:
@@ -18,31 +31,56 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     final name. The temporary name carries the process id: one process writes one file at a
     time, so it is unique among live writers. No fsync: this guards against a killed process,
     not a power cut, and an fsync per file would cost more than the augmentation itself.
+    Inside ``announcing_writes`` the final path is journaled before the rename, so a file
+    that reaches its name is always named in the journal. Failures raise OutputWriteError
+    naming the final path.
     """
     if _captured is not None:
         _captured[os.fspath(path)] = data
         return
-    folder, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, temp_name(name))
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = None
     try:
-        fd = os.open(tmp, flags, 0o644)
-    except FileNotFoundError:  # the folder is created on first use: no mkdir call per file
-        os.makedirs(folder, exist_ok=True)
-        fd = os.open(tmp, flags, 0o644)
-    try:
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileNotFoundError:  # the folder is created on first use: no mkdir call per file
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
         with memoryview(data) as view:
             written = 0
             while written < len(view):
                 written += os.write(fd, view[written:])
         os.close(fd)
+        fd = None
+        if _announce is not None:
+            _announce(path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         with contextlib.suppress(OSError):
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputWriteError):
+            raise OutputWriteError(exc.errno, exc.strerror or str(exc), path) from exc
         raise
+
+
+@contextlib.contextmanager
+def announcing_writes(announce: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, ``write_atomic`` calls ``announce(final_path)`` before each rename.
+
+    The journal uses it to name every output before it can exist (one process, one task at a time).
+    """
+    global _announce
+    previous, _announce = _announce, announce
+    try:
+        yield
+    finally:
+        _announce = previous
 
 
 def sha256(data: bytes) -> str:
@@ -61,3 +99,13 @@ def capture_writes() -> Iterator[dict[str, bytes]]:
         yield _captured
     finally:
         _captured = previous
+def sha256_file(path: str | Path) -> str | None:
+    """Hash of a file's bytes, or None if it cannot be read (absent, a folder, unreadable)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()

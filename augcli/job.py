@@ -1,14 +1,25 @@
-"""One run: config -> discover -> plan -> fan-out -> manifest.jsonl + run.json -> RunResult."""
+"""One run: config -> discover -> plan -> lock, resume -> fan-out -> journal, manifest.jsonl, run.json.
+
+The output folder is locked for the whole run (lock.py). Workers journal every file before it
+is renamed into place and each task once it is complete (journal.py), so whatever stops the
+run, the next run knows every file on disk: it keeps the outputs that still match, makes the
+rest, and removes what no longer belongs. manifest.jsonl is replaced only when a run ends by
+itself (complete, or stopped by ``on_error: fail``); an interrupted run leaves the previous one.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,20 +28,44 @@ from typing import Any
 from augcli.balance import label_table
 from augcli.config import MODALITIES, Config, load_config
 from augcli.dataset import AUGMENT, Discovery, discover
-from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
-from augcli.io import write_atomic
+from augcli.errors import (
+    EXIT_ITEMS_FAILED,
+    EXIT_OK,
+    FATAL_WRITE_ERRNOS,
+    DatasetError,
+    OutputWriteError,
+    RunStoppedError,
+)
+from augcli.io import TEMP_NAME, announcing_writes, sha256_file, write_atomic
+from augcli.journal import (
+    LOCK_NAME,
+    RUN_PREFIX,
+    RUN_SUFFIX,
+    STATE_DIR,
+    RunLog,
+    TaskRecord,
+    close_process_log,
+    read_state,
+    remove_run_files,
+    run_files,
+    write_journal,
+)
+from augcli.lock import OutputLock
 from augcli.manifest import (
     MANIFEST_NAME,
     PARTIAL_SUFFIX,
     RUN_NAME,
     SCHEMA_VERSION,
-    ManifestWriter,
-    read_manifest,
+    ManifestRow,
+    is_own_file,
+    write_manifest,
 )
-from augcli.plan import Plan, build_plan
-from augcli.runner import execute
+from augcli.plan import Plan, build_plan, fingerprint
+from augcli.runner import WorkerDied, execute
 
-Progress = Callable[[int, int], None]  # (sources done, sources in plan)
+Progress = Callable[[int, int], None]  # (sources done, sources to process)
+SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+RESERVE_NAME, RESERVE_BYTES = "reserve", 256 * 1024
 
 
 @dataclass
@@ -39,17 +74,23 @@ class RunResult:
     plan: Plan
     discovery: Discovery
     dry_run: bool = False
-    status: str = "planned"  # planned | complete | stopped | interrupted
+    status: str = "planned"  # planned | complete | stopped | interrupted | failed
     outputs_written: int = 0
     originals_written: int = 0
+    reused: int = 0  # manifest rows of outputs kept from an earlier run (resume)
     errors: list[dict[str, str]] = field(default_factory=list)
     stale_removed: int = 0
     dropped_unchanged: int = 0
     seconds: float = 0.0
+    signal: int | None = None  # the signal that interrupted the run
+    fatal: str | None = None  # why the run could not go on (disk full: names the file)
+    warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it
 
     @property
     def exit_code(self) -> int:
-        return EXIT_ITEMS_FAILED if self.errors or self.status == "stopped" else EXIT_OK
+        if self.status == "interrupted":
+            return 128 + (self.signal or signal.SIGINT)
+        return EXIT_ITEMS_FAILED if self.errors or self.status in ("stopped", "failed") else EXIT_OK
 
     def counts(self) -> dict[str, int]:
         tasks = self.plan.tasks
@@ -61,12 +102,18 @@ class RunResult:
             "planned_originals": self.plan.n_originals,
             "outputs_written": self.outputs_written,
             "originals_written": self.originals_written,
+            "reused": self.reused,
             "failed": len(self.errors),
             "dropped_unchanged": self.dropped_unchanged,
             "unmatched_files": self.discovery.unmatched,
             "stale_removed": self.stale_removed,
             "annotation_values_repaired": self.discovery.annotations_repaired,
+            "warnings": sum(self.warnings.values()),
         }
+
+    def warning_list(self) -> list[dict[str, Any]]:
+        """Distinct library messages with the number of sources that emitted each, most frequent first."""
+        return [{"message": m, "count": n} for m, n in sorted(self.warnings.items(), key=lambda kv: (-kv[1], kv[0]))]
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable summary (``augcli run --json``)."""
@@ -81,6 +128,8 @@ class RunResult:
             "labels": label_table(self.plan, self.config),  # per (split, label): sources, outputs, total after
             "seconds": round(self.seconds, 3),
             "errors": self.errors,
+            "warnings": self.warning_list(),
+            "fatal": self.fatal,
         }
 
 
@@ -90,8 +139,25 @@ def run(
     overrides: dict[str, Any] | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    fresh: bool = False,
 ) -> RunResult:
-    """Augment a dataset as the config says. Raises ConfigError/DatasetError before writing anything."""
+    """Augment a dataset as the config says, resuming an earlier run into the same output.
+
+    Raises ConfigError/DatasetError before writing anything (OutputLockedError if another run
+    holds the output), and RunStoppedError when a signal or a full disk stops the run (what was
+    written is journaled; the same call resumes). ``fresh`` rewrites every output.
+    """
+    signals = _Signals()  # from the start: discovering a large input can take a while
+    with signals.installed():
+        try:
+            return _run(config, overrides, dry_run, progress, fresh, signals)
+        except _Signalled as stop:
+            raise RunStoppedError(f"interrupted by {SIGNAL_NAMES[stop.signum]} before anything was written",
+                                  None, 128 + stop.signum) from None
+
+
+def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | None, dry_run: bool,
+         progress: Progress | None, fresh: bool, signals: _Signals) -> RunResult:
     if not isinstance(config, Config):
         config = load_config(config, overrides)
     started = time.perf_counter()
@@ -104,112 +170,383 @@ def run(
             + "; check the patterns and the input folder"
         )
     plan = build_plan(config, discovery.items)
-    previous = _previous_outputs(config.output)
     result = RunResult(config, plan, discovery, dry_run=dry_run)
+    result.errors += [dict(e) for e in discovery.errors]  # unreadable folders, bad names
     if dry_run:
         return result
-    result.errors += discovery.errors  # files found but unusable (bad names, unreadable folders)
-
-    wall_start = datetime.now(timezone.utc)
+    _refuse_foreign_folder(config.output)
+    lock = OutputLock.acquire(config.output / STATE_DIR / LOCK_NAME, config.output)
     try:
-        config.output.mkdir(parents=True, exist_ok=True)
-        writer = ManifestWriter(config.output)
-    except OSError as exc:
-        raise DatasetError(f"cannot write to the output folder {config.output}: {exc.strerror or exc}") from None
-    done = 0
-    result.status = "interrupted"
-    fragments: dict[tuple[str, str], list] = {}  # ann's interim aggregate fold (rel's job.py replaces it)
-    written: set[str] = set()
-    try:
-        for task_result in execute(plan.tasks, config):
-            for line in task_result.rows:
-                writer.write(line)
-                written.add(json.loads(line)["output"])
-            for fragment in task_result.fragments:
-                fragments.setdefault((fragment.target, fragment.modality), []).append(fragment.data)
-            result.originals_written += task_result.n_originals
-            result.outputs_written += len(task_result.rows) - task_result.n_originals
-            result.dropped_unchanged += task_result.dropped
-            done += 1
-            if progress:
-                progress(done, len(plan.tasks))
-            if task_result.error:
-                result.errors.append({"source": task_result.source, "reason": task_result.error})
-                if config.on_error == "fail":
-                    result.status = "stopped"
-                    break
-        else:
-            result.status = "complete"
-            if discovery.audio_metadata:
-                from augcli.modalities import audio
-
-                for line in audio.rewrite_metadata(config, discovery.audio_metadata, plan.tasks):
-                    writer.write(line)
-                    result.originals_written += 1
-            for line in _finish_aggregates(config, fragments):
-                writer.write(line)
-                written.add(json.loads(line)["output"])
-                result.originals_written += 1
-            result.stale_removed = _remove_stale(config.output, previous - plan.output_paths()
-                                                 - set(discovery.audio_metadata) - written)
+        _Execution(config, plan, result, progress, fresh, started).run(signals)
     finally:
-        writer.close()  # the manifest lists exactly the files written, whatever stopped the run
-        result.seconds = time.perf_counter() - started
-        _write_run_json(result, wall_start)
+        lock.release()
+    if result.status == "interrupted":
+        raise RunStoppedError(
+            f"interrupted by {SIGNAL_NAMES.get(result.signal, 'a signal')}: {_kept(result)} files are in "
+            f"{config.output} and recorded; run the same command again to resume", result, result.exit_code)
+    if result.status == "failed":
+        raise RunStoppedError(f"{result.fatal}; make room (or fix the output folder) and run the same command "
+                              "again to resume", result, EXIT_ITEMS_FAILED)
     return result
 
 
-def _finish_aggregates(config: Config, fragments: dict[tuple[str, str], list]) -> list[str]:
-    """ann's interim fold of aggregate outputs (contract 1); rel's augcli/aggregate.py replaces it."""
+def _kept(result: RunResult) -> int:
+    return result.outputs_written + result.originals_written + result.reused
+
+
+class _Signalled(BaseException):
+    """SIGINT/SIGTERM arrived: unwinds the run (not an Exception, so no item handler swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT and SIGTERM stop the run at once, the first one only: cleaning up is not interrupted."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is None:
+            self.received = signum
+            self.ignore()
+            raise _Signalled(signum)
+
+    def ignore(self) -> None:
+        """From now on the signals are ignored by the kernel: cleaning up is short and must finish,
+        and processes started meanwhile (loky runs pgrep to kill its workers) inherit that."""
+        for signum in self._previous:
+            signal.signal(signum, signal.SIG_IGN)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNAL_NAMES:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        try:
+            yield
+        finally:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+
+
+class _Execution:
+    def __init__(self, config: Config, plan: Plan, result: RunResult, progress: Progress | None, fresh: bool,
+                 started: float):
+        self.config, self.plan, self.result, self.progress = config, plan, result, progress
+        self.fresh, self.started = fresh, started
+        self.output: Path = config.output
+        self.reused: dict[str, TaskRecord] = {}
+        self.outcomes: dict[str, TaskRecord] = {}  # this run's records, ok or failed
+        self.old_records: dict[str, TaskRecord] = {}
+        self.named: set[str] = set()  # every file an earlier run or this one may have left
+        self.fingerprints: dict[str, str] = {}
+        self.log = RunLog(self.output)  # the main process's own run file (aggregates)
+        self.to_run = 0
+        self.worker_died = False
+
+    def run(self, signals: _Signals) -> None:
+        wall_start = datetime.now(timezone.utc)
+        status = "interrupted"
+        try:
+            try:
+                try:
+                    self._recover()
+                    self._choose_reused()
+                    status = self._execute()
+                except OutputWriteError as exc:  # the journal itself could not be written: disk full
+                    self.result.fatal = _write_failure(exc)
+                    status = "failed"
+                signals.ignore()  # from here on a signal no longer stops anything: cleaning up is short
+                status = self._finish(status)
+            except (_Signalled, KeyboardInterrupt):
+                signals.ignore()
+                status = "interrupted"
+                self.result.signal = signals.received or signal.SIGINT
+                status = self._finish(status)
+        finally:
+            self.log.close()
+            close_process_log(str(self.output), os.getpid())
+            self.result.status = status
+            self.result.seconds = time.perf_counter() - self.started
+            with contextlib.suppress(OSError):  # a full disk: run.json is tiny, but may still not fit
+                _write_run_json(self.result, wall_start)
+
+    # -------------------------------------------------------------- before: recover, choose what to keep
+
+    def _recover(self) -> None:
+        """Merge what a killed run left (its run files) into the journal, and delete its temp files."""
+        output = self.output
+        state, partial = read_state(output), output / (MANIFEST_NAME + PARTIAL_SUFFIX)
+        self.old_records = dict(state.records)
+        self.named = set(state.named) | _listed(output / MANIFEST_NAME) | _listed(partial)
+        if run_files(output) or partial.exists():
+            write_journal(output, list(self.old_records.values()), self._uncovered(self.named, self.old_records))
+            remove_run_files(output)
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+        _remove_temp_files(output)
+        self._reserve(RESERVE_BYTES)
+
+    def _choose_reused(self) -> None:
+        """Keep a task's outputs when its record matches this run's fingerprint, its source still has the
+        recorded sha256 and every file it wrote still has its recorded sha256."""
+        versions = {name: library_versions(self.config, name) for name in MODALITIES}
+        for task in self.plan.tasks:
+            source = task.item.relpath
+            self.fingerprints[source] = fingerprint(task, self.config, versions[task.item.modality])
+            record = self.old_records.get(source)
+            if self.fresh or record is None or record.fingerprint != self.fingerprints[source]:
+                continue
+            if sha256_file(self.config.input / source) != record.source_sha256:
+                continue
+            if all(digest and sha256_file(self.output / name) == digest for name, digest in record.files.items()):
+                self.reused[source] = record
+        self.result.reused = sum(len(r.rows) for r in self.reused.values())
+
+    # -------------------------------------------------------------- during
+
+    def _execute(self) -> str:
+        pending = [(t, self.fingerprints[t.item.relpath]) for t in self.plan.tasks if t.item.relpath not in self.reused]
+        self.to_run = len(pending)
+        while pending:
+            try:
+                with contextlib.closing(execute(pending, self.config)) as records:
+                    for record in records:
+                        stop = self._take(record)
+                        if stop:
+                            return stop
+                return "complete"
+            except WorkerDied as exc:
+                self.worker_died = True
+                stop = self._after_worker_death([t.item.relpath for t, _ in pending])
+                if stop:
+                    return stop
+                before = len(pending)
+                pending = [(t, fp) for t, fp in pending if t.item.relpath not in self.outcomes]
+                if len(pending) == before:  # no task even began: workers die on start-up
+                    for task, _ in pending:
+                        self._take(TaskRecord(task.item.relpath, error=f"worker processes keep dying ({exc})"))
+                    return "complete"
+        return "complete"
+
+    def _take(self, record: TaskRecord) -> str | None:
+        """Account for one finished task. Returns a status if the run must stop."""
+        if record.source in self.outcomes:
+            return None
+        self.outcomes[record.source] = record
+        result = self.result
+        result.warnings.update(record.warnings)
+        if record.fatal:
+            result.fatal = record.fatal
+            return "failed"
+        if record.error:
+            result.errors.append({"source": record.source, "reason": record.error})
+        else:
+            result.originals_written += record.n_originals
+            result.outputs_written += len(record.rows) - record.n_originals
+            result.dropped_unchanged += record.dropped
+        if self.progress:
+            self.progress(len(self.outcomes), self.to_run)
+        if record.error and self.config.on_error == "fail":
+            return "stopped"
+        return None
+
+    def _after_worker_death(self, pending: list[str]) -> str | None:
+        """A worker died: the tasks that finished are in the run files; the ones it (or, killed with
+        it, another worker) was doing are errors naming their source; the rest run in a fresh pool."""
+        _wait_until_gone(_writer_pids(self.output) - {os.getpid()})  # the pool is being killed: let it finish dying
+        state = read_state(self.output, include_journal=False)
+        for source in pending:
+            if source in state.finished and source not in self.outcomes:
+                stop = self._take(state.finished[source])
+                if stop:
+                    return stop
+        lost = [s for s in pending if s in state.begun and s not in self.outcomes]
+        if not lost:  # it died between two sources: the ones it held, not begun, are the ones it took down
+            lost = [s for s in pending if s in state.held and s not in self.outcomes]
+        for source in lost:
+            stop = self._take(TaskRecord(source, error=(
+                "the worker process working on it died (killed by a signal or out of memory?); "
+                "run again to retry it")))
+            if stop:
+                return stop
+        return None
+
+    # -------------------------------------------------------------- after: aggregates, stale files, records
+
+    def _reserve(self, size: int) -> None:
+        """Hold a little disk space for the journal and run.json, given back when the run ends: a run
+        stopped by a full disk can still record how far it got."""
+        path = self.output / STATE_DIR / RESERVE_NAME
+        with contextlib.suppress(OSError):
+            if size:
+                path.write_bytes(bytes(size))
+            else:
+                path.unlink()
+
+    def _finish(self, status: str) -> str:
+        output, result = self.output, self.result
+        self._reserve(0)
+        this_run = read_state(output, include_journal=False)
+        if status != "complete":  # tasks that finished in a worker while the run was being stopped
+            for record in this_run.finished.values():
+                if record.source in self.fingerprints and not record.fatal:
+                    self._take(record)
+        kept: list[TaskRecord] = []
+        for task in self.plan.tasks:
+            record = self.reused.get(task.item.relpath) or self.outcomes.get(task.item.relpath)
+            if record is not None and record.ok:
+                kept.append(record)
+        named = self.named | this_run.named
+        lines = [line for record in kept for line in record.rows]
+        produced = {name for record in kept for name in record.files}
+        aggregates: set[str] = set()
+        try:
+            if status == "complete":
+                lines += self._write_aggregates(kept, aggregates)
+                produced |= aggregates
+                result.stale_removed = self._remove(named - produced)
+                records, leftovers = kept, set(aggregates)
+            else:  # the plan is not done: keep every record whose files are still there, and name the rest
+                records = kept + [r for s, r in self.old_records.items()
+                                  if s not in self.outcomes and s not in self.reused]
+                if status in ("stopped", "failed"):  # what this run began and did not finish (or failed)
+                    result.stale_removed = self._remove(self._uncovered(this_run.named, {r.source: r for r in records}))
+                leftovers = self._uncovered(named, {r.source: r for r in records})
+            if status != "complete" or self.worker_died:  # a killed worker's half-written file
+                _remove_temp_files(output)
+            write_journal(output, records, leftovers)
+            remove_run_files(output)
+            if status in ("complete", "stopped"):
+                write_manifest(output, lines)
+        except OutputWriteError as exc:  # the run files stay: the next run merges them
+            result.fatal = result.fatal or _write_failure(exc)
+            return "failed" if status != "interrupted" else status
+        return status
+
+    def _write_aggregates(self, kept: list[TaskRecord], targets: set[str]) -> list[str]:
+        from augcli.aggregate import fold
+
+        fragments = [fragment for record in kept for fragment in record.fragments]
+        if not fragments:
+            return []
+        lines = []
+
+        def announce(path: str) -> None:
+            self.log.append({"name": os.path.relpath(path, self.output).replace(os.sep, "/")})
+
+        made, errors = fold(self.config, fragments)
+        self.result.errors += errors
+        with announcing_writes(announce):
+            for target, modality, blob, extra in made:
+                source = extra.pop("source", target)
+                source_hash = extra.pop("source_sha256", None) or sha256_file(self.config.input / source)
+                write_atomic(self.output / target, blob)
+                targets.add(target)
+                lines.append(ManifestRow(source, target, modality, None, None, [], _sha256(blob), source_hash,
+                                         extra={"aggregate": True, **extra}).to_json())
+        self.result.originals_written += len(lines)
+        return lines
+
+    def _remove(self, stale: set[str]) -> int:
+        """Delete files an earlier run (or a failed source of this one) left that this run does not list."""
+        removed = 0
+        root = self.output.resolve()
+        for relpath in sorted(stale):
+            if is_own_file(relpath):
+                continue
+            path = (self.output / relpath).resolve()
+            if root in path.parents and path.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    @staticmethod
+    def _uncovered(named: set[str], records: dict[str, TaskRecord]) -> set[str]:
+        covered = {name for record in records.values() for name in record.files}
+        return {name for name in named if name not in covered and not is_own_file(name)}
+
+
+def _writer_pids(output: Path) -> set[int]:
+    pids = set()
+    for path in run_files(output):
+        with contextlib.suppress(ValueError):
+            pids.add(int(path.name[len(RUN_PREFIX) : -len(RUN_SUFFIX)]))
+    return pids
+
+
+def _wait_until_gone(pids: set[int], timeout: float = 5.0) -> None:
+    """Wait (a little) until these processes have exited, so that their run files stop changing."""
+    deadline = time.monotonic() + timeout
+    for pid in sorted(pids):
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except (ProcessLookupError, PermissionError):  # gone (or the PID is someone else's now)
+                break
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    if f.read().rsplit(b")", 1)[-1].split()[0] == b"Z":  # dead, not yet reaped
+                        break
+            except OSError:
+                pass
+            time.sleep(0.02)
+
+
+def _write_failure(exc: OutputWriteError) -> str:
+    return f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} writing {exc.filename}"
+
+
+def _sha256(data: bytes) -> str:
     from augcli.io import sha256
-    from augcli.manifest import ManifestRow
 
-    lines = []
-    for (target, modality), datas in sorted(fragments.items()):
-        blob, extra = importlib.import_module(f"augcli.modalities.{modality}").finish(config, target, datas)
-        write_atomic(config.output / target, blob)
-        source = config.input / target
-        source_hash = sha256(source.read_bytes()) if source.is_file() else sha256(blob)
-        lines.append(ManifestRow(target, target, modality, None, None, [], sha256(blob), source_hash,
-                                 extra={"aggregate": True, **extra}).to_json())
-    return lines
+    return sha256(data)
 
 
-def _previous_outputs(output: Path) -> set[str]:
-    """Outputs a previous run recorded in ``output``; refuses a non-empty folder augcli did not write."""
-    if not output.exists() or not any(output.iterdir()):
-        return set()
-    manifests = [output / MANIFEST_NAME, output / (MANIFEST_NAME + PARTIAL_SUFFIX)]
-    if not any(m.is_file() for m in manifests):
+def _remove_temp_files(output: Path) -> None:
+    """Temp files of killed writers (only names augcli makes: ``.<name>.augcli-<pid>.tmp``)."""
+    for folder, _dirs, names in os.walk(output):
+        for name in names:
+            if TEMP_NAME.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+
+
+def _refuse_foreign_folder(output: Path) -> None:
+    """augcli never writes into, or deletes from, a folder it did not create."""
+    if not output.is_dir() or not any(output.iterdir()):
+        return
+    ours = (MANIFEST_NAME, MANIFEST_NAME + PARTIAL_SUFFIX, STATE_DIR)
+    if not any((output / name).exists() for name in ours):
         raise DatasetError(
             f"output folder {output} already holds files that augcli did not write (no {MANIFEST_NAME}); "
             "choose a new or empty folder"
         )
-    previous = set()
-    for manifest in manifests:
-        if manifest.is_file():
-            try:
-                previous |= {row["output"] for row in read_manifest(manifest)}
-            except (ValueError, KeyError, TypeError) as exc:
-                raise DatasetError(f"{manifest} is damaged ({exc}); delete it or choose another output") from None
-    return previous
 
 
-def _remove_stale(output: Path, stale: set[str]) -> int:
-    """Delete files a previous run wrote that this run's plan no longer produces (copies 5 -> 3)."""
-    removed = 0
-    for relpath in sorted(stale):
-        path = (output / relpath).resolve()
-        if output in path.parents and path.is_file():
-            path.unlink()
-            removed += 1
-    return removed
+def _listed(manifest: Path) -> set[str]:
+    """Outputs a manifest names (a run of a version without the journal); unreadable lines are skipped."""
+    names = set()
+    try:
+        with open(manifest, encoding="utf-8", errors="replace") as f:
+            for text in f:
+                with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                    names.add(str(json.loads(text)["output"]))
+    except OSError:
+        pass
+    return names
 
 
-def library_versions(config: Config) -> dict[str, str]:
-    """Versions of the libraries that shape this config's outputs (recorded; compared by verify)."""
+def library_versions(config: Config, modality: str | None = None) -> dict[str, str]:
+    """Versions of the libraries that shape this config's outputs (recorded; compared by verify),
+    or only those of one modality."""
     versions: dict[str, str] = {}
-    for name in MODALITIES:
+    for name in [modality] if modality else MODALITIES:
         if getattr(config, name) is not None:
             versions.update(importlib.import_module(f"augcli.modalities.{name}").library_versions())
     return versions
@@ -233,5 +570,11 @@ def _write_run_json(result: RunResult, started: datetime) -> None:
             "seconds": round(result.seconds, 3),
         },
         "errors": result.errors,
+        "warnings": result.warning_list(),
+        "fatal": result.fatal,
+        "signal": SIGNAL_NAMES.get(result.signal) if result.signal else None,
     }
     write_atomic(result.config.output / RUN_NAME, (json.dumps(record, indent=2) + "\n").encode())
+
+
+

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,9 @@ import numpy as np
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.jsonl"
 RUN_NAME = "run.json"
-PARTIAL_SUFFIX = ".partial"
+#: augcli's own state in an output folder (lock, journal): never an output, never a stray.
+STATE_DIR = ".augcli"
+PARTIAL_SUFFIX = ".partial"  # manifest.jsonl.partial of versions before the journal (removed by a run)
 #: Arrays larger than this are recorded by shape, dtype and hash instead of their values.
 MAX_INLINE_ARRAY = 64
 
@@ -66,21 +67,17 @@ def applied_steps(applied: list[tuple[str, dict]]) -> list[dict[str, Any]]:
     return [{"name": name, "params": plain(params)} for name, params in applied]
 
 
-class ManifestWriter:
-    """Streams rows to ``manifest.jsonl.partial`` and renames it into place when the run ends."""
+def write_manifest(output_dir: Path, lines: list[str]) -> None:
+    """Replace ``manifest.jsonl`` atomically with these rows (serialized by ``ManifestRow.to_json``)."""
+    from augcli.io import write_atomic
 
-    def __init__(self, output_dir: Path):
-        self.path = output_dir / MANIFEST_NAME
-        self.partial = output_dir / (MANIFEST_NAME + PARTIAL_SUFFIX)
-        self._file = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+    write_atomic(output_dir / MANIFEST_NAME, "".join(line + "\n" for line in lines).encode("utf-8"))
 
-    def write(self, line: str) -> None:
-        """Write one row, already serialized by ``ManifestRow.to_json`` (in the worker)."""
-        self._file.write(line + "\n")
 
-    def close(self) -> None:
-        self._file.close()
-        os.replace(self.partial, self.path)
+def is_own_file(relpath: str) -> bool:
+    """True for the files augcli keeps about a run (manifest, run.json, lock and journal), which are
+    not outputs: ``verify`` and stray checks leave them out."""
+    return relpath in (MANIFEST_NAME, RUN_NAME) or relpath.startswith(STATE_DIR + "/")
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import PurePosixPath
+from typing import Any
 
 from augcli.balance import copies_per_source
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item
 from augcli.errors import DatasetError
 from augcli.mix import with_partners
-from augcli.seeding import item_seeds
+from augcli.seeding import item_seed, item_seeds
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,32 @@ class Task:
     item: Item
     original: str | None  # where the source is placed unchanged, or None
     outputs: tuple[str, ...]  # augmented output relpaths, one per copy
-    seeds: tuple[int, ...]  # one per copy
+    seeds: Sequence[int]  # one per copy (a Seeds, or a tuple)
+
+
+@dataclass(frozen=True)
+class Seeds(Sequence):
+    """The seeds of one source's copies, each computed when it is read: ``item_seed`` costs ~12 µs,
+    so a plan of millions of outputs would spend minutes on seeds that a dry run never reads."""
+
+    seed: int
+    relpath: str
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self.count)))
+        if index < 0:
+            index += self.count
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return item_seed(self.seed, self.relpath, index)
+
+    def __iter__(self) -> Iterator[int]:  # all of them at once: one vectorised call, not one SeedSequence each
+        return iter(item_seeds(self.seed, [self.relpath], self.count)[0] if self.count > 1 else self[:])
 
 
 @dataclass
@@ -61,6 +89,12 @@ def augmented_name(relpath: str, copy: int, fmt: str | None) -> str:
     return f"{folder}{slash}{stem}__aug{copy}{f'.{fmt}' if fmt else suffix}"
 
 
+def _name_parts(relpath: str, fmt: str | None) -> tuple[str, str]:
+    """``augmented_name`` as (text before the copy index, text after), computed once per source."""
+    path = PurePosixPath(relpath)
+    return str(path.with_name(f"{path.stem}__aug")), (f".{fmt}" if fmt else path.suffix)
+
+
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
@@ -86,37 +120,47 @@ def output_format(config: Config, modality: str) -> str | None:
     return None
 
 
+#: A plan this large is refused before anything is computed: seeding and naming 10 million outputs
+#: takes minutes and gigabytes, which is a mistyped --copies far more often than a wish.
+MAX_PLANNED_FILES = 10_000_000
+MAX_COPIES = 100_000
+
+
+def check_size(config: Config, items: list[Item]) -> None:
+    if config.copies > MAX_COPIES:
+        raise DatasetError(f"copies: {config.copies:,} copies of each source is more than augcli makes "
+                           f"({MAX_COPIES:,}); was it a typo?")
+    n_augmented = sum(item.action == AUGMENT for item in items)
+    planned = n_augmented * config.copies + len(items)
+    if planned > MAX_PLANNED_FILES:
+        raise DatasetError(
+            f"the plan would write about {planned:,} files ({n_augmented:,} sources x {config.copies:,} copies), "
+            f"more than augcli plans in one run ({MAX_PLANNED_FILES:,}); lower copies, or split the input "
+            "into several runs"
+        )
+
+
 def build_plan(config: Config, items: list[Item]) -> Plan:
+    check_size(config, items)
     tasks = []
     copies_for = copies_per_source(config, items)  # config.copies, or what balance plans per source
-    seeds_of = _seeds(config.seed, [item for item in items if item.action == AUGMENT], copies_for)
     for item in with_partners(config, items):  # image.mix: mixed outputs and their partners
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
             # one output table holding every copy (and the originals); seeds are per row, drawn in the worker
             tasks.append(Task(item, None, (table_output_name(item.relpath, config.keep_originals),), ()))
             continue
         if item.action == AUGMENT:
-            copies = range(copies_for(item))
             fmt = output_format(config, item.modality)
-            outputs = tuple(augmented_name(item.relpath, k, fmt) for k in copies)
-            seeds = seeds_of[item.relpath]
+            head, suffix = _name_parts(item.relpath, fmt)
+            copies = copies_for(item)
+            outputs = tuple(f"{head}{k}{suffix}" for k in range(copies))
+            seeds = Seeds(config.seed, item.relpath, copies)
             original = item.relpath if config.keep_originals else None
         else:
             outputs, seeds, original = (), (), item.relpath
         tasks.append(Task(item, original, outputs, seeds))
     _check_collisions(tasks)
     return Plan(tasks)
-
-
-def _seeds(seed: int, items: list[Item], copies_for) -> dict[str, tuple[int, ...]]:
-    """relpath -> the seeds of its copies, derived in one vectorised call per copy count."""
-    by_count: dict[int, list[str]] = {}
-    for item in items:
-        by_count.setdefault(copies_for(item), []).append(item.relpath)
-    seeds_of: dict[str, tuple[int, ...]] = {}
-    for count, relpaths in by_count.items():
-        seeds_of.update(zip(relpaths, item_seeds(seed, relpaths, count), strict=True))
-    return seeds_of
 
 
 def _check_collisions(tasks: list[Task]) -> None:
@@ -141,3 +185,27 @@ def chunked(work: list, size: int) -> Iterator[list]:
 def chunk_size(n_tasks: int, n_workers: int) -> int:
     """Big enough that per-dispatch overhead is small, small enough to keep every worker busy."""
     return max(1, min(32, n_tasks // (n_workers * 8) or 1))
+
+
+def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
+    """What shapes a task's outputs: a recorded output whose fingerprint still matches (and whose source
+    and file still have their recorded sha256) can be kept on resume instead of being made again.
+
+    A source copied unchanged depends on nothing but its place; an augmented one on its outputs,
+    seeds, the run seed and copies (tables and lines derive per-sample seeds from them), its
+    modality's config section and library versions, and augcli's version.
+    """
+    from augcli import __version__
+
+    seeds = task.seeds  # every field of the task counts (a field added later, a mix partner say, too)
+    shape: dict[str, Any] = {f.name: getattr(task, f.name) for f in fields(task) if f.name != "seeds"}
+    shape["item"] = asdict(task.item)
+    if task.item.action == AUGMENT:
+        section = getattr(config, task.item.modality)
+        shape.update(seeds=[seeds.seed, seeds.relpath, seeds.count] if isinstance(seeds, Seeds) else list(seeds),
+                     seed=config.seed, copies=config.copies,
+                     balance=config.balance.model_dump(mode="json") if config.balance else None,
+                     keep_originals=config.keep_originals, augcli=__version__, libraries=versions,
+                     section=section.model_dump(mode="json") if section is not None else None)
+    blob = json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]

@@ -8,21 +8,14 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-from augcli import manifest
 from augcli.config import Config, load_config
 from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
 from augcli.io import sha256
-from augcli.manifest import MANIFEST_NAME, PARTIAL_SUFFIX, RUN_NAME, read_manifest
+from augcli.manifest import MANIFEST_NAME, RUN_NAME, is_own_file, read_manifest
 from augcli.plan import Task, build_plan
 from augcli.runner import fan_out
-
-#: Files augcli keeps in an output folder beside the outputs (top level): never strays; nor is
-#: anything in STATE_DIR, the folder that holds a run's lock and journal (manifest.STATE_DIR).
-BOOKKEEPING = frozenset({MANIFEST_NAME, RUN_NAME, MANIFEST_NAME + PARTIAL_SUFFIX})
-STATE_DIR = getattr(manifest, "STATE_DIR", ".augcli")
 
 
 @dataclass(frozen=True)
@@ -67,7 +60,7 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     report.findings += [Finding(p, "missing", "listed in the manifest but not on disk")
                         for p in sorted(listed - present)]
     report.findings += [Finding(p, "stray", "on disk but not in the manifest")
-                        for p in sorted(present - listed - BOOKKEEPING) if not p.startswith(STATE_DIR + "/")]
+                        for p in sorted(present - listed) if not is_own_file(p)]
 
     chosen = [row for row in _sample(rows, sample) if row["output"] in present]
     items = {item.relpath: item for item in discover(config).items}
@@ -209,7 +202,7 @@ def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, on_dis
     error = None
     with capture_writes() as written:
         try:
-            _process(importlib.import_module(f"augcli.modalities.{item.modality}"), task, config, fresh)
+            importlib.import_module(f"augcli.modalities.{item.modality}").process(task, config, fresh, [])
         except Exception as exc:  # a library failing on one source: a finding, never a crash
             error = _reason(exc)
     if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):
@@ -254,11 +247,3 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc.strerror or exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-def _process(module: Any, task: Task, config: Config, rows: list) -> None:
-    """``process(task, config, rows[, fragments])``: aggregate fragments are not checked here."""
-    if module.process.__code__.co_argcount >= 4:
-        module.process(task, config, rows, [])
-    else:
-        module.process(task, config, rows)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import augcli
-from augcli.manifest import read_manifest
+from augcli.manifest import STATE_DIR, read_manifest
 from tests.conftest import invoke, make_image_folder, write_config
 
 RANDOM_PIPELINE = [
@@ -24,7 +24,7 @@ def output_hashes(out: Path) -> dict[str, str]:
     return {
         p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name != "run.json"
+        if p.is_file() and p.name != "run.json" and STATE_DIR not in p.relative_to(out).parts  # lock, journal
     }
 
 
@@ -54,6 +54,8 @@ def test_one_and_two_workers_write_identical_bytes(tmp_path, dataset):
     one, two = output_hashes(tmp_path / "w1"), output_hashes(tmp_path / "w2")
     assert len(one) == 6 * 4 + 2 + 1  # 6 train x (3 copies + original), 2 val copied, manifest
     assert one == two
+    journal = Path(STATE_DIR) / "journal.jsonl"  # augcli's own records are reproducible too
+    assert (tmp_path / "w1" / journal).read_bytes() == (tmp_path / "w2" / journal).read_bytes()
     # the pipeline really is random: copies of one source differ
     assert len({one[f"train/cat/img_00__aug{k}.png"] for k in range(3)}) == 3
 
@@ -154,7 +156,7 @@ def test_rerun_with_fewer_copies_removes_the_stale_outputs(tmp_path, dataset):
     assert (tmp_path / "out" / "train" / "cat" / "img_00__aug2.png").exists()
     result = invoke("run", cfg, "--copies", "1")
     assert result.exit_code == 0
-    assert "removed 12 outputs of the previous run" in result.output
+    assert "removed 12 files that this run no longer lists" in result.output
     assert sorted(p.name for p in (tmp_path / "out" / "train" / "cat").iterdir())[:2] == [
         "img_00.png", "img_00__aug0.png"]
     assert set(output_hashes(tmp_path / "out")) == {

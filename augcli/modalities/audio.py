@@ -394,12 +394,13 @@ def _duration(samples: np.ndarray, rate: int) -> float:
     return round(samples.shape[-1] / rate, 6)
 
 
-def process(task: Any, config: Any, rows: list) -> int:
+def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
     """Worker: read a clip once, place it (and its sidecars), write each augmented copy."""
     from augcli.io import sha256, write_atomic
     from augcli.manifest import ManifestRow, applied_steps
 
     item, section, out_root = task.item, config.audio, str(config.output)
+    metadata_fragments(task, config, fragments if fragments is not None else [])
     with open(os.path.join(config.input, item.relpath), "rb") as f:
         data = f.read()
     source_hash = sha256(data)
@@ -450,38 +451,38 @@ def process(task: Any, config: Any, rows: list) -> int:
     return 0
 
 
-def rewrite_metadata(config: Any, metadata: list[str], tasks: list) -> list[str]:
-    """Each audiofolder metadata.csv again in the output, one row per clip written there (the
-    original and its copies), every other column kept. Returns the manifest lines."""
+def metadata_fragments(task: Any, config: Any, fragments: list) -> None:
+    """A Hugging Face audiofolder metadata.csv in a folder above the clip is written again with a row per
+    clip in the output (its original and copies): the clip contributes a fragment to each such file."""
+    from augcli.aggregate import Fragment
+
+    names = ([task.original] if task.original else []) + list(task.outputs)
+    parts = task.item.relpath.split("/")[:-1]
+    for depth in range(len(parts), -1, -1):
+        meta = "/".join([*parts[:depth], "metadata.csv"])
+        if names and os.path.isfile(os.path.join(config.input, meta)):
+            fragments.append(Fragment(meta, "audio", {"source": task.item.relpath, "outputs": names}))
+
+
+def finish(config: Any, target: str, fragments: list[Any]) -> tuple[bytes, dict]:
+    """An audiofolder metadata.csv again, one row per clip written below it (the original and its
+    copies, from the fragments, in plan order), every other column kept."""
     import csv
 
-    from augcli.io import sha256, write_atomic
-    from augcli.manifest import ManifestRow
-
-    lines = []
-    by_source = {t.item.relpath: t for t in tasks}
-    for meta in metadata:
-        folder = meta[: -len("metadata.csv")]
-        with open(config.input / meta, encoding="utf-8", newline="") as f:
-            table = list(csv.reader(f))
-        if not table or "file_name" not in table[0]:
-            continue
-        column = table[0].index("file_name")
-        out_rows = [table[0]]
-        for row in table[1:]:
-            task = by_source.get(folder + row[column]) if len(row) > column else None
-            if task is None:
-                continue  # a clip not in this run (excluded, failed discovery) gets no row
-            names = ([task.original] if task.original else []) + list(task.outputs)
-            out_rows += [[*row[:column], name[len(folder):], *row[column + 1 :]] for name in names]
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(out_rows)
-        blob = buffer.getvalue().encode("utf-8")
-        write_atomic(config.output / meta, blob)
-        source_hash = sha256((config.input / meta).read_bytes())
-        lines.append(ManifestRow(meta, meta, "audio", None, None, [], sha256(blob), source_hash,
-                                 extra={"metadata_rows": len(out_rows) - 1}).to_json())
-    return lines
+    folder = target[: -len("metadata.csv")]
+    outputs = {f["source"]: f["outputs"] for f in fragments}
+    with open(config.input / target, encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    if not table or "file_name" not in table[0]:  # not an audiofolder table: kept as it is
+        return (config.input / target).read_bytes(), {"metadata_rows": max(0, len(table) - 1)}
+    column = table[0].index("file_name")
+    out_rows = [table[0]]
+    for row in table[1:]:
+        names = outputs.get(folder + row[column], []) if len(row) > column else []
+        out_rows += [[*row[:column], name[len(folder):], *row[column + 1 :]] for name in names]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(out_rows)
+    return buffer.getvalue().encode("utf-8"), {"metadata_rows": len(out_rows) - 1}
 
 
 def describe_transforms() -> list[dict[str, Any]]:

@@ -588,7 +588,7 @@ def _newline(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
-def process(task: Any, config: Any, rows: list) -> int:
+def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
     """Worker: read a text source once and write its outputs; append a ManifestRow per sample."""
     from augcli.io import sha256
     from augcli.plan import is_table

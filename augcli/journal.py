@@ -1,0 +1,199 @@
+"""The journal: what is on disk in an output folder, true at every instant, and what may be reused.
+
+Files, all under ``OUTPUT/.augcli/`` (augcli's own; verify ignores them):
+
+- ``run-<pid>.jsonl``: appended by each process of a running run (workers and the main
+  process), one JSON line per event, written with O_APPEND straight to the kernel:
+  ``{"chunk": [sources]}`` when a worker takes a chunk, ``{"begin": source}`` when a task
+  starts, ``{"name": output}`` right *before* a file is renamed into place (so a file that
+  reaches its final name is always named), and
+  ``{"task": record}`` once every file of the task is in place (its manifest rows, the
+  sha256 of each file it wrote, its aggregate fragments, or its error).
+- ``journal.jsonl``: the compacted state, rewritten atomically at the start of a run (merging
+  the run files a crashed run left) and at its end: ``{"named": [...]}`` (files an earlier run
+  may have left that no record covers) and one ``{"task": record}`` per source whose outputs
+  are on disk, in plan order.
+
+A killed process can tear only the last line of its own run file; unreadable lines are dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from augcli.errors import OutputWriteError
+from augcli.io import write_atomic
+from augcli.manifest import STATE_DIR
+
+JOURNAL_NAME = "journal.jsonl"
+LOCK_NAME = "lock"
+RUN_PREFIX, RUN_SUFFIX = "run-", ".jsonl"
+
+
+@dataclass
+class TaskRecord:
+    """The outcome of one task (one source): journaled by the worker, returned to the main process."""
+
+    source: str
+    fingerprint: str = ""
+    source_sha256: str | None = None
+    rows: list[str] = field(default_factory=list)  # manifest lines, serialized in the worker
+    files: dict[str, str] = field(default_factory=dict)  # every file written -> sha256 of its bytes
+    fragments: list[dict[str, Any]] = field(default_factory=list)
+    n_originals: int = 0
+    dropped: int = 0  # augmented samples left out because they equal their source (drop_unchanged)
+    error: str | None = None  # the item failed: recorded, the run goes on
+    fatal: str | None = None  # the run cannot go on (disk full): one line naming the file
+    warnings: list[str] = field(default_factory=list)  # library warnings and stderr lines, deduplicated
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.fatal is None
+
+    def to_plain(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> TaskRecord:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def state_dir(output: Path) -> Path:
+    return output / STATE_DIR
+
+
+def line(event: dict[str, Any]) -> bytes:
+    return (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+class RunLog:
+    """One process's append-only run file. Each event is one ``write`` on an O_APPEND descriptor:
+    in the kernel (safe from a killed process) as soon as it returns."""
+
+    def __init__(self, output: Path):
+        self.path = state_dir(output) / f"{RUN_PREFIX}{os.getpid()}{RUN_SUFFIX}"
+        self._fd: int | None = None
+
+    def reopen_if_removed(self) -> None:
+        """A worker outlives a run (loky reuses it): if the run's end removed this file, start a new one."""
+        if self._fd is not None:
+            try:
+                removed = os.fstat(self._fd).st_nlink == 0
+            except OSError:
+                removed = True
+            if removed:
+                self.close()
+
+    def append(self, event: dict[str, Any]) -> None:
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            data = line(event)
+            if os.write(self._fd, data) != len(data):  # a short write: the disk filled up under us
+                raise OSError(28, "No space left on device")
+        except OSError as exc:
+            raise OutputWriteError(exc.errno, exc.strerror or str(exc), str(self.path)) from exc
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+_process_logs: dict[tuple[str, int], RunLog] = {}
+
+
+def process_log(output: str, pid: int) -> RunLog:
+    """The run file of this process for this output (a worker keeps it open across tasks)."""
+    if (output, pid) not in _process_logs:
+        _process_logs[output, pid] = RunLog(Path(output))
+    return _process_logs[output, pid]
+
+
+def close_process_log(output: str, pid: int) -> None:
+    """The main process, at the end of a run it made tasks for itself (one worker): close its run file."""
+    log = _process_logs.pop((output, pid), None)
+    if log is not None:
+        log.close()
+
+
+@dataclass
+class JournalState:
+    records: dict[str, TaskRecord] = field(default_factory=dict)  # source -> its latest record
+    named: set[str] = field(default_factory=set)  # every output relpath that some event names
+    held: set[str] = field(default_factory=set)  # sources handed to a worker (in run files) ...
+    begun: set[str] = field(default_factory=set)  # ... begun ...
+    finished: dict[str, TaskRecord] = field(default_factory=dict)  # ... and finished, with or without error
+    dropped_lines: int = 0
+
+
+def run_files(output: Path) -> list[Path]:
+    folder = state_dir(output)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.startswith(RUN_PREFIX) and p.name.endswith(RUN_SUFFIX))
+
+
+def read_state(output: Path, include_journal: bool = True) -> JournalState:
+    """The journal and then every run file, later events winning."""
+    state = JournalState()
+    paths = ([state_dir(output) / JOURNAL_NAME] if include_journal else []) + run_files(output)
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().split(b"\n")
+        except FileNotFoundError:
+            continue
+        except OSError:
+            continue
+        for raw in lines:
+            if raw.strip():
+                _apply(state, raw)
+    return state
+
+
+def _apply(state: JournalState, raw: bytes) -> None:
+    try:
+        event = json.loads(raw)
+        if "name" in event:
+            state.named.add(str(event["name"]))
+        elif "begin" in event:
+            state.begun.add(str(event["begin"]))
+        elif "chunk" in event:
+            state.held.update(str(source) for source in event["chunk"])
+        elif "named" in event:
+            state.named.update(str(n) for n in event["named"])
+        elif "task" in event:
+            record = TaskRecord.from_plain(event["task"])
+            state.named.update(record.files)
+            state.finished[record.source] = record
+            if record.ok:
+                state.records[record.source] = record
+            else:
+                state.records.pop(record.source, None)
+        else:
+            raise ValueError("unknown event")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        state.dropped_lines += 1  # a torn last line of a killed process, or damage: costs a reuse, never a file
+
+
+def write_journal(output: Path, records: list[TaskRecord], named: set[str]) -> None:
+    """Replace journal.jsonl (atomically) with this state; then the run files are redundant."""
+    parts = [line({"named": sorted(named)})] if named else []
+    # without the library messages (a library may warn once per process): the same outputs give the same bytes
+    parts += [line({"task": {**r.to_plain(), "warnings": []}}) for r in records]
+    write_atomic(state_dir(output) / JOURNAL_NAME, b"".join(parts))
+
+
+def remove_run_files(output: Path, keep: RunLog | None = None) -> None:
+    for path in run_files(output):
+        if keep is not None and path == keep.path:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()

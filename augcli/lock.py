@@ -1,0 +1,66 @@
+"""The output folder's lock: an OS file lock held for a whole run, released by the kernel on death."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+from pathlib import Path
+
+from augcli.errors import DatasetError, OutputLockedError
+
+
+class OutputLock:
+    """``fcntl.flock`` on ``OUTPUT/.augcli/lock``, which holds the holder's PID.
+
+    The lock belongs to the open file, not to the file's existence: the file is never deleted
+    (deleting it would let a second run lock a new file while the first still holds the old),
+    and a crashed run leaves no stale lock because the kernel drops it with the process.
+    The descriptor is close-on-exec, so worker processes never inherit it.
+    """
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self._fd = path, fd
+
+    @classmethod
+    def acquire(cls, path: Path, folder: Path) -> OutputLock:
+        import fcntl
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise DatasetError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                raise DatasetError(f"cannot lock the output folder {folder} ({exc.strerror}): its file system "
+                                   "does not support file locks; choose a local folder") from None
+            holder = _holder(fd)
+            os.close(fd)
+            raise OutputLockedError(
+                f"output folder {folder} is in use by another augcli run (PID {holder}); "
+                "wait for it to finish, stop it, or choose another output"
+            ) from None
+        with contextlib.suppress(OSError):  # the PID is for the message above; a full disk must not stop us
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor drops the lock
+            self._fd = None
+
+
+def _holder(fd: int) -> str:
+    """The PID the holder wrote; it may not have written it yet, so wait a moment."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return text
+        time.sleep(0.05)
+    return "unknown"

@@ -1,0 +1,88 @@
+"""The journal: run files merged, torn lines dropped, later records winning; the output lock."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from augcli.errors import OutputLockedError, OutputWriteError
+from augcli.journal import JOURNAL_NAME, RunLog, TaskRecord, read_state, remove_run_files, state_dir, write_journal
+from augcli.lock import OutputLock
+
+
+def record(source, **kw):
+    return TaskRecord(source, fingerprint="f", source_sha256="s", rows=[f'{{"output":"{source}"}}'],
+                      files={source: "h", source + ".txt": "t"}, **kw)
+
+
+def test_run_files_merge_into_the_state_and_a_torn_last_line_is_dropped(tmp_path):
+    state_dir(tmp_path).mkdir()
+    log = RunLog(tmp_path)
+    log.append({"begin": "a.png"})
+    log.append({"name": "a__aug0.png"})
+    log.append({"task": record("a.png").to_plain()})
+    log.append({"begin": "b.png"})
+    log.append({"name": "b__aug0.png"})
+    log.close()
+    with open(log.path, "ab") as f:
+        f.write(b'{"task":{"source":"b.png","files":{"b__aug0.png":"')  # killed mid-write
+    state = read_state(tmp_path)
+    assert set(state.records) == {"a.png"} and state.records["a.png"] == record("a.png")
+    assert state.named == {"a__aug0.png", "a.png", "a.png.txt", "b__aug0.png"}
+    assert state.begun == {"a.png", "b.png"} and set(state.finished) == {"a.png"}
+    assert state.dropped_lines == 1
+
+
+def test_a_failed_record_replaces_an_earlier_good_one_but_its_files_stay_named(tmp_path):
+    state_dir(tmp_path).mkdir()
+    write_journal(tmp_path, [record("a.png")], {"old.png"})
+    log = RunLog(tmp_path)
+    log.append({"task": TaskRecord("a.png", error="cannot decode", files={"a.png": ""}).to_plain()})
+    state = read_state(tmp_path)
+    assert state.records == {} and state.named == {"old.png", "a.png", "a.png.txt"}
+    remove_run_files(tmp_path)
+    assert os.listdir(state_dir(tmp_path)) == [JOURNAL_NAME]
+    assert read_state(tmp_path).records == {"a.png": record("a.png")}
+
+
+def test_a_failed_journal_write_names_the_journal(tmp_path):
+    log = RunLog(tmp_path)  # its folder does not exist
+    with pytest.raises(OutputWriteError) as caught:
+        log.append({"begin": "a.png"})
+    assert caught.value.filename == str(log.path)
+
+
+def test_a_worker_outliving_a_run_starts_a_new_run_file(tmp_path):
+    state_dir(tmp_path).mkdir()
+    log = RunLog(tmp_path)
+    log.append({"begin": "a.png"})
+    remove_run_files(tmp_path)  # the end of the run
+    log.reopen_if_removed()
+    log.append({"begin": "b.png"})
+    assert read_state(tmp_path).begun == {"b.png"}
+
+
+def test_the_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
+    out = tmp_path / "out"
+    lock = OutputLock.acquire(out / ".augcli" / "lock", out)
+    with pytest.raises(OutputLockedError, match=rf"output folder {out} is in use by another augcli run "
+                                                rf"\(PID {os.getpid()}\)"):
+        OutputLock.acquire(out / ".augcli" / "lock", out)
+    lock.release()
+    OutputLock.acquire(out / ".augcli" / "lock", out).release()
+
+
+def test_the_kernel_releases_the_lock_of_a_killed_holder(tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from augcli.lock import OutputLock; "
+        f"OutputLock.acquire(Path({str(out / '.augcli' / 'lock')!r}), Path({str(out)!r})); "
+        "print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert holder.stdout.readline() == "held\n"
+    with pytest.raises(OutputLockedError, match=f"PID {holder.pid}"):
+        OutputLock.acquire(out / ".augcli" / "lock", out)
+    holder.kill()
+    holder.wait()
+    OutputLock.acquire(out / ".augcli" / "lock", out).release()

@@ -1,0 +1,219 @@
+"""Real processes, real signals, a real full disk: the guarantees of README "Guarantees" (issue 8).
+
+Each test starts `augcli run` as a subprocess in its own session, waits until workers have
+finished some tasks (read from the journal), then attacks it. tests/test_faults.py goes further.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from augcli.journal import RUN_PREFIX, STATE_DIR
+from augcli.manifest import is_own_file, read_manifest
+from tests.conftest import make_image_folder, write_config
+
+PIPELINE = [{"Rotate": {"limit": 20, "p": 1.0}}, {"GaussianBlur": {"p": 0.5}}]
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """240 small real photos: a run of a few seconds on two workers."""
+    root = tmp_path_factory.mktemp("faults")
+    make_image_folder(root / "data", {"train/a": 120, "train/b": 120})
+    return root
+
+
+def config(root: Path, name: str, copies: int = 3) -> Path:
+    return write_config(root / f"{name}.yaml", output=name, copies=copies, image={"pipeline": PIPELINE})
+
+
+def start(cfg: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "NO_ALBUMENTATIONS_UPDATE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "augcli", "run", str(cfg), "--workers", "2", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 90) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def tasks_done(out: Path) -> int:
+    done = 0
+    for path in (out / STATE_DIR).glob(RUN_PREFIX + "*"):
+        done += path.read_bytes().count(b'{"task":')
+    return done
+
+
+def wait_for_progress(proc: subprocess.Popen, out: Path, n: int = 12, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while tasks_done(out) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.05)
+
+
+def session_alive(sid: int) -> list[int]:
+    """Live (not zombie) processes of a session: the run's main process, workers, trackers."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                alive.append(int(entry.name))
+    return alive
+
+
+def wait_session_gone(sid: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while session_alive(sid):
+        assert time.monotonic() < deadline, f"processes of the run survive: {session_alive(sid)}"
+        time.sleep(0.1)
+
+
+def hashes(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in out.rglob("*") if p.is_file() and not is_own_file(p.relative_to(out).as_posix())}
+
+
+def assert_consistent(out: Path) -> None:
+    """Every listed file exists with its sha256 (of the file, for images), nothing unlisted, no temp file."""
+    on_disk = hashes(out)
+    rows = read_manifest(out / "manifest.jsonl")
+    assert {r["output"]: r["sha256"] for r in rows} == on_disk
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_interrupt_kill_and_resume_give_the_clean_result(big):
+    """Issue 8 items 5 and 6: Ctrl-C exited 1 and replaced the previous manifest with a partial one;
+    kill -9 left the workers running. Now: 130, the previous manifest kept, no process left, and
+    the resumed run is byte-identical to an uninterrupted one."""
+    out = big / "out"
+    code, _, err = finish(start(config(big, "out", copies=1)))
+    assert code == 0, err
+    previous = (out / "manifest.jsonl").read_bytes()
+
+    cfg = config(big, "out", copies=3)
+    proc = start(cfg)
+    wait_for_progress(proc, out)
+    proc.send_signal(signal.SIGINT)
+    code, _, err = finish(proc)
+    assert code == 130, err
+    assert err.startswith("interrupted by SIGINT: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert (out / "manifest.jsonl").read_bytes() == previous
+    wait_session_gone(proc.pid)
+
+    proc = start(cfg)
+    wait_for_progress(proc, out, n=40)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    wait_session_gone(proc.pid)
+
+    code, stdout, err = finish(start(cfg, "--json"))
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["counts"]["reused"] >= 40 * 4 and summary["counts"]["stale_removed"] == 0
+    assert not list(out.rglob("*.tmp"))
+    assert_consistent(out)
+    code, _, err = finish(start(config(big, "clean", copies=3)))
+    assert code == 0, err
+    assert hashes(out) == hashes(big / "clean")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_exits_143_and_stops_the_workers(big):
+    proc = start(config(big, "term"))
+    wait_for_progress(proc, big / "term")
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = finish(proc)
+    assert code == 143 and err.startswith("interrupted by SIGTERM: ") and "Traceback" not in err
+    wait_session_gone(proc.pid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_worker_fails_its_source_and_the_run_goes_on(big):
+    """Issue 8 item 7: a raw TerminatedWorkerError traceback, and the files it wrote unlisted."""
+    out = big / "oom"
+    proc = start(config(big, "oom"), "--json")
+    wait_for_progress(proc, out)
+    workers = [pid for pid in session_alive(proc.pid) if pid != proc.pid
+               and b"loky" in Path(f"/proc/{pid}/cmdline").read_bytes() and b"resource_tracker" not in
+               Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert workers
+    os.kill(workers[0], signal.SIGKILL)
+    code, stdout, err = finish(proc)
+    assert code == 1 and "Traceback" not in err, (code, err, stdout)
+    failures = [line for line in err.splitlines() if line.startswith("failed: ")]
+    assert failures and all("the worker process working on it died" in line for line in failures)
+    assert_consistent(out)
+    failed = {e["source"] for e in json.loads((out / "run.json").read_text())["errors"]}
+    assert failed and all(f"failed: {source}:" in err for source in failed)
+    code, stdout, err = finish(start(config(big, "oom"), "--json"))
+    assert code == 0, err
+    assert json.loads(stdout)["counts"]["outputs_written"] == 3 * len(failed)
+    assert_consistent(out)
+
+
+def test_a_second_run_into_a_held_output_exits_2_at_once(big):
+    """Issue 8 item 4: two runs interleaved their manifests, one crashed."""
+    out = big / "held"
+    first = start(config(big, "held"))
+    wait_for_progress(first, out, n=2)
+    began = time.monotonic()
+    code, _, err = finish(start(config(big, "held")))
+    assert code == 2 and time.monotonic() - began < 20
+    assert err == f"error: output folder {out} is in use by another augcli run (PID {first.pid}); wait for it " \
+                  "to finish, stop it, or choose another output\n"
+    code, _, err = finish(first)
+    assert code == 0, err
+    assert_consistent(out)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_with_one_line_and_the_next_run_resumes(big, tmpfs):
+    out = tmpfs / "out"
+    cfg = write_config(big / "full.yaml", output=str(out), copies=3, image={"pipeline": PIPELINE})
+    code, _, err = finish(start(cfg))
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: no space left on device writing {out}/")
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    subprocess.run(["mount", "-o", "remount,size=64m", str(tmpfs)], check=True)
+    code, stdout, err = finish(start(cfg, "--json"))
+    assert code == 0, err
+    assert json.loads(stdout)["counts"]["reused"] > 0
+    assert not list(out.rglob("*.tmp"))
+    assert_consistent(out)
+
+
+def test_ctrl_c_while_starting_up_exits_130_and_writes_nothing(big):
+    proc = start(config(big, "early"))
+    time.sleep(0.3)  # importing the libraries takes longer than this
+    proc.send_signal(signal.SIGINT)
+    code, _, err = finish(proc)
+    assert code == 130 and "Traceback" not in err and "Aborted" not in err, err
+    assert not (big / "early").exists()
