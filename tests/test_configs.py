@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from augcli.manifest import MANIFEST_NAME, RUN_NAME, read_manifest
+from augcli.manifest import MANIFEST_NAME, is_own_file, read_manifest
 from tests.conftest import invoke
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
@@ -28,7 +28,8 @@ def test_example_config_runs_and_lists_every_output(config, tmp_path):
     assert summary["counts"]["outputs_written"] > 0
     rows = list(read_manifest(out / MANIFEST_NAME))
     listed = {row["output"] for row in rows}
-    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {MANIFEST_NAME, RUN_NAME}
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    on_disk = {p for p in on_disk if not is_own_file(p)}  # manifest, run.json, lock and journal
     assert on_disk == listed
     for row in rows:
         if row.get("row") is None and row.get("line") is None:  # file rows (table and line rows hash their sample)
