@@ -36,7 +36,7 @@ from augcli.errors import (
     OutputWriteError,
     RunStoppedError,
 )
-from augcli.io import TEMP_NAME, announcing_writes, sha256_file, write_atomic
+from augcli.io import TEMP_NAME, announcing_writes, sha256, sha256_file, write_atomic
 from augcli.journal import (
     LOCK_NAME,
     RUN_PREFIX,
@@ -447,7 +447,7 @@ class _Execution:
                 source_hash = extra.pop("source_sha256", None) or sha256_file(self.config.input / source)
                 write_atomic(self.output / target, blob)
                 targets.add(target)
-                lines.append(ManifestRow(source, target, modality, None, None, [], _sha256(blob), source_hash,
+                lines.append(ManifestRow(source, target, modality, None, None, [], sha256(blob), source_hash,
                                          extra={"aggregate": True, **extra}).to_json())
         self.result.originals_written += len(lines)
         return lines
@@ -500,12 +500,6 @@ def _wait_until_gone(pids: set[int], timeout: float = 5.0) -> None:
 
 def _write_failure(exc: OutputWriteError) -> str:
     return f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} writing {exc.filename}"
-
-
-def _sha256(data: bytes) -> str:
-    from augcli.io import sha256
-
-    return sha256(data)
 
 
 def _remove_temp_files(output: Path) -> None:
