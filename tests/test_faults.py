@@ -25,13 +25,16 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.faults.procs import poll
 from tests.faults.runs import (
     BOOKKEEPING,
     MANIFEST,
     RUN_JSON,
+    RUN_TIMEOUT,
     Run,
     complete_output_problems,
     count_outputs,
+    differences,
     identities,
     listed_files_match,
     output_files,
@@ -183,6 +186,21 @@ def assert_recovered(launch, case: Case, reference: Reference, out: Path, expect
     return summary
 
 
+def poll_changed(run: Run, out: Path, before: dict, n: int) -> int:
+    """Wait until ``n`` of the files in ``before`` have been replaced; fails if the run ends first."""
+    def ready() -> int | str:
+        if run.proc.poll() is not None:
+            return "ended"
+        now = identities(out)
+        changed = sum(now.get(name) != ident for name, ident in before.items())
+        return changed if changed >= n else 0
+
+    got = poll(ready, RUN_TIMEOUT)
+    assert got != "ended", f"the run ended before it replaced {n} files: {run.describe()}"
+    assert got, f"fewer than {n} files replaced after {RUN_TIMEOUT:.0f} s: {run.describe()}"
+    return got
+
+
 def assert_journal_true(out: Path) -> None:
     """At any instant the journal lists only complete outputs holding their recorded sha256."""
     rows = read_rows(out / MANIFEST) + read_rows(out / (MANIFEST + ".partial"))
@@ -225,6 +243,11 @@ def test_kill_9_of_one_worker_fails_its_sources_and_the_next_run_completes(launc
     assert errors[0]["source"] in run.stderr, run.stderr
     recorded = json.loads((out / RUN_JSON).read_text())
     assert recorded["errors"] == errors
+    # The run went on with a fresh worker: every other source was done as in a clean run.
+    failed = {e["source"] for e in errors}
+    rows = read_rows(out / MANIFEST)
+    expected = [row for row in reference.rows if row["source"] not in failed]
+    assert rows == expected, differences(rows, expected)[:10]
     assert_journal_true(out)
     assert_recovered(launch, case, reference, out)
 
@@ -302,4 +325,23 @@ def test_disk_full_stops_with_one_line_and_the_next_run_resumes(launch, case, re
     assert count_outputs(out) < N_FILES
     assert_journal_true(out)
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
+    assert_recovered(launch, case, reference, out)
+
+
+def test_kill_9_of_a_rerun_keeps_the_complete_run_it_was_replacing(launch, case, reference, tmp_path):
+    """A complete output, then a run with another seed killed halfway through rewriting it: the
+    files of both runs are mixed on disk, and the next run of the first config must sort them out."""
+    out = tmp_path / "out"
+    finish(run_config(launch, case, out), 0)
+    rerun = launch("run", case.config, "--output", out, "--json", "--seed", "9")
+    # Outputs already exist, so count the copies the rerun has rewritten (their inode changes).
+    first = identities(out)
+    changed = poll_changed(rerun, out, first, N_FILES // 4)
+    tree = rerun.tree()
+    os.kill(rerun.pid, signal.SIGKILL)
+    assert rerun.wait() == -signal.SIGKILL, rerun.describe()
+    left = rerun.survivors(tree)
+    assert not left, "processes of the killed run still alive:\n" + "\n".join(map(str, left))
+    assert changed
+    assert_journal_true(out)
     assert_recovered(launch, case, reference, out)

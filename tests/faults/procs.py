@@ -87,8 +87,8 @@ def survivors(tag: str, recorded: list[Proc] = (), timeout: float = 5.0) -> list
     ``recorded``: processes listed before a kill (checked too, in case one lost the tag).
     """
     def alive() -> list[Proc]:
-        found = {p.pid: p for p in tagged(tag)}
-        found.update({p.pid: p for p in recorded if is_alive(p)})
+        found = {p.pid: p for p in recorded if is_alive(p)}
+        found.update({p.pid: p for p in tagged(tag)})  # fresher: the parent it has now
         return sorted(found.values(), key=lambda p: p.pid)
 
     deadline = time.monotonic() + timeout
