@@ -19,10 +19,10 @@ from tests.faults.procs import TAG_VARIABLE, Proc, descendants, poll, survivors,
 
 MANIFEST = "manifest.jsonl"
 RUN_JSON = "run.json"
-#: Files augcli keeps for itself in an output folder besides the outputs it lists (see rel's
-#: augcli/manifest.py, journal.py and lock.py): the manifest, run.json, the journal while a run
-#: goes, the lock file.
-BOOKKEEPING = frozenset({MANIFEST, RUN_JSON, MANIFEST + ".partial", ".augcli.lock", ".augcli-journal.jsonl"})
+STATE_DIR = ".augcli/"  # augcli's own folder in an output: lock, journal, per-process run files
+#: Files augcli keeps for itself in an output folder besides the outputs it lists (rel's
+#: augcli/manifest.py and augcli/journal.py): the manifest, run.json and the state folder.
+BOOKKEEPING = frozenset({MANIFEST, RUN_JSON})
 TMP_SUFFIX = ".tmp"  # contract 5: .<name>.augcli-<pid>.tmp in the output's own folder
 ORPHAN_TIMEOUT = 5.0  # contract 5: the run's workers exit "within a few seconds" of the main process
 RUN_TIMEOUT = 120.0  # no run of a few hundred 96x96 images takes this long, even on a loaded machine
@@ -109,6 +109,27 @@ def start(args: list[str], cwd: Path, logs: Path) -> Run:
     return Run([str(a) for a in args], proc, tag, logs)
 
 
+def is_bookkeeping(name: str) -> bool:
+    return name in BOOKKEEPING or name.startswith(STATE_DIR)
+
+
+def is_output(name: str) -> bool:
+    """A complete output file: not augcli's bookkeeping, not a temp file."""
+    return not is_bookkeeping(name) and not name.endswith(TMP_SUFFIX)
+
+
+def journal_text(out: Path) -> str:
+    """Everything augcli journals in ``out`` (its state folder and manifest), as one text."""
+    paths = [out / MANIFEST, *sorted((out / STATE_DIR).glob("*"))]
+    return "\n".join(p.read_text(errors="replace") for p in paths if p.is_file())
+
+
+def unjournaled(out: Path) -> list[str]:
+    """Output files on disk that nothing in the journal names (at any instant: none)."""
+    text = journal_text(out)
+    return [name for name in output_files(out) if is_output(name) and json.dumps(name) not in text]
+
+
 def output_files(out: Path) -> list[str]:
     """Relative paths of every file under ``out`` (hidden ones included), sorted."""
     found = []
@@ -120,7 +141,7 @@ def output_files(out: Path) -> list[str]:
 
 def count_outputs(out: Path) -> int:
     """Complete output files under ``out`` (no bookkeeping, no temp files); cheap enough to poll."""
-    return sum(1 for name in output_files(out) if name not in BOOKKEEPING and not name.endswith(TMP_SUFFIX))
+    return sum(map(is_output, output_files(out)))
 
 
 def wait_for_outputs(run: Run, out: Path, n: int, timeout: float = RUN_TIMEOUT) -> int:
@@ -156,7 +177,10 @@ def identities(out: Path) -> dict[str, tuple[int, int]]:
     """(inode, mtime_ns) of every output file: a file renamed into place gets a new pair."""
     result = {}
     for name in output_files(out):
-        st = (out / name).stat()
+        try:
+            st = (out / name).stat()
+        except FileNotFoundError:  # removed since the listing (a live run)
+            continue
         result[name] = (st.st_ino, st.st_mtime_ns)
     return result
 
@@ -182,8 +206,7 @@ def complete_output_problems(out: Path, reference_rows: list[dict] | None = None
     problems += [f"temp file left: {name}" for name in present if name.endswith(TMP_SUFFIX)]
     problems += listed_files_match(out, rows)
     listed = {row["output"] for row in rows}
-    problems += [f"on disk but not listed: {name}" for name in present
-                 if name not in listed and name not in BOOKKEEPING and not name.endswith(TMP_SUFFIX)]
+    problems += [f"on disk but not listed: {name}" for name in present if is_output(name) and name not in listed]
     if reference_rows is not None:
         problems += differences(rows, reference_rows)
     return problems
