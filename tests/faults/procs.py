@@ -97,7 +97,7 @@ def survivors(tag: str, recorded: list[Proc] = (), timeout: float = 5.0) -> list
     return left
 
 
-def poll(check: Callable[[], T], timeout: float, interval: float = 0.003) -> T | None:
+def poll(check: Callable[[], T], timeout: float, interval: float = 0.005) -> T | None:
     """``check()`` every ``interval`` s until it returns something true; None after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
