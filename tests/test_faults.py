@@ -11,12 +11,14 @@ and `augcli verify` passing. Moments are chosen by polling the output folder, ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,6 +269,24 @@ def test_signal_stops_the_run_cleanly(launch, case, reference, tmp_path, signum,
     recorded = json.loads((out / RUN_JSON).read_text())
     assert recorded["status"] == "interrupted", recorded["status"]
     assert recorded["counts"]["outputs_written"] + recorded["counts"]["originals_written"] < N_FILES
+    assert_journal_true(out)
+    assert_recovered(launch, case, reference, out)
+
+
+def test_ctrl_c_pressed_again_and_again_still_stops_cleanly(launch, case, reference, tmp_path):
+    """An impatient user: Ctrl-C (SIGINT to the whole process group) every 50 ms for up to 3 s.
+    The later presses land while the run is stopping its workers; only the first one counts."""
+    out = tmp_path / "out"
+    run = run_config(launch, case, out)
+    wait_for_outputs(run, out, N_FILES // 3)
+    deadline = time.monotonic() + 3.0
+    while run.proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone: the run has ended
+            os.killpg(run.pid, signal.SIGINT)
+        time.sleep(0.05)
+    finish(run, 130)
+    recorded = json.loads((out / RUN_JSON).read_text())
+    assert recorded["status"] == "interrupted", recorded["status"]
     assert_journal_true(out)
     assert_recovered(launch, case, reference, out)
 
