@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.faults.procs import poll
+from tests.faults.procs import poll, read_proc
 from tests.faults.runs import (
     MANIFEST,
     RUN_JSON,
@@ -127,9 +127,9 @@ def run_config(launch, case: Case, out: Path) -> Run:
     return launch("run", case.config, "--output", out, "--json")
 
 
-def finish(run: Run, expected: int) -> Run:
+def finish(run: Run, expected: int, timeout: float = RUN_TIMEOUT) -> Run:
     """Wait for ``run``, check its exit code, that it printed no traceback and left no process."""
-    code = run.wait()
+    code = run.wait(timeout)
     assert code == expected, f"exit {code}, expected {expected}: {run.describe()}"
     assert "Traceback" not in run.stderr, run.describe()
     left = run.survivors()
@@ -297,9 +297,13 @@ def test_a_second_run_into_a_held_output_exits_2_at_once(launch, case, reference
     wait_for_outputs(first, out, N_FILES // 10)
     os.killpg(first.pid, signal.SIGSTOP)  # holds its lock, frozen: the second run cannot outwait it
     try:
+        # A signal takes effect when its target next runs: wait until every process has stopped.
+        group = [first.pid, *(p.pid for p in first.tree())]
+        stopped = poll(lambda: all((p := read_proc(pid)) is None or p.state in "TtZX" for pid in group), 10)
+        assert stopped, "the first run did not stop on SIGSTOP"
         before = {name: ((out / name).stat().st_ino, (out / name).stat().st_mtime_ns, (out / name).stat().st_size)
                   for name in output_files(out)}
-        second = finish(run_config(launch, case, out), 2)
+        second = finish(run_config(launch, case, out), 2, timeout=30)  # the holder is frozen: no waiting it out
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1, second.stderr
         assert lines[0].startswith("error: "), lines

@@ -66,28 +66,34 @@ def is_alive(proc: Proc) -> bool:
     return now is not None and now.start == proc.start and now.state not in ("Z", "X")
 
 
+def tag_of(pid: int) -> str | None:
+    """The ``AUGCLI_FAULT_TAG`` a process was started with (None: none, or it is gone)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{TAG_VARIABLE}=".encode()
+    return next((v[len(prefix):].decode() for v in environ if v.startswith(prefix)), None)
+
+
 def tagged(tag: str) -> list[Proc]:
     """Live processes started with ``AUGCLI_FAULT_TAG=tag``."""
-    marker = f"{TAG_VARIABLE}={tag}".encode()
-    found = []
-    for proc in all_procs():
-        try:
-            with open(f"/proc/{proc.pid}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if marker in environ and is_alive(proc):
-            found.append(proc)
-    return found
+    return [p for p in all_procs() if tag_of(p.pid) == tag and is_alive(p)]
 
 
-def survivors(tag: str, recorded: list[Proc] = (), timeout: float = 5.0) -> list[Proc]:
+def survivors(tag: str, recorded: list[Proc] = (), timeout: float = 5.0, mentioning: list[str] = ()) -> list[Proc]:
     """Processes of a run still alive after ``timeout`` seconds ([] as soon as all are gone).
 
-    ``recorded``: processes listed before a kill (checked too, in case one lost the tag).
+    ``recorded``: processes listed before a kill, and ``mentioning``: strings (the output folder)
+    whose presence in a command line marks a process of the run; both in case one lost the tag.
     """
+    me = os.getpid()
+
     def alive() -> list[Proc]:
         found = {p.pid: p for p in recorded if is_alive(p)}
+        found.update({p.pid: p for p in all_procs() if p.pid != me and p.state not in ("Z", "X")
+                      and any(m in p.cmdline for m in mentioning) and tag_of(p.pid) in (None, tag)})
         found.update({p.pid: p for p in tagged(tag)})  # fresher: the parent it has now
         return sorted(found.values(), key=lambda p: p.pid)
 

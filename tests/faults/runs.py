@@ -80,7 +80,16 @@ class Run:
         return descendants(self.pid)
 
     def survivors(self, recorded: list[Proc] = (), timeout: float = ORPHAN_TIMEOUT) -> list[Proc]:
-        return survivors(self.tag, recorded, timeout)
+        """Processes of this run alive after ``timeout`` s: tagged, ``recorded`` before a kill, or
+        naming its output folder in their command line."""
+        return survivors(self.tag, recorded, timeout, mentioning=[self.output] if self.output else [])
+
+    @property
+    def output(self) -> str | None:
+        """The output folder: ``run ... --output DIR`` or ``verify DIR``."""
+        if "--output" in self.args:
+            return self.args[self.args.index("--output") + 1]
+        return self.args[1] if self.args[0] == "verify" else None
 
     def kill_everything(self) -> None:
         """Teardown: SIGKILL whatever is left of this run (only processes it started, by pid)."""
