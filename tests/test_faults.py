@@ -2,8 +2,9 @@
 
 Each test starts `python -m augcli run` on 300 small real photos (3 labels, a Rotate and a flip,
 2 copies plus the originals: 900 files, 2 workers), hits it at a chosen moment (kill -9 of the
-main process or of one worker, SIGINT to the process group as Ctrl-C does, SIGTERM, a second
-run into the same folder, a full disk), then checks what the contract promises: the exit code,
+main process (early, middle, late, and during a rerun over a complete output) or of one worker,
+SIGINT to the process group as Ctrl-C does (once, and again and again), SIGTERM, a second run
+into the same folder, a full disk), then checks what the contract promises: the exit code,
 no traceback, no process of the run left alive, and that the next run finishes the job with
 exactly the files and manifest of a clean uninterrupted run, no temp file, nothing unlisted,
 and `augcli verify` passing. Moments are chosen by polling the output folder, never by sleeping.
