@@ -2,12 +2,13 @@
 
 Each test starts `python -m augcli run` on 300 small real photos (3 labels, a Rotate and a flip,
 2 copies plus the originals: 900 files, 2 workers), hits it at a chosen moment (kill -9 of the
-main process (early, middle, late, and during a rerun over a complete output) or of one worker,
-SIGINT to the process group as Ctrl-C does (once, and again and again), SIGTERM, a second run
-into the same folder, a full disk), then checks what the contract promises: the exit code,
+main process early, midway, late and during a rerun over a complete output; kill -9 of one
+worker; Ctrl-C to the process group at start-up, once, and again and again; SIGTERM; a second
+run into the same folder; a full disk), then checks what the contract promises: the exit code,
 no traceback, no process of the run left alive, and that the next run finishes the job with
 exactly the files and manifest of a clean uninterrupted run, no temp file, nothing unlisted,
-and `augcli verify` passing. Moments are chosen by polling the output folder, never by sleeping.
+and `augcli verify` passing. Moments are chosen by polling /proc and the output folder, never
+by sleeping.
 """
 
 from __future__ import annotations
@@ -293,6 +294,26 @@ def test_ctrl_c_pressed_again_and_again_still_stops_cleanly(launch, case, refere
     assert recorded["status"] == "interrupted", recorded["status"]
     assert_journal_true(out)
     assert_recovered(launch, case, reference, out)
+
+
+def test_ctrl_c_during_start_up_exits_130_and_writes_nothing(launch, case, reference, tmp_path):
+    """Ctrl-C while `augcli run` is still importing its libraries (NumPy is mapped: the run's own
+    imports have begun; `augcli --help` imports no NumPy), before any worker or file exists."""
+    out = tmp_path / "out"
+    run = run_config(launch, case, out)
+
+    def importing_numpy() -> bool:
+        try:
+            with open(f"/proc/{run.pid}/maps") as maps:
+                return "_multiarray_umath" in maps.read()
+        except OSError:
+            return False
+
+    assert poll(importing_numpy, RUN_TIMEOUT, interval=0.002), run.describe()
+    os.killpg(run.pid, signal.SIGINT)
+    finish(run, 130)
+    assert not out.exists() or count_outputs(out) == 0
+    assert_recovered(launch, case, reference, out, expect_reused=False)
 
 
 def test_a_second_run_into_a_held_output_exits_2_at_once(launch, case, reference, tmp_path):
