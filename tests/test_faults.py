@@ -384,6 +384,7 @@ def test_kill_9_of_a_rerun_keeps_the_complete_run_it_was_replacing(launch, case,
     files of both runs are mixed on disk, and the next run of the first config must sort them out."""
     out = tmp_path / "out"
     finish(run_config(launch, case, out), 0)
+    manifest = (out / MANIFEST).read_bytes()
     rerun = launch("run", case.config, "--output", out, "--json", "--seed", "9")
     # Outputs already exist, so count the copies the rerun has rewritten (their inode changes).
     first = {name: ident for name, ident in identities(out).items() if is_output(name)}
@@ -394,5 +395,6 @@ def test_kill_9_of_a_rerun_keeps_the_complete_run_it_was_replacing(launch, case,
     left = rerun.survivors(tree)
     assert not left, "processes of the killed run still alive:\n" + "\n".join(map(str, left))
     assert changed
+    assert (out / MANIFEST).read_bytes() == manifest, "the killed rerun replaced the complete run's manifest"
     assert_journal_true(out)
     assert_recovered(launch, case, reference, out)
