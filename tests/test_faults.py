@@ -3,12 +3,12 @@
 Each test starts `python -m augcli run` on 300 small real photos (3 labels, a Rotate and a flip,
 2 copies plus the originals: 900 files, 2 workers), hits it at a chosen moment (kill -9 of the
 main process early, midway, late and during a rerun over a complete output; kill -9 of one
-worker; Ctrl-C to the process group at start-up, once, and again and again; SIGTERM; a second
-run into the same folder; a full disk), then checks what the contract promises: the exit code,
-no traceback, no process of the run left alive, and that the next run finishes the job with
-exactly the files and manifest of a clean uninterrupted run, no temp file, nothing unlisted,
-and `augcli verify` passing. Moments are chosen by polling /proc and the output folder, never
-by sleeping.
+worker, and of every worker while one sends its results; Ctrl-C to the process group at
+start-up, once, and again and again; SIGTERM; a second run into the same folder; a full disk),
+then checks what the contract promises: the exit code, no traceback, no process of the run left
+alive, and that the next run finishes the job with exactly the files and manifest of a clean
+uninterrupted run, no temp file, nothing unlisted, and `augcli verify` passing. Moments are
+chosen by polling /proc and the output folder, never by sleeping.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.faults.procs import poll, read_proc
+from tests.faults.procs import poll, read_proc, wchan
 from tests.faults.runs import (
     MANIFEST,
     RUN_JSON,
@@ -255,6 +255,31 @@ def test_kill_9_of_one_worker_fails_its_sources_and_the_next_run_completes(launc
     rows = read_rows(out / MANIFEST)
     expected = [row for row in reference.rows if row["source"] not in failed]
     assert rows == expected, differences(rows, expected)[:10]
+    assert_journal_true(out)
+    assert_recovered(launch, case, reference, out)
+
+
+def test_kill_9_of_the_workers_while_one_sends_its_results(launch, case, reference, tmp_path):
+    """The out-of-memory killer takes the workers while one is half-way through writing its results
+    to the main process. The main process is stopped (SIGSTOP) until the result pipe is full and a
+    worker is blocked writing into it; then every worker is killed and the main process resumed.
+    Contract 5: the sources they held become error entries, exit 1, no hang, the next run finishes."""
+    out = tmp_path / "out"
+    run = run_config(launch, case, out)
+    wait_for_outputs(run, out, N_FILES // 10)
+    os.kill(run.pid, signal.SIGSTOP)
+    try:
+        assert poll(lambda: (p := read_proc(run.pid)) is not None and p.state in "Tt", 10), run.describe()
+        blocked = poll(lambda: [w for w in run.workers() if "pipe_write" in wchan(w.pid)], 60, interval=0.01)
+        assert blocked, f"no worker blocked writing its results: {[(str(w), wchan(w.pid)) for w in run.workers()]}"
+        for worker in run.workers():
+            os.kill(worker.pid, signal.SIGKILL)
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+    code = finish(run, (0, 1), timeout=30).proc.returncode  # 0 if they held no source (all journaled)
+    errors = run.summary()["errors"]
+    assert bool(errors) == (code == 1), errors
+    assert all(e["source"] in case.sources and e["reason"] for e in errors), errors
     assert_journal_true(out)
     assert_recovered(launch, case, reference, out)
 

@@ -111,3 +111,12 @@ def poll(check: Callable[[], T], timeout: float, interval: float = 0.005) -> T |
         if value or time.monotonic() >= deadline:
             return value or None
         time.sleep(interval)
+
+
+def wchan(pid: int) -> str:
+    """The kernel function ``pid`` sleeps in (``anon_pipe_write``: blocked writing to a full pipe)."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            return f.read()
+    except OSError:
+        return ""
