@@ -161,7 +161,7 @@ def wait_for_outputs(run: Run, out: Path, n: int, timeout: float = RUN_TIMEOUT) 
         count = count_outputs(out)
         return count if count >= n else 0
 
-    got = poll(ready, timeout)
+    got = poll(ready, timeout, interval=0.01)  # a scan costs ~1 ms of the 2 cores the run needs
     assert got != "ended", f"the run ended before {n} outputs existed: {run.describe()}"
     assert got, f"fewer than {n} outputs after {timeout:.0f} s: {run.describe()}"
     return got
