@@ -18,6 +18,9 @@ NEEDS = {
     "RandomCropNearBBox": "bboxes", "ConstrainedCoarseDropout": "bboxes",
     "MaskDropout": "mask", "CropNonEmptyMaskIfExists": "mask",
 }
+#: Steps that cannot carry annotations at all, and why: refused on an annotated dataset.
+REFUSES = {"AugMix": "it mixes differently moved copies of the image, so boxes, masks and keypoints cannot "
+                     "follow it; use RandAugment or TrivialAugmentWide on annotated images"}
 #: What each format gives the pipeline.
 PROVIDES = {"coco": {"bboxes"}, "yolo": {"bboxes"}, "voc": {"bboxes"}, "masks": {"mask"}}
 #: Steps augcli cannot run on a single 2-D image, and why.
@@ -96,6 +99,11 @@ def check_needs(steps: Any, fmt: str | None) -> list[tuple[str, str]]:
             found = f"this dataset is read as {fmt}" if fmt else "no annotations were found"
             out.append((name, f"{name} needs {what}, and {found}; use a {kind} dataset "
                               f"(image.annotations.format) or remove the step"))
+    if fmt in PROVIDES:
+        from augcli.annotations.transform import step_names
+
+        out += [(name, f"{name} cannot be used on this {fmt} dataset: {REFUSES[name]}")
+                for name in sorted(step_names(steps)) if name in REFUSES]
     return out
 
 

@@ -80,6 +80,17 @@ def test_steps_needing_boxes_or_masks_are_refused_before_anything_runs(tmp_path,
     assert result.exit_code == 2 and "3D/volume transform" in result.output
 
 
+def test_augmix_is_refused_on_an_annotated_dataset_at_validate(tmp_path, yolo_data):
+    # AugMix mixes differently moved copies of the image: no box could follow it
+    cfg = write_config(tmp_path / "c.yaml", input=str(yolo_data),
+                       image={"pipeline": [{"OneOf": {"transforms": [{"AugMix": {}}, {"HorizontalFlip": {}}]}}]})
+    result = invoke("validate", cfg)
+    assert result.exit_code == 2
+    assert "AugMix cannot be used on this yolo dataset" in result.output and "RandAugment" in result.output
+    cfg = write_config(tmp_path / "d.yaml", input=str(yolo_data), image={"pipeline": [{"RandAugment": {}}]})
+    assert invoke("validate", cfg).exit_code == 0
+
+
 def test_transforms_listing_marks_what_each_step_needs():
     result = invoke("transforms", "image")
     lines = {line.split("(")[0].strip(): line for line in result.output.splitlines()}
