@@ -207,5 +207,9 @@ def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
                      balance=config.balance.model_dump(mode="json") if config.balance else None,
                      keep_originals=config.keep_originals, augcli=__version__, libraries=versions,
                      section=section.model_dump(mode="json") if section is not None else None)
+    if task.item.mix:  # a mixed output is made from its partner too: a changed partner remakes it
+        from augcli.io import sha256_file
+
+        shape["partners"] = {m.partner: sha256_file(config.input / m.partner) for m in task.item.mix}
     blob = json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]

@@ -190,6 +190,19 @@ def test_a_rerun_keeps_the_mixed_outputs(tmp_path, photos_dir):
     assert invoke("verify", out).exit_code == 0
 
 
+def test_a_changed_partner_remakes_the_mixed_outputs_it_is_in_on_resume(tmp_path):
+    data = tmp_path / "data"
+    make_image_folder(data, {"train/cat": 3, "train/dog": 2, "train/fox": 1})
+    _, rows = run(tmp_path, data, "mixup")
+    partner = mixed_rows(rows)[0]["transforms"][0]["params"]["partner"]
+    cv2.imwrite(str(data / partner), 255 - cv2.imread(str(data / partner)))
+    affected = {partner} | {r["source"] for r in mixed_rows(rows) if r["transforms"][0]["params"]["partner"] == partner}
+    cfg = tmp_path / "c.yaml"
+    summary = json.loads(invoke("run", cfg, "--json").stdout)
+    assert summary["counts"]["reused"] == sum(r["source"] not in affected and not r.get("aggregate") for r in rows)
+    assert invoke("verify", tmp_path / "out").exit_code == 0
+
+
 def test_verify_of_a_sample_re_derives_mixed_outputs_with_their_seeds(tmp_path, photos_dir):
     from augcli.verify import verify
 
