@@ -410,7 +410,7 @@ class _Execution:
     def _finish(self, status: str) -> str:
         output, result = self.output, self.result
         self._reserve(0)
-        this_run = read_state(output, include_journal=False)
+        this_run = read_state(output, include_journal=False, names_only=status == "complete")
         if status != "complete":  # tasks that finished in a worker while the run was being stopped
             for record in this_run.finished.values():
                 if record.source in self.fingerprints and not record.fatal:
