@@ -144,3 +144,16 @@ def test_a_run_killed_mid_table_resumes_to_the_same_bytes(data, monkeypatch):
     assert (out / "train" / "reviews.csv").read_bytes() == (whole / "train" / "reviews.csv").read_bytes()
     assert (out / "manifest.jsonl").read_bytes() == (whole / "manifest.jsonl").read_bytes()
     assert invoke("verify", out).exit_code == 0
+
+
+def test_rows_are_counted_by_the_csv_module_and_ranges_cover_them(tmp_path, monkeypatch):
+    path = tmp_path / "t.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:  # a BOM, quoted line breaks and commas
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows([[f"line one\nline two, «{i}»", "a"] for i in range(10)])
+    assert tables.count_rows(str(path), "utf-8", ",") == 10
+    monkeypatch.setattr(tables, "RANGE_ROWS", 3)
+    assert tables.row_ranges(str(path), "utf-8", ",") == [(0, 2), (2, 5), (5, 7), (7, None)]
+    assert tables.row_ranges(str(path), "utf-16", ",") is None  # every piece would start with a BOM
+    assert tables.row_ranges(str(tmp_path / "missing.csv"), "utf-8", ",") is None
