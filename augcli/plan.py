@@ -226,6 +226,8 @@ def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
 
     seeds = task.seeds  # every field of the task counts (a field added later, a mix partner say, too)
     shape: dict[str, Any] = {f.name: getattr(task, f.name) for f in fields(task) if f.name != "seeds"}
+    if task.rows is None:  # a whole source: the fingerprint it had before tables were cut into ranges
+        del shape["rows"]
     shape["item"] = asdict(task.item)
     if task.item.action == AUGMENT:
         section = getattr(config, task.item.modality)
