@@ -133,8 +133,9 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
 
     from augcli.plan import is_table
 
-    labels_of = balance_labels([task.item for task in plan.tasks])
-    for task in plan.tasks:
+    tasks = [task for task in plan.tasks if task.first]  # a table made in row ranges is one source
+    labels_of = balance_labels([task.item for task in tasks])
+    for task in tasks:
         item = task.item
         if item.action != AUGMENT:
             continue

@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from augcli.errors import OutputWriteError
@@ -24,19 +24,21 @@ def temp_name(name: str) -> str:
     return f".{name}.augcli-{os.getpid()}.tmp"
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
+def write_atomic(path: str | Path, data: bytes | Iterable[bytes]) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     A crash leaves either the old file or the new one, never a half-written file under the
     final name. The temporary name carries the process id: one process writes one file at a
     time, so it is unique among live writers. No fsync: this guards against a killed process,
     not a power cut, and an fsync per file would cost more than the augmentation itself.
-    Inside ``announcing_writes`` the final path is journaled before the rename, so a file
+    ``data`` may be an iterable of byte strings, written one after the other (a file joined from parts
+    without holding it whole). Inside ``announcing_writes`` the final path is journaled before the rename, so a file
     that reaches its name is always named in the journal. Failures raise OutputWriteError
     naming the final path.
     """
+    pieces = [data] if isinstance(data, bytes | bytearray | memoryview) else data
     if _captured is not None:
-        _captured[os.fspath(path)] = data
+        _captured[os.fspath(path)] = b"".join(pieces)
         return
     path = os.fspath(path)
     folder, name = os.path.split(path)
@@ -49,10 +51,11 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         except FileNotFoundError:  # the folder is created on first use: no mkdir call per file
             os.makedirs(folder, exist_ok=True)
             fd = os.open(tmp, flags, 0o644)
-        with memoryview(data) as view:
-            written = 0
-            while written < len(view):
-                written += os.write(fd, view[written:])
+        for piece in pieces:
+            with memoryview(piece) as view:
+                written = 0
+                while written < len(view):
+                    written += os.write(fd, view[written:])
         os.close(fd)
         fd = None
         if _announce is not None:

@@ -10,10 +10,12 @@ itself (complete, or stopped by ``on_error: fail``); an interrupted run leaves t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import json
 import os
 import platform
+import shutil
 import signal
 import sys
 import threading
@@ -62,6 +64,7 @@ from augcli.manifest import (
 )
 from augcli.plan import Plan, build_plan, fingerprint
 from augcli.runner import WorkerDied, execute
+from augcli.tables import PARTS_DIR
 
 Progress = Callable[[int, int], None]  # (sources done, sources to process)
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
@@ -93,7 +96,7 @@ class RunResult:
         return EXIT_ITEMS_FAILED if self.errors or self.status in ("stopped", "failed") else EXIT_OK
 
     def counts(self) -> dict[str, int]:
-        tasks = self.plan.tasks
+        tasks = [t for t in self.plan.tasks if t.first]  # a table made in row ranges is one source
         return {
             "sources": len(tasks),
             "augmented_sources": sum(t.item.action == AUGMENT for t in tasks),
@@ -243,7 +246,8 @@ class _Execution:
         self.outcomes: dict[str, TaskRecord] = {}  # this run's records, ok or failed
         self.old_records: dict[str, TaskRecord] = {}
         self.named: set[str] = set()  # every file an earlier run or this one may have left
-        self.fingerprints: dict[str, str] = {}
+        self.fingerprints: dict[str, str] = {}  # task key -> fingerprint
+        self.sources = {t.key: t.item.relpath for t in plan.tasks if t.rows is not None}  # a range's source
         self.log = RunLog(self.output)  # the main process's own run file (aggregates)
         self.to_run = 0
         self.worker_died = False
@@ -295,22 +299,35 @@ class _Execution:
         """Keep a task's outputs when its record matches this run's fingerprint, its source still has the
         recorded sha256 and every file it wrote still has its recorded sha256."""
         versions = {name: library_versions(self.config, name) for name in MODALITIES}
+        hashes: dict[Path, str | None] = {}  # the ranges of a table share its source and its file
+
+        def sha256_of(path: Path) -> str | None:
+            if path not in hashes:
+                hashes[path] = sha256_file(path)
+            return hashes[path]
+
         for task in self.plan.tasks:
-            source = task.item.relpath
-            self.fingerprints[source] = fingerprint(task, self.config, versions[task.item.modality])
-            record = self.old_records.get(source)
-            if self.fresh or record is None or record.fingerprint != self.fingerprints[source]:
+            key = task.key
+            self.fingerprints[key] = fingerprint(task, self.config, versions[task.item.modality])
+            record = self.old_records.get(key)
+            if self.fresh or record is None or record.fingerprint != self.fingerprints[key]:
                 continue
-            if sha256_file(self.config.input / source) != record.source_sha256:
+            if sha256_of(self.config.input / task.item.relpath) != record.source_sha256:
                 continue
-            if all(digest and sha256_file(self.output / name) == digest for name, digest in record.files.items()):
-                self.reused[source] = record
+            if all(digest and sha256_of(self.output / name) == digest for name, digest in record.files.items()):
+                self.reused[key] = record
+        for ranges in _ranged_tables(self.plan.tasks).values():
+            # a joined table is kept whole or remade whole: the parts of its ranges are gone
+            if not all(task.key in self.reused for task in ranges):
+                for task in ranges:
+                    if task.key in self.reused and not _unjoined(self.reused[task.key]):
+                        del self.reused[task.key]
         self.result.reused = sum(len(r.rows) for r in self.reused.values())
 
     # -------------------------------------------------------------- during
 
     def _execute(self) -> str:
-        pending = [(t, self.fingerprints[t.item.relpath]) for t in self.plan.tasks if t.item.relpath not in self.reused]
+        pending = [(t, self.fingerprints[t.key]) for t in self.plan.tasks if t.key not in self.reused]
         self.to_run = len(pending)
         while pending:
             try:
@@ -322,14 +339,14 @@ class _Execution:
                 return "complete"
             except WorkerDied as exc:
                 self.worker_died = True
-                stop = self._after_worker_death([t.item.relpath for t, _ in pending])
+                stop = self._after_worker_death([t.key for t, _ in pending])
                 if stop:
                     return stop
                 before = len(pending)
-                pending = [(t, fp) for t, fp in pending if t.item.relpath not in self.outcomes]
+                pending = [(t, fp) for t, fp in pending if t.key not in self.outcomes]
                 if len(pending) == before:  # no task even began: workers die on start-up
                     for task, _ in pending:
-                        self._take(TaskRecord(task.item.relpath, error=f"worker processes keep dying ({exc})"))
+                        self._take(TaskRecord(task.key, error=f"worker processes keep dying ({exc})"))
                     return "complete"
         return "complete"
 
@@ -344,7 +361,9 @@ class _Execution:
             result.fatal = record.fatal
             return "failed"
         if record.error:
-            result.errors.append({"source": record.source, "reason": record.error})
+            error = {"source": self.sources.get(record.source, record.source), "reason": record.error}
+            if error not in result.errors:  # every range of a table that does not read says so: once
+                result.errors.append(error)
         else:
             result.originals_written += record.n_originals
             result.outputs_written += len(record.rows) - record.n_originals
@@ -391,20 +410,27 @@ class _Execution:
     def _finish(self, status: str) -> str:
         output, result = self.output, self.result
         self._reserve(0)
-        this_run = read_state(output, include_journal=False)
+        this_run = read_state(output, include_journal=False, names_only=status == "complete")
         if status != "complete":  # tasks that finished in a worker while the run was being stopped
             for record in this_run.finished.values():
                 if record.source in self.fingerprints and not record.fatal:
                     self._take(record)
         kept: list[TaskRecord] = []
         for task in self.plan.tasks:
-            record = self.reused.get(task.item.relpath) or self.outcomes.get(task.item.relpath)
+            record = self.reused.get(task.key) or self.outcomes.get(task.key)
             if record is not None and record.ok:
                 kept.append(record)
         named = self.named | this_run.named
-        lines = [line for record in kept for line in record.rows]
-        produced = {name for record in kept for name in record.files}
         aggregates: set[str] = set()
+        try:
+            if status == "complete":
+                kept = self._join_tables(kept)
+        except OutputWriteError as exc:
+            result.fatal = result.fatal or _write_failure(exc)
+            status = "failed"
+        # the rows of a table not joined yet are not in the manifest (the table is not there): the journal keeps them
+        lines = [line for record in kept if not _unjoined(record) for line in record.rows]
+        produced = {name for record in kept for name in record.files}
         try:
             if status == "complete":
                 lines += self._write_aggregates(kept, aggregates)
@@ -420,6 +446,8 @@ class _Execution:
             if status != "complete" or self.worker_died:  # a killed worker's half-written file
                 _remove_temp_files(output)
             write_journal(output, records, leftovers)
+            if status == "complete":  # every table is joined (or failed): its parts are not needed
+                shutil.rmtree(output / PARTS_DIR, ignore_errors=True)
             remove_run_files(output)
             if status in ("complete", "stopped"):
                 write_manifest(output, lines)
@@ -427,6 +455,50 @@ class _Execution:
             result.fatal = result.fatal or _write_failure(exc)
             return "failed" if status != "interrupted" else status
         return status
+
+    def _join_tables(self, kept: list[TaskRecord]) -> list[TaskRecord]:
+        """Join each table made in row ranges from its parts, in plan order, streamed into one atomic
+        write; its records then name the table and carry its rows' places in it. A table with a range
+        that failed is left out whole (its error is recorded). Returns the records to keep."""
+        records = {record.source: record for record in kept}
+        left_out: set[str] = set()
+        for ranges in _ranged_tables(self.plan.tasks).values():
+            done = [records.get(task.key) for task in ranges]
+            if not all(done):
+                left_out.update(task.key for task in ranges)
+                continue
+            self._join_table(ranges, done)  # type: ignore[arg-type]
+        return [record for record in kept if record.source not in left_out]
+
+    def _join_table(self, ranges: list, done: list[TaskRecord]) -> None:
+        table = ranges[0].outputs[0]
+        if not any(_unjoined(record) for record in done):  # joined by an earlier run and kept
+            return
+        digest = hashlib.sha256()
+        parts = [name for record in done for name in record.files]
+
+        def pieces() -> Iterator[bytes]:
+            for name in parts:
+                with open(self.output / name, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+                        yield chunk
+
+        def announce(path: str) -> None:
+            self.log.append({"name": os.path.relpath(path, self.output).replace(os.sep, "/")})
+
+        with announcing_writes(announce):
+            write_atomic(self.output / table, pieces())
+        table_sha256 = digest.hexdigest()
+        offset = 0
+        for record in done:
+            if self.config.text and self.config.text.drop_unchanged and offset:  # a row's place depends on the drops
+                record.rows = [_shifted(line, offset) for line in record.rows]
+            offset += len(record.rows)
+            record.files = {table: table_sha256}
+        if not offset:  # no row at all (every one dropped): the table is still listed, as a file
+            module = importlib.import_module(f"augcli.modalities.{ranges[0].item.modality}")
+            done[-1].rows = module.table_part_rows(self.config, ranges[0], table_sha256, done[-1].source_sha256)
 
     def _write_aggregates(self, kept: list[TaskRecord], targets: set[str]) -> list[str]:
         from augcli.aggregate import fold
@@ -470,6 +542,27 @@ class _Execution:
     def _uncovered(named: set[str], records: dict[str, TaskRecord]) -> set[str]:
         covered = {name for record in records.values() for name in record.files}
         return {name for name in named if name not in covered and not is_own_file(name)}
+
+
+def _ranged_tables(tasks: list) -> dict[str, list]:
+    """The range tasks of each table made in row ranges, by source, in plan order."""
+    tables: dict[str, list] = {}
+    for task in tasks:
+        if task.rows is not None:
+            tables.setdefault(task.item.relpath, []).append(task)
+    return tables
+
+
+def _unjoined(record: TaskRecord) -> bool:
+    """A range of a table whose rows are still in their part file (the table is not joined yet)."""
+    return any(name.startswith(PARTS_DIR + "/") for name in record.files)
+
+
+def _shifted(line: str, offset: int) -> str:
+    row = json.loads(line)
+    if "row" in row:
+        row["row"] += offset
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 
 def _writer_pids(output: Path) -> set[int]:

@@ -140,25 +140,26 @@ def run_files(output: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.startswith(RUN_PREFIX) and p.name.endswith(RUN_SUFFIX))
 
 
-def read_state(output: Path, include_journal: bool = True) -> JournalState:
-    """The journal and then every run file, later events winning."""
+def read_state(output: Path, include_journal: bool = True, names_only: bool = False) -> JournalState:
+    """The journal and then every run file, later events winning; ``names_only``: only ``named`` (the
+    records are not kept, so a big run's rows are not held a second time)."""
     state = JournalState()
     paths = ([state_dir(output) / JOURNAL_NAME] if include_journal else []) + run_files(output)
     for path in paths:
         try:
-            with open(path, "rb") as f:
-                lines = f.read().split(b"\n")
+            f = open(path, "rb")  # noqa: SIM115 (closed below; read line by line, never whole)
         except FileNotFoundError:
             continue
         except OSError:
             continue
-        for raw in lines:
-            if raw.strip():
-                _apply(state, raw)
+        with f:
+            for raw in f:
+                if raw.strip():
+                    _apply(state, raw, names_only)
     return state
 
 
-def _apply(state: JournalState, raw: bytes) -> None:
+def _apply(state: JournalState, raw: bytes, names_only: bool = False) -> None:
     try:
         event = json.loads(raw)
         if "name" in event:
@@ -172,6 +173,8 @@ def _apply(state: JournalState, raw: bytes) -> None:
         elif "task" in event:
             record = TaskRecord.from_plain(event["task"])
             state.named.update(record.files)
+            if names_only:
+                return
             state.finished[record.source] = record
             if record.ok:
                 state.records[record.source] = record
@@ -185,10 +188,14 @@ def _apply(state: JournalState, raw: bytes) -> None:
 
 def write_journal(output: Path, records: list[TaskRecord], named: set[str]) -> None:
     """Replace journal.jsonl (atomically) with this state; then the run files are redundant."""
-    parts = [line({"named": sorted(named)})] if named else []
-    # without the library messages (a library may warn once per process): the same outputs give the same bytes
-    parts += [line({"task": {**r.to_plain(), "warnings": []}}) for r in records]
-    write_atomic(state_dir(output) / JOURNAL_NAME, b"".join(parts))
+    def pieces():  # streamed: the journal of a big run is never held whole
+        if named:
+            yield line({"named": sorted(named)})
+        for i in range(0, len(records), 1000):
+            # without the library messages (a library may warn once per process): the same outputs, the same bytes
+            yield b"".join(line({"task": {**r.to_plain(), "warnings": []}}) for r in records[i : i + 1000])
+
+    write_atomic(state_dir(output) / JOURNAL_NAME, pieces())
 
 
 def remove_run_files(output: Path, keep: RunLog | None = None) -> None:

@@ -71,7 +71,9 @@ def write_manifest(output_dir: Path, lines: list[str]) -> None:
     """Replace ``manifest.jsonl`` atomically with these rows (serialized by ``ManifestRow.to_json``)."""
     from augcli.io import write_atomic
 
-    write_atomic(output_dir / MANIFEST_NAME, "".join(line + "\n" for line in lines).encode("utf-8"))
+    # written in pieces of 1,000 rows: a manifest of millions of rows is never held twice over
+    pieces = ("".join(line + "\n" for line in lines[i : i + 1000]).encode("utf-8") for i in range(0, len(lines), 1000))
+    write_atomic(output_dir / MANIFEST_NAME, pieces)
 
 
 def is_own_file(relpath: str) -> bool:

@@ -26,6 +26,21 @@ class Task:
     original: str | None  # where the source is placed unchanged, or None
     outputs: tuple[str, ...]  # augmented output relpaths, one per copy
     seeds: Sequence[int]  # one per copy (a Seeds, or a tuple)
+    rows: tuple[int, int | None] | None = None  # a table made in row ranges: this task's rows [start, stop)
+
+    @property
+    def key(self) -> str:
+        """The task's name in the journal: its source, or a range of a table's rows."""
+        if self.rows is None:
+            return self.item.relpath
+        from augcli.tables import range_key
+
+        return range_key(self.item.relpath, self.rows[0])
+
+    @property
+    def first(self) -> bool:
+        """True for one task per source (a table's first range): what counts sources and outputs."""
+        return self.rows is None or self.rows[0] == 0
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,7 @@ class Plan:
 
     @property
     def n_outputs(self) -> int:
-        return sum(len(t.outputs) for t in self.tasks)
+        return sum(len(t.outputs) for t in self.tasks if t.first)
 
     @property
     def n_originals(self) -> int:
@@ -73,6 +88,8 @@ class Plan:
         """Sources per split, per label and per action, for a dry run or a summary."""
         counts: dict[str, Counter] = {"split": Counter(), "label": Counter(), "action": Counter()}
         for t in self.tasks:
+            if not t.first:
+                continue
             counts["split"][t.item.split or "(none)"] += 1
             counts["label"][t.item.label or "(none)"] += 1
             counts["action"][t.item.action] += 1
@@ -146,8 +163,11 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
     copies_for = copies_per_source(config, items)  # config.copies, or what balance plans per source
     for item in with_partners(config, items):  # image.mix: mixed outputs and their partners
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
-            # one output table holding every copy (and the originals); seeds are per row, drawn in the worker
-            tasks.append(Task(item, None, (table_output_name(item.relpath, config.keep_originals),), ()))
+            # one output table holding every copy (and the originals); seeds are per row, drawn in the worker;
+            # a big table is made by a task per range of rows, joined in order at the end of the run
+            output = (table_output_name(item.relpath, config.keep_originals),)
+            ranges = _row_ranges(config, item.relpath)
+            tasks += [Task(item, None, output, (), rows) for rows in ranges or [None]]
             continue
         if item.action == AUGMENT:
             fmt = output_format(config, item.modality)
@@ -161,6 +181,13 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
         tasks.append(Task(item, original, outputs, seeds))
     _check_collisions(tasks)
     return Plan(tasks)
+
+
+def _row_ranges(config: Config, relpath: str) -> list[tuple[int, int | None]] | None:
+    from augcli.tables import row_ranges
+
+    delimiter = None if relpath.lower().endswith(".jsonl") else "\t" if relpath.lower().endswith(".tsv") else ","
+    return row_ranges(str(config.input / relpath), config.text.encoding, delimiter)
 
 
 def _check_collisions(tasks: list[Task]) -> None:
@@ -199,6 +226,8 @@ def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
 
     seeds = task.seeds  # every field of the task counts (a field added later, a mix partner say, too)
     shape: dict[str, Any] = {f.name: getattr(task, f.name) for f in fields(task) if f.name != "seeds"}
+    if task.rows is None:  # a whole source: the fingerprint it had before tables were cut into ranges
+        del shape["rows"]
     shape["item"] = asdict(task.item)
     if task.item.action == AUGMENT:
         section = getattr(config, task.item.modality)

@@ -105,9 +105,9 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
     results = []
     try:  # the sources this worker now holds: if it dies between two of them, they are still named
         log.reopen_if_removed()
-        log.append({"chunk": [task.item.relpath for task, _ in work]})
+        log.append({"chunk": [task.key for task, _ in work]})
     except OutputWriteError as exc:
-        return [TaskRecord(work[0][0].item.relpath, fatal=f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} "
+        return [TaskRecord(work[0][0].key, fatal=f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} "
                                                           f"writing {exc.filename}")]
     for task, fingerprint in work:
         record = process_task(task, config, fingerprint)
@@ -144,7 +144,7 @@ def process_task(task: Task, config: Config, fingerprint: str = "") -> TaskRecor
     from augcli.manifest import ManifestRow
 
     out_root = str(config.output)
-    record = TaskRecord(task.item.relpath, fingerprint)
+    record = TaskRecord(task.key, fingerprint)  # a table's range of rows has a key of its own
     log = process_log(out_root, os.getpid())
     written: list[str] = []
 
@@ -184,7 +184,7 @@ def process_task(task: Task, config: Config, fingerprint: str = "") -> TaskRecor
     record.rows = [row.to_json() for row in rows]
     record.n_originals = sum(row.copy is None for row in rows)
     record.fragments = [f.to_plain() for f in fragments]
-    record.source_sha256 = rows[0].source_sha256 if rows else sha256_file(os.path.join(config.input, record.source))
+    record.source_sha256 = rows[0].source_sha256 if rows else sha256_file(os.path.join(config.input, task.item.relpath))
     file_hashes = {row.output: row.sha256 for row in rows if "row" not in row.extra and "line" not in row.extra}
     for name in written:  # table rows and lines hash their sample: such a file is hashed here
         record.files[name] = file_hashes.get(name) or sha256_file(os.path.join(out_root, name)) or ""

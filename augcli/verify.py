@@ -72,7 +72,9 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
         else:  # by source, so each source is read and decoded once
             groups.setdefault(row["source"], []).append(row)
     # The plan of every discovered item, as the run made it: balance and mix depend on the whole dataset.
-    tasks = {task.item.relpath: task for task in build_plan(config, list(items.values())).tasks}
+    # A table made in row ranges is regenerated whole, as one task.
+    tasks = {task.item.relpath: replace(task, rows=None) for task in build_plan(config, list(items.values())).tasks
+             if task.first}
     work = [(_cut(tasks[source], source_rows) if source in tasks else None, source, source_rows)
             for source, source_rows in groups.items()]
     failed = {error.get("source") for error in run.get("errors", [])}

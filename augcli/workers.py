@@ -49,6 +49,8 @@ def estimated_seconds(input_root: Any, tasks: Sequence[Any], copies: int) -> flo
     sized = tasks[::step]
     total = 0.0
     for task in sized:
+        if not getattr(task, "first", True):  # a table made in row ranges: its size counts once
+            continue
         try:
             size = os.stat(os.path.join(input_root, task.item.relpath)).st_size
         except OSError:

@@ -673,49 +673,101 @@ def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -
 
 
 def _process_table(task, config, pipeline, text, bom, source_hash, rows) -> int:
-    """CSV/TSV/JSONL: one output table with, per source row, the original (if kept) then its copies."""
-    from augcli.balance import table_copies
+    """CSV/TSV/JSONL: one output table with, per source row, the original (if kept) then its copies.
+
+    A task with ``rows`` makes one range of them into a part file (the first range with the
+    byte-order mark and the header); job.py joins the parts in order into the table."""
     from augcli.io import sha256, write_atomic
 
-    relpath, section = task.item.relpath, config.text
-    is_jsonl = relpath.lower().endswith(".jsonl")
-    if is_jsonl:
-        header, records, key = _read_jsonl(text, section.field)
-    else:
-        header, records, key = _read_delimited(text, relpath, section.column)
+    table = _parsed_table(task.item.relpath, config, text, source_hash)
+    start, stop = task.rows or (0, None)
+    stop = len(table.records) if stop is None else min(stop, len(table.records))
+    # the output row of this range's first row, when no row can be dropped (else job.py adds it)
+    offset = 0 if config.text.drop_unchanged else start * config.keep_originals + sum(table.copies[:start])
+    out_records, dropped = _table_rows(task, config, pipeline, table, start, stop, offset, source_hash, rows)
+    head = start == 0
+    body = _table_text(table, out_records, header=head)
+    blob = _encode(body, config.text.encoding, bom and head)
+    if task.rows is not None:
+        from augcli.tables import part_name
+
+        write_atomic(os.path.join(config.output, part_name(task.outputs[0], start)), blob)
+        return dropped
+    write_atomic(os.path.join(config.output, task.outputs[0]), blob)
+    if not out_records:  # a header-only or empty table (or every row dropped): listed as a file
+        rows.append(_row(task, task.outputs[0], 0, None, [], sha256(blob), source_hash, samples=0))
+    return dropped
+
+
+class _Table:
+    """A source table as read once per worker process: every range task of it shares this."""
+
+    def __init__(self, relpath: str, config: Any, text: str):
+        from augcli.balance import table_copies
+
+        self.is_jsonl = relpath.lower().endswith(".jsonl")
+        if self.is_jsonl:
+            self.header, self.records, self.key = _read_jsonl(text, config.text.field)
+        else:
+            self.header, self.records, self.key = _read_delimited(text, relpath, config.text.column)
+        self.delimiter = _delimiter(relpath)
+        self.newline = _newline(text)
+        labels = [_label_of(r, self.header, self.key, None) for r in self.records]
+        self.copies = table_copies(config, relpath, labels)  # balance: copies per row, from every row's label
+
+
+_last_table: dict[tuple, _Table] = {}
+
+
+def _parsed_table(relpath: str, config: Any, text: str, source_hash: str) -> _Table:
+    key = (relpath, source_hash, str(config.input), config.text.column, config.text.field, config.copies,
+           repr(config.balance), config.seed)
+    if key not in _last_table:
+        _last_table.clear()  # one table at a time: a worker holds its source, never a run's worth of them
+        _last_table[key] = _Table(relpath, config, text)
+    return _last_table[key]
+
+
+def _table_rows(task, config, pipeline, table, start, stop, offset, source_hash, rows) -> tuple[list, int]:
+    from augcli.io import sha256
+
+    relpath, section, key = task.item.relpath, config.text, table.key
     out_records: list[Any] = []
     dropped = 0
-    row_copies = table_copies(config, relpath, [_label_of(r, header, key, None) for r in records])  # balance
-    for source_row, record in enumerate(records):
+    for source_row in range(start, stop):
+        record = table.records[source_row]
         original = record[key] if isinstance(record[key], str) else ("" if record[key] is None else str(record[key]))
-        label = _label_of(record, header, key, task.item.label)
+        label = _label_of(record, table.header, key, task.item.label)
         if config.keep_originals:
             rows.append(_row(task, task.outputs[0], None, None, [], sha256(original.encode()), source_hash,
-                             label=label, source_row=source_row, row=len(out_records)))
-            out_records.append(_tagged(record, key, original, source_row, None, is_jsonl))
-        for copy in range(row_copies[source_row]):
+                             label=label, source_row=source_row, row=offset + len(out_records)))
+            out_records.append(_tagged(record, key, original, source_row, None, table.is_jsonl))
+        for copy in range(table.copies[source_row]):
             seed = item_seed(config.seed, f"{relpath}#{source_row}", copy)
             out, steps = augment(pipeline, original, seed)
             if section.drop_unchanged and out == original:
                 dropped += 1
                 continue
             rows.append(_row(task, task.outputs[0], copy, seed, steps, sha256(out.encode()), source_hash,
-                             label=label, source_row=source_row, row=len(out_records)))
-            out_records.append(_tagged(record, key, out, source_row, copy, is_jsonl))
-    newline = _newline(text)
-    if is_jsonl:
-        body = "".join(json.dumps(r, ensure_ascii=False) + newline for r in out_records)
-    else:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=_delimiter(relpath), lineterminator=newline)
-        writer.writerow([*header, "aug_source_row", "aug_copy"])
-        writer.writerows(out_records)
-        body = buffer.getvalue()
-    blob = _encode(body, section.encoding, bom)
-    write_atomic(os.path.join(config.output, task.outputs[0]), blob)
-    if not out_records:  # a header-only or empty table (or every row dropped): listed as a file
-        rows.append(_row(task, task.outputs[0], 0, None, [], sha256(blob), source_hash, samples=0))
-    return dropped
+                             label=label, source_row=source_row, row=offset + len(out_records)))
+            out_records.append(_tagged(record, key, out, source_row, copy, table.is_jsonl))
+    return out_records, dropped
+
+
+def _table_text(table: _Table, out_records: list, header: bool) -> str:
+    if table.is_jsonl:
+        return "".join(json.dumps(r, ensure_ascii=False) + table.newline for r in out_records)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=table.delimiter, lineterminator=table.newline)
+    if header:
+        writer.writerow([*table.header, "aug_source_row", "aug_copy"])
+    writer.writerows(out_records)
+    return buffer.getvalue()
+
+
+def table_part_rows(config: Any, task: Any, blob_sha256: str, source_hash: str) -> list[str]:
+    """The manifest line of a table that has no rows at all (made in ranges, every row dropped)."""
+    return [_row(task, task.outputs[0], 0, None, [], blob_sha256, source_hash, samples=0).to_json()]
 
 
 def table_samples(content: str, relpath: str, section: Any) -> list[tuple[str, str | None]]:
