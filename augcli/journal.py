@@ -123,6 +123,13 @@ def close_process_log(output: str, pid: int) -> None:
         log.close()
 
 
+def forget_inherited_logs() -> None:
+    """In a forked child: the parent's run files are the parent's; close the child's copies of them."""
+    for log in _process_logs.values():
+        log.close()
+    _process_logs.clear()
+
+
 @dataclass
 class JournalState:
     records: dict[str, TaskRecord] = field(default_factory=dict)  # source -> its latest record
