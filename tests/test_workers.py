@@ -6,6 +6,7 @@ from augcli import workers
 from augcli.config import load_config
 from augcli.dataset import discover
 from augcli.plan import build_plan
+from tests.conftest import invoke, write_config
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
 
@@ -46,3 +47,12 @@ def test_the_estimate_reads_a_spread_sample_of_sources(tmp_path):
     seconds = workers.estimated_seconds(tmp_path, tasks, 1)
     per_output = workers.SECONDS_PER_OUTPUT + 50_000 * workers.SECONDS_PER_BYTE["image"]
     assert abs(seconds - 10_000 * per_output) < 1e-6
+
+
+def test_dry_run_says_how_many_workers_the_run_uses(tmp_path, dataset):
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {}}]})
+    assert "workers: 1 (auto: too little work to repay starting worker processes" in invoke(
+        "run", cfg, "--dry-run").output
+    assert "workers: 3 (workers: 3)\n" in invoke("run", cfg, "--dry-run", "--workers", "3").output
+    assert "workers: 8 (workers: 50; no more than there are sources)" in invoke(
+        "run", cfg, "--dry-run", "--workers", "50").output
