@@ -1,6 +1,6 @@
 """How many worker processes a job deserves: all usable cores, unless it is too small to repay them.
 
-A worker costs time before its first output: ~0.1 s forked (Linux), seconds as a fresh interpreter
+A worker costs time before it pays: ~0.3 s forked (Linux), seconds as a fresh interpreter
 (loky, elsewhere) that imports augcli and the modality's libraries and builds the pipeline again.
 With ``k`` workers a job of ``W`` seconds of work takes about ``S + W / k``, alone ``W``: fanning
 out pays when ``W > S * k / (k - 1)``, ``S`` being ``startup_seconds()``. ``W`` is estimated from
@@ -16,11 +16,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-#: Seconds from starting the workers to their first result, any modality's pipeline built. Forked
-#: (Linux) they inherit it all: measured 0.01-0.02 s to the first result of a trivial chunk, 0.07 s
-#: with a 4-copy 512 px source, on the 2-core machine. Loky's fresh interpreters (elsewhere) import
-#: it all again: 1.2-1.4 s.
-FORKED_STARTUP_SECONDS, SPAWNED_STARTUP_SECONDS = 0.1, 1.3
+#: What fanning out costs before it pays, on the 2-core machine. Forked workers (Linux) inherit
+#: everything: their first result comes 0.01-0.02 s after the fork for a trivial chunk, 0.07 s for a
+#: 4-copy 512 px source; but the quickstart (~0.23 s of work) took 0.3-0.4 s more CPU on 2 forked
+#: workers than in one process (copy-on-write faults, results pickled), no faster in wall time.
+#: Loky's fresh interpreters (elsewhere) import it all again: 1.2-1.4 s to the first result.
+FORKED_STARTUP_SECONDS, SPAWNED_STARTUP_SECONDS = 0.3, 1.3
 #: CPU seconds per byte of source for each augmented output, measured in-process (`--workers 1`):
 #: a 512x512 JPEG (~55 kB) through flip + rotate + brightness ~1.5 ms, a 128x128 one (~7 kB)
 #: ~0.3 ms; a 4 s 16 kHz PCM_16 clip (128 kB) through noise, gain, stretch, shift ~6 ms; a
