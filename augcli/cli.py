@@ -306,6 +306,15 @@ class _ProgressBar:
             self.bar.close()
 
 
+def _workers_line(result) -> str:
+    n, asked = result.workers, result.config.workers
+    if asked != "auto":
+        return f"{n} (workers: {asked})" if n == asked else f"{n} (workers: {asked}; no more than there are sources)"
+    if n == 1:
+        return "1 (auto: too little work to repay starting worker processes; the main process does it)"
+    return f"{n} (auto: every usable core)"
+
+
 def _print_plan(result) -> None:
     counts, breakdown = result.counts(), result.plan.breakdown()
     click.echo(f"plan: {result.config.input} -> {result.config.output} (dry run: nothing written)")
@@ -317,6 +326,7 @@ def _print_plan(result) -> None:
     total = counts["planned_outputs"] + counts["planned_originals"]
     click.echo(f"  files to write: {total} ({counts['planned_outputs']} augmented, "
                f"{counts['planned_originals'] - n_copied} originals kept, {n_copied} copied unchanged)")
+    click.echo(f"  workers: {_workers_line(result)}")
     if counts["unmatched_files"]:
         click.echo(f"  ignored: {counts['unmatched_files']} files matching no include pattern")
     for split, n in sorted(result.discovery.left_out_splits.items()):

@@ -95,6 +95,12 @@ class RunResult:
             return 128 + (self.signal or signal.SIGINT)
         return EXIT_ITEMS_FAILED if self.errors or self.status in ("stopped", "failed") else EXIT_OK
 
+    @property
+    def workers(self) -> int:
+        """Worker processes the run uses (a dry run: would use) for its plan; 1 is the main process alone."""
+        tasks = self.plan.tasks
+        return min(self.config.n_workers(tasks), max(1, len(tasks)))
+
     def counts(self) -> dict[str, int]:
         tasks = [t for t in self.plan.tasks if t.first]  # a table made in row ranges is one source
         return {

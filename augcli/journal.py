@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,8 @@ class TaskRecord:
         return self.error is None and self.fatal is None
 
     def to_plain(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields, for JSON at once (shallow: ``asdict``'s deep copy cost ~35 us a record)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> TaskRecord:
@@ -121,6 +122,13 @@ def close_process_log(output: str, pid: int) -> None:
     log = _process_logs.pop((output, pid), None)
     if log is not None:
         log.close()
+
+
+def forget_inherited_logs() -> None:
+    """In a forked child: the parent's run files are the parent's; close the child's copies of them."""
+    for log in _process_logs.values():
+        log.close()
+    _process_logs.clear()
 
 
 @dataclass

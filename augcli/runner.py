@@ -1,10 +1,11 @@
-"""Fan tasks out over worker processes with joblib and stream results back in plan order."""
+"""Fan tasks out over worker processes (forked on Linux, loky elsewhere); results stream back in plan order."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import functools
+import gc
 import importlib
 import os
 import signal
@@ -19,8 +20,9 @@ from typing import Any, TypeVar
 from augcli.config import Config
 from augcli.errors import FATAL_WRITE_ERRNOS, ItemError, OutputWriteError
 from augcli.io import announcing_writes, sha256_file
-from augcli.journal import TaskRecord, process_log
+from augcli.journal import TaskRecord, forget_inherited_logs, process_log
 from augcli.plan import Task, chunk_size, chunked
+from augcli.workers import forks_workers
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -37,7 +39,13 @@ class WorkerDied(RuntimeError):
 def execute(work: list[tuple[Task, str]], config: Config) -> Iterator[TaskRecord]:
     """Records of every (task, fingerprint), in plan order, as they complete. Stop iterating to
     cancel the rest (the workers are killed). Raises WorkerDied if a worker process dies."""
-    return fan_out(process_chunk, work, config.n_workers([task for task, _ in work]), config)
+    n_workers = config.n_workers([task for task, _ in work])
+    if n_workers > 1 and forks_workers():  # imported once here, not once per forked worker
+        for modality in sorted({task.item.modality for task, _ in work}):
+            module = importlib.import_module(f"augcli.modalities.{modality}")
+            for name in getattr(module, "WORKER_IMPORTS", ()):
+                importlib.import_module(name)
+    return fan_out(process_chunk, work, n_workers, config)
 
 
 def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *args: Any) -> Iterator[R]:
@@ -52,7 +60,10 @@ def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *arg
         for chunk in chunks:
             yield from chunk_func(chunk, *args)
         return
-    from joblib import Parallel, delayed  # only when fanning out
+    if forks_workers():
+        yield from _forked(chunk_func, list(chunks), n_workers, args)
+        return
+    from joblib import Parallel, delayed  # elsewhere: loky's fresh interpreters
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
     parallel = Parallel(n_jobs=n_workers, backend="loky", return_as="generator", max_nbytes=None)
@@ -67,6 +78,126 @@ def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *arg
         with warnings.catch_warnings():  # joblib's note that cancelled work was wasted: stopping is the point
             warnings.simplefilter("ignore")
             outputs.close()
+
+
+_forked_call: tuple[Callable[..., list], list[list], tuple] | None = None  # in a forked worker: what to run
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+IN_FLIGHT_PER_WORKER = 2  # chunks handed to a worker before it returns one: it never waits for the next
+
+
+def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: int, args: tuple) -> Iterator[R]:
+    """The chunks on ``n_workers`` forked processes; results yielded in the order of ``chunks``.
+
+    Each worker has its own two pipes and inherits the function, its arguments and the chunks: only a
+    chunk's index goes to it and only the results come back. A worker that dies (killed, out of
+    memory), even half-way through sending its results, closes its end of the pipe: WorkerDied,
+    never a hang. The main process has no thread of its own here, so no child inherits a lock
+    held by another thread.
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    global _forked_call
+    for stream in (sys.stdout, sys.stderr):  # else a child could write the parent's buffered text again
+        with contextlib.suppress(Exception):
+            stream.flush()
+    context = multiprocessing.get_context("fork")
+    workers: list[_ForkedWorker] = []
+    try:
+        _forked_call = (chunk_func, chunks, args)
+        gc.freeze()  # what the children inherit is never collected there: no full collection walks it
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # a Ctrl-C reaches children that ignore it
+        try:
+            for _ in range(n_workers):
+                task_reader, task_writer = context.Pipe(duplex=False)
+                result_reader, result_writer = context.Pipe(duplex=False)
+                process = context.Process(target=_forked_worker, args=(task_reader, result_writer, os.getpid()),
+                                          daemon=True)
+                process.start()
+                task_reader.close()
+                result_writer.close()
+                workers.append(_ForkedWorker(process, task_writer, result_reader))
+        finally:
+            _forked_call = None
+            gc.unfreeze()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        done: dict[int, list] = {}
+        next_out = next_sent = 0
+        while next_out < len(chunks):
+            for worker in workers:  # keep every worker busy, and the results waiting for an earlier one bounded
+                while (len(worker.held) < IN_FLIGHT_PER_WORKER and next_sent < len(chunks)
+                       and next_sent - next_out < 4 * n_workers):
+                    worker.tasks.send(next_sent)
+                    worker.held.append(next_sent)
+                    next_sent += 1
+            ready = set(wait([w.results for w in workers] + [w.process.sentinel for w in workers]))
+            for worker in workers:
+                if worker.results in ready or worker.process.sentinel in ready:
+                    done.update(worker.receive())
+            while next_out in done:
+                yield from done.pop(next_out)
+                next_out += 1
+    finally:
+        for worker in workers:  # stopping is the point: a half-written file is a temp file the journal names
+            worker.process.kill()
+        for worker in workers:  # gone before the caller reads their run files
+            worker.process.join(5)
+            worker.tasks.close()
+            worker.results.close()
+
+
+class _ForkedWorker:
+    def __init__(self, process: Any, tasks: Any, results: Any):
+        self.process, self.tasks, self.results = process, tasks, results  # tasks: chunk indices; results
+        self.held: list[int] = []  # chunk indices sent, in order; a worker returns them in that order
+
+    def receive(self) -> dict[int, list]:
+        """The results the worker has sent; WorkerDied if it is dead (its pipe closed, or it exited)."""
+        results, failure = {}, None
+        try:
+            while failure is None and self.results.poll():
+                index, ok, payload = self.results.recv()
+                self.held.remove(index)
+                if ok:
+                    results[index] = payload
+                else:
+                    failure = payload
+        except (EOFError, OSError):
+            raise WorkerDied("a worker process died") from None
+        if failure is not None:
+            raise failure
+        if not self.process.is_alive():
+            raise WorkerDied("a worker process died")
+        return results
+
+
+def _forked_worker(tasks: Any, results: Any, parent: int) -> None:
+    _become_forked_worker(parent)
+    assert _forked_call is not None, "started by _forked"
+    chunk_func, chunks, args = _forked_call
+    while True:
+        try:
+            index = tasks.recv()
+        except EOFError:
+            return
+        try:
+            reply = (index, True, chunk_func(chunks[index], *args))
+        except Exception as exc:  # a bug, not a bad item (those are records): raised in the main process
+            reply = (index, False, exc)
+        try:
+            results.send(reply)
+        except Exception as exc:  # not picklable
+            results.send((index, False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+def _become_forked_worker(parent: int) -> None:
+    """A forked worker starts as a copy of the main process: give it its own state where the
+    parent's would be shared (the stderr sink file, open run files), and the default SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, which stops a run
+    _become_worker(parent)
+    _stderr_sink.cache_clear()  # the parent's, if it ran tasks itself: same file offset and content
+    forget_inherited_logs()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _in_worker(parent: int, chunk_func: Callable[..., list[R]], chunk: list, *args: Any) -> list[R]:

@@ -78,6 +78,11 @@ def session_alive(sid: int) -> list[int]:
     return alive
 
 
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
 def wait_session_gone(sid: int, timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
     while session_alive(sid):
@@ -151,9 +156,8 @@ def test_a_killed_worker_fails_its_source_and_the_run_goes_on(big):
     out = big / "oom"
     proc = start(config(big, "oom"), "--json")
     wait_for_progress(proc, out)
-    workers = [pid for pid in session_alive(proc.pid) if pid != proc.pid
-               and b"loky" in Path(f"/proc/{pid}/cmdline").read_bytes() and b"resource_tracker" not in
-               Path(f"/proc/{pid}/cmdline").read_bytes()]
+    workers = [pid for pid in session_alive(proc.pid) if pid != proc.pid and parent_of(pid) == proc.pid
+               and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert workers
     os.kill(workers[0], signal.SIGKILL)
     code, stdout, err = finish(proc)

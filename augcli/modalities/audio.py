@@ -31,6 +31,11 @@ SPEC_STEPS = {  # SpecAugment (Park et al. 2019) on a log-mel spectrogram (n_mel
 _NOT_STEPS = {"Lambda", "BaseCompose"}
 
 
+#: What processing a clip imports beyond validation (0.7 s): a main process about to fork workers imports
+#: it once, for all of them (augcli.runner.execute).
+WORKER_IMPORTS = ("soundfile", "librosa")
+
+
 def transform_names() -> list[str]:
     import audiomentations
 
