@@ -72,8 +72,9 @@ class Run:
                                  f"{self.stderr[-2000:]}") from None
 
     def workers(self) -> list[Proc]:
-        """The run's loky worker processes as of now."""
-        return [p for p in descendants(self.pid) if "popen_loky_posix" in p.cmdline]
+        """The run's worker processes as of now: its children, forked (Linux) or loky's, but not the
+        resource tracker (nor a process a worker started)."""
+        return [p for p in descendants(self.pid) if p.ppid == self.pid and "resource_tracker" not in p.cmdline]
 
     def tree(self) -> list[Proc]:
         """Every process the run has started, as of now."""
