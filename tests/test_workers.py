@@ -66,6 +66,23 @@ def test_the_estimate_reads_a_spread_sample_of_sources(tmp_path):
     assert abs(seconds - 10_000 * per_output) < 1e-6
 
 
+def test_the_sample_coco_set_copied_600_times_gets_every_core(tmp_path):
+    # An annotated image costs more per output than its bytes say (labels through the pipeline,
+    # label files written): 600 of the sample's photos at 2 copies took ~2.7 s in one process.
+    from tests.annotations.conftest import copy_sample
+
+    data = copy_sample("coco", tmp_path / "coco")
+    cfg = load_config({"input": str(data), "output": str(tmp_path / "out"), "copies": 2,
+                       "image": {"pipeline": [{"HorizontalFlip": {}}]}})
+    (task,) = [t for t in build_plan(cfg, discover(cfg).items).tasks if t.item.relpath.endswith("coffee.jpg")]
+    assert task.item.annotations is not None
+    size = (data / task.item.relpath).stat().st_size
+    plain = 2 * (workers.SECONDS_PER_OUTPUT + size * workers.SECONDS_PER_BYTE["image"]) \
+        + size * workers.SECONDS_PER_PLACED_BYTE  # the original placed beside its copies
+    assert workers.estimated_seconds(data, [task], 2) == pytest.approx(plain + 2 * workers.SECONDS_PER_ANNOTATED_OUTPUT)
+    assert workers.auto_workers(data, [task] * 600, 2, cores=2) == 2
+
+
 def test_dry_run_says_how_many_workers_the_run_uses(tmp_path, dataset):
     cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {}}]})
     assert "workers: 1 (auto: too little work to repay starting worker processes" in invoke(
