@@ -43,7 +43,6 @@ class Discovery:
     items: list[Item]
     unmatched: int = 0  # files no modality's include pattern took
     left_out_splits: Counter = field(default_factory=Counter)  # split -> files neither augmented nor copied
-    audio_metadata: list[str] = field(default_factory=list)  # audiofolder metadata.csv files (rewritten)
     errors: list[dict[str, str]] = field(default_factory=list)  # {"source", "reason"} of files that cannot be used
     annotation_format: str | None = None  # coco | yolo | voc | masks, when the images are annotated
     annotations_repaired: int = 0  # label values put back into range on read (YOLO rounding)
@@ -134,7 +133,7 @@ def discover(config: Config) -> Discovery:
     top_folders = {p.split("/", 1)[0].lower() for p in relpaths if "/" in p}
     has_splits = bool(top_folders & known_splits)
 
-    result = Discovery(items=[], audio_metadata=metadata, errors=list(layout.errors),
+    result = Discovery(items=[], errors=list(layout.errors),
                        annotation_format=layout.format, annotations_repaired=layout.repaired)
     for folder, exc in unreadable:
         if not excluded(folder + "/"):

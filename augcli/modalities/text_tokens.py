@@ -42,11 +42,6 @@ class Token:
     text: str
     kind: str  # word | contraction | compound | number | url | email | mention | hashtag | emoji | punct
 
-    @property
-    def is_plain_word(self) -> bool:
-        """Letters only (no apostrophe, hyphen or digit): what a dictionary lookup can replace."""
-        return self.kind == "word"
-
 
 def tokenize(text: str) -> list[Token]:
     tokens = []
