@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from augcli.errors import ConfigError, Problem
+from augcli.errors import ConfigError, Problem, suggest, yaml_path
 
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
@@ -259,21 +258,6 @@ def _check_paths(src: Path, dst: Path) -> list[Problem]:
     elif dst.exists() and not dst.is_dir():
         problems.append(Problem("output", f"{dst} exists and is not a folder"))
     return problems
-
-
-def yaml_path(loc: tuple) -> str:
-    """('image', 'pipeline', 2, 'Rotate') -> 'image.pipeline[2].Rotate'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def suggest(word: str, choices: list[str]) -> str:
-    """' (did you mean X?)' for the closest choice, matched case-insensitively, or ''."""
-    lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 
 def _problems_from_pydantic(exc: ValidationError) -> list[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import errno
 from dataclasses import dataclass
 
@@ -81,3 +82,19 @@ class RunStoppedError(AugcliError):
         super().__init__(message)
         self.result = result
         self.exit_code = exit_code
+
+
+# Leaf helpers for naming problems, shared by config.py and the modalities (which never import config.py).
+def yaml_path(loc: tuple) -> str:
+    """('image', 'pipeline', 2, 'Rotate') -> 'image.pipeline[2].Rotate'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    """' (did you mean X?)' for the closest choice, matched case-insensitively, or ''."""
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""

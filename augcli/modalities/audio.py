@@ -15,8 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from augcli.config import suggest
-from augcli.errors import ConfigError, ItemError, Problem
+from augcli.errors import ConfigError, ItemError, Problem, suggest
 from augcli.modalities import steps as steps_
 from augcli.seeding import seed_globals
 

@@ -17,8 +17,7 @@ import cv2
 import numpy as np
 
 from augcli.annotations import NEEDS, UNSUPPORTED
-from augcli.config import yaml_path
-from augcli.errors import ConfigError, ItemError, Problem
+from augcli.errors import ConfigError, ItemError, Problem, yaml_path
 from augcli.modalities import policies
 from augcli.modalities import steps as steps_
 

@@ -373,7 +373,7 @@ class _AutoAugmentParams(_Params):
     @field_validator("policy")
     @classmethod
     def _known_policy(cls, value: str) -> str:
-        from augcli.config import suggest
+        from augcli.errors import suggest
 
         if value not in AUTOAUGMENT_POLICIES:
             known = list(AUTOAUGMENT_POLICIES)

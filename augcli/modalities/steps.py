@@ -6,8 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from augcli.config import suggest
-from augcli.errors import Problem
+from augcli.errors import Problem, suggest
 
 
 def build_list(steps: Any, path: str, problems: list[Problem], build_one: Callable[[Any, str], Any],
