@@ -66,7 +66,7 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     items = {item.relpath: item for item in discover(config).items}
     groups: dict[str, list[dict]] = {}
     for row in chosen:
-        if row.get("aggregate") or "soft_label_rows" in row:  # made from many outputs, not one source: its hash
+        if row.get("aggregate"):  # made from many sources (COCO JSON, soft_labels.csv, ...): its hash
             if _output_sha256(str(output / row["output"])) != row["sha256"]:
                 report.findings.append(Finding(row["output"], "changed", "its sha256 differs from the manifest"))
         else:  # by source, so each source is read and decoded once
