@@ -190,6 +190,16 @@ def test_a_rerun_keeps_the_mixed_outputs(tmp_path, photos_dir):
     assert invoke("verify", out).exit_code == 0
 
 
+def test_verify_reports_an_edited_soft_labels_file(tmp_path, photos_dir):
+    from augcli.verify import verify
+
+    out, _ = run(tmp_path, photos_dir, "mixup")
+    assert verify(out).findings == []
+    with open(out / "mixed" / "soft_labels.csv", "a", encoding="utf-8") as f:
+        f.write("extra.png,cat,1.0,dog,0.0,x,y,mixup\n")
+    assert [(f.path, f.problem) for f in verify(out).findings] == [("mixed/soft_labels.csv", "changed")]
+
+
 def test_a_changed_partner_remakes_the_mixed_outputs_it_is_in_on_resume(tmp_path):
     data = tmp_path / "data"
     make_image_folder(data, {"train/cat": 3, "train/dog": 2, "train/fox": 1})
