@@ -3,6 +3,7 @@ read each image's annotations for discovery, and name what transforms need them.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,18 @@ def layout(config: Any, relpaths: list[str]) -> Layout:
     if missing:
         raise ConfigError([Problem("image.pipeline", reason) for _, reason in missing])
     return found
+
+
+def beside(relpath: str, folder: str, replacement: str, suffix: str) -> str | None:
+    """``relpath`` with its last ``folder`` folder (not the file name) renamed ``replacement`` and its
+    suffix replaced by ``suffix``, or None when it lies under no such folder:
+    ``beside("images/train/x.jpg", "images", "labels", ".txt")`` -> ``labels/train/x.txt``."""
+    parts = relpath.split("/")
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == folder:
+            parts[i] = replacement
+            return posixpath.splitext("/".join(parts))[0] + suffix
+    return None
 
 
 def split_of(relpath_parts: list[str]) -> str | None:

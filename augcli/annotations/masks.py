@@ -13,19 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from augcli.annotations import Layout, split_of
+from augcli.annotations import Layout, beside, split_of
 from augcli.annotations.model import Annotations
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
 
 
 def _stem_key(relpath: str, folder: str) -> str | None:
-    parts = relpath.split("/")
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == folder:
-            parts[i] = "*"
-            return posixpath.splitext("/".join(parts))[0]
-    return None
+    return beside(relpath, folder, "*", "")
 
 
 def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:

@@ -13,17 +13,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from augcli.annotations import SPLIT_NAMES, Layout
+from augcli.annotations import SPLIT_NAMES, Layout, beside
 from augcli.annotations.model import Annotations, Obj
 
 
 def xml_path(image_relpath: str) -> str | None:
-    parts = image_relpath.split("/")
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == "JPEGImages":
-            parts[i] = "Annotations"
-            return posixpath.splitext("/".join(parts))[0] + ".xml"
-    return None
+    """``JPEGImages/x.jpg`` -> ``Annotations/x.xml``."""
+    return beside(image_relpath, "JPEGImages", "Annotations", ".xml")
 
 
 def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from augcli.annotations import Layout, geometry, split_of
+from augcli.annotations import Layout, beside, geometry, split_of
 from augcli.annotations.model import Annotations, Obj
 
 REPAIR_TOLERANCE = 1e-3  # how far outside [0, 1] a coordinate may be and still count as rounding
@@ -24,12 +24,7 @@ DECIMALS = 6
 
 def label_path(image_relpath: str) -> str | None:
     """``images/train/x.jpg`` -> ``labels/train/x.txt`` (the last ``images`` folder becomes ``labels``)."""
-    parts = image_relpath.split("/")
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            return posixpath.splitext("/".join(parts))[0] + ".txt"
-    return None
+    return beside(image_relpath, "images", "labels", ".txt")
 
 
 def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
