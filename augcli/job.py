@@ -44,6 +44,7 @@ from augcli.journal import (
     RUN_PREFIX,
     RUN_SUFFIX,
     STATE_DIR,
+    JournalState,
     RunLog,
     TaskRecord,
     close_process_log,
@@ -59,6 +60,7 @@ from augcli.manifest import (
     RUN_NAME,
     SCHEMA_VERSION,
     ManifestRow,
+    compact_json,
     is_own_file,
     write_manifest,
 )
@@ -416,7 +418,10 @@ class _Execution:
     def _finish(self, status: str) -> str:
         output, result = self.output, self.result
         self._reserve(0)
-        this_run = read_state(output, include_journal=False, names_only=status == "complete")
+        if status == "complete" and not self.worker_died:  # every task's record names the files it wrote
+            this_run = JournalState(named={name for record in self.outcomes.values() for name in record.files})
+        else:  # a task may have named files it never recorded: the run files tell
+            this_run = read_state(output, include_journal=False, names_only=status == "complete")
         if status != "complete":  # tasks that finished in a worker while the run was being stopped
             for record in this_run.finished.values():
                 if record.source in self.fingerprints and not record.fatal:
@@ -568,7 +573,7 @@ def _shifted(line: str, offset: int) -> str:
     row = json.loads(line)
     if "row" in row:
         row["row"] += offset
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(row)
 
 
 def _writer_pids(output: Path) -> set[int]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from augcli.errors import OutputWriteError
 from augcli.io import write_atomic
-from augcli.manifest import STATE_DIR
+from augcli.manifest import STATE_DIR, compact_json
 
 JOURNAL_NAME = "journal.jsonl"
 LOCK_NAME = "lock"
@@ -69,7 +69,7 @@ def state_dir(output: Path) -> Path:
 
 
 def line(event: dict[str, Any]) -> bytes:
-    return (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return (compact_json(event) + "\n").encode()
 
 
 class RunLog:

@@ -19,6 +19,9 @@ STATE_DIR = ".augcli"
 PARTIAL_SUFFIX = ".partial"  # manifest.jsonl.partial of versions before the journal (removed by a run)
 #: Arrays larger than this are recorded by shape, dtype and hash instead of their values.
 MAX_INLINE_ARRAY = 64
+#: One JSON line, as ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` writes it, without
+#: building an encoder per call (several calls per output: rows and journal events).
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass
@@ -40,7 +43,7 @@ class ManifestRow:
     def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         data.update(self.extra)
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(data)
 
 
 def plain(value: Any) -> Any:

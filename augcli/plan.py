@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -51,11 +51,14 @@ class Seeds(Sequence):
     seed: int
     relpath: str
     count: int
+    values: tuple[int, ...] | None = field(default=None, compare=False, repr=False)  # once computed (prefetch)
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, index):  # type: ignore[override]
+        if self.values is not None:
+            return self.values[index]
         if isinstance(index, slice):
             return tuple(self[i] for i in range(*index.indices(self.count)))
         if index < 0:
@@ -65,7 +68,22 @@ class Seeds(Sequence):
         return item_seed(self.seed, self.relpath, index)
 
     def __iter__(self) -> Iterator[int]:  # all of them at once: one vectorised call, not one SeedSequence each
+        if self.values is not None:
+            return iter(self.values)
         return iter(item_seeds(self.seed, [self.relpath], self.count)[0] if self.count > 1 else self[:])
+
+
+def prefetch_seeds(tasks: Iterable[Task]) -> None:
+    """Compute the seeds of many tasks in one vectorised call per (run seed, copies): a worker does this
+    for each chunk it takes, instead of ~20 µs of SeedSequence per source."""
+    groups: dict[tuple[int, int], list[Seeds]] = {}
+    for task in tasks:
+        seeds = task.seeds
+        if isinstance(seeds, Seeds) and seeds.values is None and seeds.count:
+            groups.setdefault((seeds.seed, seeds.count), []).append(seeds)
+    for (seed, count), group in groups.items():
+        for seeds, values in zip(group, item_seeds(seed, [s.relpath for s in group], count), strict=True):
+            object.__setattr__(seeds, "values", values)  # frozen: the values are a cache of its fields
 
 
 @dataclass
@@ -214,6 +232,26 @@ def chunk_size(n_tasks: int, n_workers: int) -> int:
     return max(1, min(32, n_tasks // (n_workers * 8) or 1))
 
 
+_run_shapes: dict[tuple[int, str], tuple[Config, dict, dict[str, Any]]] = {}
+
+
+def _run_shape(config: Config, modality: str, versions: dict[str, str]) -> dict[str, Any]:
+    """The part of every augmented task's fingerprint that the run decides, made once per run and modality."""
+    from augcli import __version__
+
+    cached = _run_shapes.get((id(config), modality))
+    if cached is not None and cached[0] is config and cached[1] == versions:
+        return cached[2]
+    section = getattr(config, modality)
+    shape = {"seed": config.seed, "copies": config.copies,
+             "balance": config.balance.model_dump(mode="json") if config.balance else None,
+             "keep_originals": config.keep_originals, "augcli": __version__, "libraries": versions,
+             "section": section.model_dump(mode="json") if section is not None else None}
+    _run_shapes.clear()  # one run at a time: never hold an old config
+    _run_shapes[id(config), modality] = (config, dict(versions), shape)
+    return shape
+
+
 def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
     """What shapes a task's outputs: a recorded output whose fingerprint still matches (and whose source
     and file still have their recorded sha256) can be kept on resume instead of being made again.
@@ -222,20 +260,17 @@ def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
     seeds, the run seed and copies (tables and lines derive per-sample seeds from them), its
     modality's config section and library versions, and augcli's version.
     """
-    from augcli import __version__
-
     seeds = task.seeds  # every field of the task counts (a field added later, a mix partner say, too)
     shape: dict[str, Any] = {f.name: getattr(task, f.name) for f in fields(task) if f.name != "seeds"}
     if task.rows is None:  # a whole source: the fingerprint it had before tables were cut into ranges
         del shape["rows"]
-    shape["item"] = asdict(task.item)
-    if task.item.action == AUGMENT:
-        section = getattr(config, task.item.modality)
-        shape.update(seeds=[seeds.seed, seeds.relpath, seeds.count] if isinstance(seeds, Seeds) else list(seeds),
-                     seed=config.seed, copies=config.copies,
-                     balance=config.balance.model_dump(mode="json") if config.balance else None,
-                     keep_originals=config.keep_originals, augcli=__version__, libraries=versions,
-                     section=section.model_dump(mode="json") if section is not None else None)
+    item = task.item
+    # asdict's deep copy only where there is depth: a flat item's fields give the same JSON
+    shape["item"] = asdict(item) if item.mix or item.annotations is not None else \
+        {f.name: getattr(item, f.name) for f in fields(item)}
+    if item.action == AUGMENT:
+        shape.update(_run_shape(config, item.modality, versions),
+                     seeds=[seeds.seed, seeds.relpath, seeds.count] if isinstance(seeds, Seeds) else list(seeds))
     if task.item.mix:  # a mixed output is made from its partner too: a changed partner remakes it
         from augcli.io import sha256_file
 

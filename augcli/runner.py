@@ -21,7 +21,7 @@ from augcli.config import Config
 from augcli.errors import FATAL_WRITE_ERRNOS, ItemError, OutputWriteError
 from augcli.io import announcing_writes, sha256_file
 from augcli.journal import TaskRecord, forget_inherited_logs, process_log
-from augcli.plan import Task, chunk_size, chunked
+from augcli.plan import Task, chunk_size, chunked, prefetch_seeds
 from augcli.workers import forks_workers
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
@@ -240,15 +240,16 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
     except OutputWriteError as exc:
         return [TaskRecord(work[0][0].key, fatal=f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} "
                                                           f"writing {exc.filename}")]
-    for task, fingerprint in work:
-        record = process_task(task, config, fingerprint)
-        results.append(record)
-        if record.fatal or (record.error and config.on_error == "fail"):
-            break
+    prefetch_seeds(task for task, _ in work)
+    with _Messages.caught() as messages:
+        for task, fingerprint in work:
+            record = process_task(task, config, fingerprint, messages)
+            results.append(record)
+            if record.fatal or (record.error and config.on_error == "fail"):
+                break
     return results
 
 
-@functools.cache
 def _prepare_worker_process() -> None:
     """Once per process: OpenCV single-threaded, and glibc malloc kept from churning pages.
 
@@ -269,31 +270,33 @@ def _prepare_worker_process() -> None:
             pass
 
 
-def process_task(task: Task, config: Config, fingerprint: str = "") -> TaskRecord:
+def process_task(task: Task, config: Config, fingerprint: str, messages: _Messages) -> TaskRecord:
     """Run one task, journaling as it goes: ``begin``, each file's name before its rename, then the
     task's record once all its files are in place. A failed task keeps no rows (all or nothing)."""
     from augcli.manifest import ManifestRow
 
-    out_root = str(config.output)
+    out_root = os.path.join(str(config.output), "")
     record = TaskRecord(task.key, fingerprint)  # a table's range of rows has a key of its own
-    log = process_log(out_root, os.getpid())
+    log = process_log(str(config.output), os.getpid())
     written: list[str] = []
 
     def announce(path: str) -> None:
-        relpath = os.path.relpath(path, out_root)
-        if not relpath.startswith(".." + os.sep):
-            log.append({"name": relpath.replace(os.sep, "/")})
-            written.append(relpath.replace(os.sep, "/"))
+        if path.startswith(out_root):  # write_atomic is given joined paths: no normalising needed
+            relpath = path[len(out_root):].replace(os.sep, "/")
+            log.append({"name": relpath})
+            written.append(relpath)
 
     rows: list[ManifestRow] = []
     fragments: list = []
-    messages: list[str] = []
     try:
-        log.reopen_if_removed()
-        log.append({"begin": record.source})
-        with _captured_messages(messages), announcing_writes(announce):
-            module = importlib.import_module(f"augcli.modalities.{task.item.modality}")
-            record.dropped = module.process(task, config, rows, fragments)
+        try:
+            log.reopen_if_removed()
+            log.append({"begin": record.source})
+            with announcing_writes(announce):
+                module = importlib.import_module(f"augcli.modalities.{task.item.modality}")
+                record.dropped = module.process(task, config, rows, fragments)
+        finally:
+            record.warnings = messages.take()
     except OutputWriteError as exc:
         if exc.errno in FATAL_WRITE_ERRNOS:
             record.fatal = f"{FATAL_WRITE_ERRNOS[exc.errno]} writing {exc.filename}"
@@ -305,7 +308,6 @@ def process_task(task: Task, config: Config, fingerprint: str = "") -> TaskRecor
         record.error = f"{exc.strerror or exc} ({exc.filename or task.item.relpath})"
     except Exception as exc:  # a library failing on one item must not stop the others
         record.error = f"{type(exc).__name__}: {exc}"
-    record.warnings = messages
     if not record.ok:
         record.files = {name: "" for name in written}  # named, so the next complete run removes them
         with contextlib.suppress(OutputWriteError):
@@ -328,40 +330,58 @@ def process_task(task: Task, config: Config, fingerprint: str = "") -> TaskRecor
 
 @functools.cache
 def _stderr_sink() -> int:
-    """An unnamed file (one per process, for its lifetime) that takes fd 2 while a task runs."""
+    """An unnamed file (one per process, for its lifetime) that takes fd 2 while a chunk of tasks runs."""
     fd, path = tempfile.mkstemp(prefix="augcli-stderr-")
     os.unlink(path)
     return fd
 
 
-@contextlib.contextmanager
-def _captured_messages(messages: list[str]) -> Iterator[None]:
-    """Collect the Python warnings and the stderr lines (libpng, OpenCV, ...) of one task, deduplicated,
-    instead of letting them reach the terminal in the middle of a progress bar."""
-    fd = _stderr_sink()
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    with contextlib.suppress(Exception):
-        sys.stderr.flush()
-    saved = os.dup(2)
-    os.dup2(fd, 2)
-    seen: dict[str, None] = {}
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")  # every item that warns is counted, not the first per process
-            for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):  # as Python's defaults
-                warnings.simplefilter("ignore", quiet)
-            yield
-    finally:
+class _Messages:
+    """The Python warnings and the stderr lines (libpng, OpenCV, ...) of each task of a chunk, deduplicated,
+    instead of letting them reach the terminal in the middle of a progress bar.
+
+    fd 2 points at an unnamed sink file for the whole chunk; after each task, ``take`` reads what
+    was written since the last one (the sink's offset tells) and the warnings caught meanwhile.
+    """
+
+    def __init__(self, fd: int, caught: list) -> None:
+        self.fd, self.caught, self.offset = fd, caught, 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def caught(cls) -> Iterator[_Messages]:
+        fd = _stderr_sink()
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
         with contextlib.suppress(Exception):
             sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        for warning in caught:
+        saved = os.dup(2)
+        os.dup2(fd, 2)  # fd 2 now shares the sink's file offset
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")  # every item that warns is counted, not the first per process
+                for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):  # as Python's defaults
+                    warnings.simplefilter("ignore", quiet)
+                yield cls(fd, caught)
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+    def take(self) -> list[str]:
+        """What the task that just ended emitted (then forgotten)."""
+        seen: dict[str, None] = {}
+        for warning in self.caught:
             seen[f"{warning.category.__name__}: {warning.message}"[:MAX_MESSAGE_CHARS]] = None
-        os.lseek(fd, 0, os.SEEK_SET)
-        for raw in os.read(fd, 1 << 16).decode(errors="replace").splitlines():
-            if raw.strip():
-                seen[raw.strip()[:MAX_MESSAGE_CHARS]] = None
-        messages += list(seen)[:MAX_MESSAGES_PER_TASK]
+        self.caught.clear()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        end = os.lseek(self.fd, 0, os.SEEK_CUR)
+        if end > self.offset:
+            text = os.pread(self.fd, min(end - self.offset, 1 << 16), self.offset).decode(errors="replace")
+            for raw in text.splitlines():
+                if raw.strip():
+                    seen[raw.strip()[:MAX_MESSAGE_CHARS]] = None
+            self.offset = end
+        return list(seen)[:MAX_MESSAGES_PER_TASK]

@@ -190,6 +190,26 @@ def test_library_warnings_are_counted_once_per_message_and_not_printed(tmp_path,
     assert "  8 x UserWarning: resampled, this hurt execution time" in loud.output
 
 
+def test_library_messages_belong_to_the_source_that_emitted_them(tmp_path, cfg, monkeypatch):
+    """Sources share a chunk (and a stderr sink): a message is counted for the one source that made it."""
+    from augcli.modalities import image
+
+    real, noisy_sources = image.process, []
+
+    def noisy(task, config, rows, fragments=None):
+        if task.item.relpath.endswith("img_01.png"):
+            noisy_sources.append(task.item.relpath)
+            warnings.warn("only this one", UserWarning, stacklevel=1)
+            os.write(2, b"libpng warning: only this one too\n")
+        return real(task, config, rows, fragments)
+
+    monkeypatch.setattr(image, "process", noisy)
+    result = augcli.run(cfg, overrides={"workers": 1})
+    assert len(noisy_sources) == 2 and len(result.plan.tasks) == 8  # the same name in two label folders
+    assert result.warning_list() == [{"message": "UserWarning: only this one", "count": 2},
+                                     {"message": "libpng warning: only this one too", "count": 2}]
+
+
 def test_an_absurd_plan_is_refused_at_once(tmp_path, cfg, monkeypatch):
     result = invoke("run", cfg, "--copies", "10000000", "--dry-run")
     assert result.exit_code == 2
