@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import itertools
 import json
 import os
 import platform
@@ -21,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,12 +46,14 @@ from augcli.journal import (
     RUN_SUFFIX,
     STATE_DIR,
     JournalState,
+    RowSpool,
     RunLog,
     TaskRecord,
     close_process_log,
     read_state,
     remove_run_files,
     run_files,
+    shift_rows,
     write_journal,
 )
 from augcli.lock import OutputLock
@@ -60,7 +63,6 @@ from augcli.manifest import (
     RUN_NAME,
     SCHEMA_VERSION,
     ManifestRow,
-    compact_json,
     is_own_file,
     write_manifest,
 )
@@ -257,6 +259,7 @@ class _Execution:
         self.fingerprints: dict[str, str] = {}  # task key -> fingerprint
         self.sources = {t.key: t.item.relpath for t in plan.tasks if t.rows is not None}  # a range's source
         self.log = RunLog(self.output)  # the main process's own run file (aggregates)
+        self.spool = RowSpool(self.output / STATE_DIR)  # the records' manifest lines, out of memory
         self.to_run = 0
         self.worker_died = False
 
@@ -281,6 +284,7 @@ class _Execution:
                 status = self._finish(status)
         finally:
             self.log.close()
+            self.spool.close()
             close_process_log(str(self.output), os.getpid())
             self.result.status = status
             self.result.seconds = time.perf_counter() - self.started
@@ -292,7 +296,7 @@ class _Execution:
     def _recover(self) -> None:
         """Merge what a killed run left (its run files) into the journal, and delete its temp files."""
         output = self.output
-        state, partial = read_state(output), output / (MANIFEST_NAME + PARTIAL_SUFFIX)
+        state, partial = read_state(output, spool=self.spool), output / (MANIFEST_NAME + PARTIAL_SUFFIX)
         self.old_records = dict(state.records)
         self.named = set(state.named) | _listed(output / MANIFEST_NAME) | _listed(partial)
         if run_files(output) or partial.exists():
@@ -362,6 +366,7 @@ class _Execution:
         """Account for one finished task. Returns a status if the run must stop."""
         if record.source in self.outcomes:
             return None
+        record.rows = self.spool.put(record.rows)
         self.outcomes[record.source] = record
         result = self.result
         result.warnings.update(record.warnings)
@@ -440,11 +445,11 @@ class _Execution:
             result.fatal = result.fatal or _write_failure(exc)
             status = "failed"
         # the rows of a table not joined yet are not in the manifest (the table is not there): the journal keeps them
-        lines = [line for record in kept if not _unjoined(record) for line in record.rows]
+        lines: Iterable[str] = (line for record in kept if not _unjoined(record) for line in record.rows)
         produced = {name for record in kept for name in record.files}
         try:
             if status == "complete":
-                lines += self._write_aggregates(kept, aggregates)
+                lines = itertools.chain(lines, self._write_aggregates(kept, aggregates))
                 produced |= aggregates
                 result.stale_removed = self._remove(named - produced)
                 records, leftovers = kept, set(aggregates)
@@ -504,7 +509,7 @@ class _Execution:
         offset = 0
         for record in done:
             if self.config.text and self.config.text.drop_unchanged and offset:  # a row's place depends on the drops
-                record.rows = [_shifted(line, offset) for line in record.rows]
+                record.rows = shift_rows(record.rows, offset)
             offset += len(record.rows)
             record.files = {table: table_sha256}
         if not offset:  # no row at all (every one dropped): the table is still listed, as a file
@@ -567,13 +572,6 @@ def _ranged_tables(tasks: list) -> dict[str, list]:
 def _unjoined(record: TaskRecord) -> bool:
     """A range of a table whose rows are still in their part file (the table is not joined yet)."""
     return any(name.startswith(PARTS_DIR + "/") for name in record.files)
-
-
-def _shifted(line: str, offset: int) -> str:
-    row = json.loads(line)
-    if "row" in row:
-        row["row"] += offset
-    return compact_json(row)
 
 
 def _writer_pids(output: Path) -> set[int]:

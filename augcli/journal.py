@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ class TaskRecord:
     source: str
     fingerprint: str = ""
     source_sha256: str | None = None
-    rows: list[str] = field(default_factory=list)  # manifest lines, serialized in the worker
+    rows: Sequence[str] = field(default_factory=list)  # manifest lines, serialized in the worker (spooled in main)
     files: dict[str, str] = field(default_factory=dict)  # every file written -> sha256 of its bytes
     fragments: list[dict[str, Any]] = field(default_factory=list)
     n_originals: int = 0
@@ -57,11 +59,85 @@ class TaskRecord:
 
     def to_plain(self) -> dict[str, Any]:
         """Its fields, for JSON at once (shallow: ``asdict``'s deep copy cost ~35 us a record)."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        plain = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if not isinstance(self.rows, list):
+            plain["rows"] = list(self.rows)
+        return plain
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> TaskRecord:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+class RowSpool:
+    """The manifest lines of the main process's records, out of memory: appended to an unnamed temporary
+    file (gone when the process is) and read back in order when the manifest and journal are written.
+    A run's memory then grows with its sources, not with its rows (a table of a million rows)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._file: Any = None
+        self._end = 0
+
+    def put(self, rows: Sequence[str]) -> Sequence[str]:
+        if not isinstance(rows, list) or not rows:
+            return rows  # already spooled, or nothing to hold
+        data = "".join(row + "\n" for row in rows).encode("utf-8")  # a JSON line never holds a raw newline
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(dir=self.folder, prefix="rows-")  # noqa: SIM115 (closed by close)
+            written = os.pwrite(self._file.fileno(), data, self._end)
+            if written != len(data):
+                raise OSError(28, "No space left on device")
+        except OSError as exc:
+            raise OutputWriteError(exc.errno, exc.strerror or str(exc), str(self.folder / "rows (temporary)")) from exc
+        rows_ref = SpooledRows(self, self._end, len(data), len(rows))
+        self._end += len(data)
+        return rows_ref
+
+    def read(self, offset: int, size: int) -> list[str]:
+        return os.pread(self._file.fileno(), size, offset).decode("utf-8").split("\n")[:-1]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class SpooledRows(Sequence):
+    """A record's manifest lines in a RowSpool; ``shift`` is added to each line's ``row`` (a table's range
+    once its table is joined without the rows drop_unchanged left out)."""
+
+    def __init__(self, spool: RowSpool, offset: int, size: int, count: int, shift: int = 0):
+        self.spool, self.offset, self.size, self.count, self.shift = spool, offset, size, count, shift
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[str]:
+        lines = self.spool.read(self.offset, self.size)
+        return iter(lines if not self.shift else [shifted_row(line, self.shift) for line in lines])
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return list(self)[index]
+
+    def shifted(self, by: int) -> SpooledRows:
+        return SpooledRows(self.spool, self.offset, self.size, self.count, self.shift + by)
+
+
+def shift_rows(rows: Sequence[str], offset: int) -> Sequence[str]:
+    """Rows with ``offset`` added to each one's ``row``: lazily for spooled rows."""
+    if isinstance(rows, SpooledRows):
+        return rows.shifted(offset)
+    return [shifted_row(line, offset) for line in rows]
+
+
+def shifted_row(line: str, offset: int) -> str:
+    """A manifest line with ``offset`` added to its ``row`` (its place in its table)."""
+    row = json.loads(line)
+    if "row" in row:
+        row["row"] += offset
+    return compact_json(row)
 
 
 def state_dir(output: Path) -> Path:
@@ -148,9 +224,11 @@ def run_files(output: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.startswith(RUN_PREFIX) and p.name.endswith(RUN_SUFFIX))
 
 
-def read_state(output: Path, include_journal: bool = True, names_only: bool = False) -> JournalState:
+def read_state(output: Path, include_journal: bool = True, names_only: bool = False,
+               spool: RowSpool | None = None) -> JournalState:
     """The journal and then every run file, later events winning; ``names_only``: only ``named`` (the
-    records are not kept, so a big run's rows are not held a second time)."""
+    records are not kept, so a big run's rows are not held a second time); ``spool``: the records' rows
+    go there instead of memory."""
     state = JournalState()
     paths = ([state_dir(output) / JOURNAL_NAME] if include_journal else []) + run_files(output)
     for path in paths:
@@ -163,11 +241,11 @@ def read_state(output: Path, include_journal: bool = True, names_only: bool = Fa
         with f:
             for raw in f:
                 if raw.strip():
-                    _apply(state, raw, names_only)
+                    _apply(state, raw, names_only, spool)
     return state
 
 
-def _apply(state: JournalState, raw: bytes, names_only: bool = False) -> None:
+def _apply(state: JournalState, raw: bytes, names_only: bool = False, spool: RowSpool | None = None) -> None:
     try:
         event = json.loads(raw)
         if "name" in event:
@@ -183,6 +261,8 @@ def _apply(state: JournalState, raw: bytes, names_only: bool = False) -> None:
             state.named.update(record.files)
             if names_only:
                 return
+            if spool is not None:
+                record.rows = spool.put(record.rows)
             state.finished[record.source] = record
             if record.ok:
                 state.records[record.source] = record
@@ -196,12 +276,19 @@ def _apply(state: JournalState, raw: bytes, names_only: bool = False) -> None:
 
 def write_journal(output: Path, records: list[TaskRecord], named: set[str]) -> None:
     """Replace journal.jsonl (atomically) with this state; then the run files are redundant."""
-    def pieces():  # streamed: the journal of a big run is never held whole
+    def pieces() -> Iterator[bytes]:  # streamed in pieces of about 1 MB: the journal of a big run is never held whole
         if named:
             yield line({"named": sorted(named)})
-        for i in range(0, len(records), 1000):
+        batch: list[bytes] = []
+        size = 0
+        for record in records:
             # without the library messages (a library may warn once per process): the same outputs, the same bytes
-            yield b"".join(line({"task": {**r.to_plain(), "warnings": []}}) for r in records[i : i + 1000])
+            batch.append(line({"task": {**record.to_plain(), "warnings": []}}))
+            size += len(batch[-1])
+            if size >= 1 << 20:
+                yield b"".join(batch)
+                batch, size = [], 0
+        yield b"".join(batch)
 
     write_atomic(state_dir(output) / JOURNAL_NAME, pieces())
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -70,13 +72,17 @@ def applied_steps(applied: list[tuple[str, dict]]) -> list[dict[str, Any]]:
     return [{"name": name, "params": plain(params)} for name, params in applied]
 
 
-def write_manifest(output_dir: Path, lines: list[str]) -> None:
-    """Replace ``manifest.jsonl`` atomically with these rows (serialized by ``ManifestRow.to_json``)."""
+def write_manifest(output_dir: Path, lines: Iterable[str]) -> None:
+    """Replace ``manifest.jsonl`` atomically with these rows (serialized by ``ManifestRow.to_json``),
+    streamed in pieces of 1,000 rows: a manifest of millions of rows is never held whole."""
     from augcli.io import write_atomic
 
-    # written in pieces of 1,000 rows: a manifest of millions of rows is never held twice over
-    pieces = ("".join(line + "\n" for line in lines[i : i + 1000]).encode("utf-8") for i in range(0, len(lines), 1000))
-    write_atomic(output_dir / MANIFEST_NAME, pieces)
+    def pieces() -> Iterator[bytes]:
+        lines_ = iter(lines)
+        while batch := list(itertools.islice(lines_, 1000)):
+            yield "".join(line + "\n" for line in batch).encode("utf-8")
+
+    write_atomic(output_dir / MANIFEST_NAME, pieces())
 
 
 def is_own_file(relpath: str) -> bool:

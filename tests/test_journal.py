@@ -86,3 +86,37 @@ def test_the_kernel_releases_the_lock_of_a_killed_holder(tmp_path):
     holder.kill()
     holder.wait()
     OutputLock.acquire(out / ".augcli" / "lock", out).release()
+
+
+def test_spooled_rows_come_back_as_written_and_shifted_on_demand(tmp_path):
+    """The main process keeps manifest lines in a spool file, not in memory; any text survives the trip."""
+    import json
+
+    from augcli.journal import RowSpool, SpooledRows, shift_rows
+
+    spool = RowSpool(tmp_path)
+    tricky = ['{"output":"a.csv","row":0,"text":"line\\u2028sep ☃ \\"q\\" \\\\n"}', '{"output":"a.csv","row":1}']
+    first = spool.put(tricky)
+    second = spool.put(['{"output":"b.png"}'])
+    assert isinstance(first, SpooledRows) and len(first) == 2 and spool.put(first) is first
+    assert list(first) == tricky and list(second) == ['{"output":"b.png"}'] and first[1] == tricky[1]
+    assert [json.loads(r)["row"] for r in shift_rows(first, 5)] == [5, 6]
+    assert [json.loads(r)["row"] for r in shift_rows(shift_rows(first, 5), 2)] == [7, 8]
+    assert json.loads(first[0])["text"] == "line\u2028sep ☃ \"q\" \\n"
+    assert not list(tmp_path.iterdir())  # an unnamed file: nothing to clean up after a crash
+    spool.close()
+
+
+def test_records_read_into_a_spool_write_the_same_journal(tmp_path):
+    from augcli.journal import RowSpool
+
+    state_dir(tmp_path).mkdir()
+    records = [record(f"{i}.png") for i in range(3)]
+    write_journal(tmp_path, records, {"stray.png"})
+    before = (state_dir(tmp_path) / JOURNAL_NAME).read_bytes()
+    spool = RowSpool(state_dir(tmp_path))
+    state = read_state(tmp_path, spool=spool)
+    assert all(not isinstance(r.rows, list) for r in state.records.values())
+    write_journal(tmp_path, list(state.records.values()), {"stray.png"})
+    assert (state_dir(tmp_path) / JOURNAL_NAME).read_bytes() == before
+    spool.close()
