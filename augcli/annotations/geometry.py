@@ -61,17 +61,16 @@ def box_outside(box: tuple[float, float, float, float], rect: tuple[float, float
     _, overlap = box_inside(box, rect)
     if overlap == 0.0:
         return box, w * h
-    visible = w * h - overlap
-    if visible <= 0.0:
-        return None, 0.0
     x0, y0, x1, y1 = x, y, x + w, y + h
-    if rect[1] <= y0 and rect[3] >= y1:  # spans the full height: only what is left or right of it
-        left, right = (x0, min(x1, rect[0])), (max(x0, rect[2]), x1)
-        pieces = [p for p in (left, right) if p[1] > p[0]]
+    spans_height, spans_width = rect[1] <= y0 and rect[3] >= y1, rect[0] <= x0 and rect[2] >= x1
+    if spans_height and spans_width:
+        return None, 0.0
+    visible = (x1 - x0) * (y1 - y0) - overlap
+    if spans_height:  # only what is left or right of it
+        pieces = [p for p in ((x0, min(x1, rect[0])), (max(x0, rect[2]), x1)) if p[1] > p[0]]
         x0, x1 = pieces[0][0], pieces[-1][1]
-    if rect[0] <= box[0] and rect[2] >= box[0] + w:  # spans the full width: only what is above or below it
-        top, bottom = (y0, min(y1, rect[1])), (max(y0, rect[3]), y1)
-        pieces = [p for p in (top, bottom) if p[1] > p[0]]
+    if spans_width:  # only what is above or below it
+        pieces = [p for p in ((y0, min(y1, rect[1])), (max(y0, rect[3]), y1)) if p[1] > p[0]]
         y0, y1 = pieces[0][0], pieces[-1][1]
     return (x0, y0, x1 - x0, y1 - y0), visible
 

@@ -7,7 +7,8 @@ size). CutMix keeps the source's objects outside the pasted box and the partner'
 - a box keeps its visible part: the partner's, clipped to the pasted box; the source's, the
   bounding box of what the pasted box leaves of it (a box minus a rectangle);
 - a polygon of the partner is clipped to the pasted box; a polygon of the source is rasterised,
-  the box cleared and the rest traced again (exact in pixels); an RLE mask is cut as an array;
+  the box cleared and the rest traced again (exact in pixels, but a box wholly inside it would be
+  a hole, which COCO and YOLO polygons cannot have: its outline stays); an RLE mask is cut as an array;
 - the visible fraction is the visible area over the object's area in the image it comes from
   (box areas for boxes, rasterised pixels for polygons and masks): an object below
   ``image.annotations.min_visibility``, or whose kept box is below ``min_area``, is dropped;
