@@ -129,7 +129,7 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
         entry["sources"] += sources
         entry["originals"] += originals
         entry["planned_outputs"] += copies
-        entry["mixed_outputs"] += mixed  # image.mix: under mixed/, not in the label's folder
+        entry["mixed_outputs"] += mixed  # image.mix: under mixed/ (beside an annotated source), not in a label folder
 
     from augcli.plan import is_table
 

@@ -334,7 +334,9 @@ def _print_plan(result) -> None:
     _print_labels(result.summary()["labels"], result.config.balance)
     n_mixed = sum(len(t.item.mix) for t in result.plan.tasks)
     if n_mixed:
-        click.echo(f"  mixed: {n_mixed} {result.config.image.mix.method} images under mixed/ (with soft_labels.csv)")
+        where = "beside their sources, with both images' objects" if result.discovery.annotation_format \
+            else "under mixed/ (with soft_labels.csv)"
+        click.echo(f"  mixed: {n_mixed} {result.config.image.mix.method} images {where}")
     for err in result.discovery.errors:
         click.echo(f"  will fail: {err['source']}: {err['reason']}")
 

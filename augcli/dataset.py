@@ -24,6 +24,8 @@ class Mixed:
     seed: int
     partner: str
     partner_label: str | None
+    # an annotated partner's labels (augcli.annotations.Annotations): the mixed output keeps its objects too
+    partner_annotations: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

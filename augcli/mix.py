@@ -6,6 +6,10 @@ seed. The worker draws lambda (and CutMix's box centre) from the same seed, mixe
 sources as read (the pipeline is not applied), and returns a fragment per output; the main
 process folds them into ``mixed/soft_labels.csv`` (an aggregate output, through the image
 modality's ``finish``). A partner of another size is resized to the source's size.
+
+Annotated images (COCO, YOLO, VOC, mask folders) are mixed with partners from their own split and
+labels (hard labels: both images' objects), written beside their sources in the dataset's layout
+by ``augcli.annotations.mixing``; this module draws their partners and mixes their pixels.
 """
 
 from __future__ import annotations
@@ -34,11 +38,27 @@ def alpha_of(settings: Any) -> float:
     return settings.alpha if settings.alpha is not None else DEFAULT_ALPHA[settings.method]
 
 
-def mixed_name(relpath: str, k: int, fmt: str | None) -> str:
-    """``train/cat/001.jpg`` -> ``mixed/train/cat/001__mix0.jpg``: out of the way of a folder loader."""
+def mixed_name(relpath: str, k: int, fmt: str | None, annotated: bool = False) -> str:
+    """``train/cat/001.jpg`` -> ``mixed/train/cat/001__mix0.jpg``: out of the way of a folder loader.
+    An annotated image's goes beside it, ``images/train/x.jpg`` -> ``images/train/x__mix0.jpg``: its
+    labels say what it holds, and the dataset's own loader finds it there with its label file."""
     path = PurePosixPath(relpath)
     suffix = f".{fmt}" if fmt else path.suffix
-    return f"{MIXED_DIR}/{path.with_name(f'{path.stem}__mix{k}{suffix}')}"
+    name = str(path.with_name(f"{path.stem}__mix{k}{suffix}"))
+    return name if annotated else f"{MIXED_DIR}/{name}"
+
+
+def pool_of(item: Item, same_label: bool) -> tuple | None:
+    """The partners an augmented image may be mixed with: its split's images (and label, with
+    ``same_label``); an annotated image's, its split's annotated images (of the same COCO file,
+    whose categories they share). None for an image with no labels to mix: one outside the
+    annotated layout, one whose label file does not read, a mask-folder image without a mask."""
+    ann = item.annotations
+    if ann is None:
+        return ("plain", item.split, item.label) if same_label else ("plain", item.split)
+    if ann.format == "none" or ann.error or (ann.format == "masks" and ann.mask is None):
+        return None
+    return ("annotated", item.split, ann.source if ann.format == "coco" else None)
 
 
 def with_partners(config: Any, items: list[Item]) -> list[Item]:
@@ -48,22 +68,22 @@ def with_partners(config: Any, items: list[Item]) -> list[Item]:
         return items
     pools: dict[tuple, list[Item]] = {}
     for item in items:
-        if item.action == AUGMENT and item.modality == "image":
-            pools.setdefault((item.split,), []).append(item)
-            pools.setdefault((item.split, item.label), []).append(item)
+        if item.action == AUGMENT and item.modality == "image" and (key := pool_of(item, settings.same_label)):
+            pools.setdefault(key, []).append(item)
     planned = []
     for item in items:
-        if item.action != AUGMENT or item.modality != "image" or item.mix:  # verify passes recorded ones
+        key = pool_of(item, settings.same_label)
+        if item.action != AUGMENT or item.modality != "image" or item.mix or key is None:  # verify passes recorded ones
             planned.append(item)
             continue
-        pool = pools[(item.split, item.label) if settings.same_label else (item.split,)]
-        partners = [p for p in pool if p.relpath != item.relpath]
+        partners = [p for p in pools[key] if p.relpath != item.relpath]
+        annotated = item.annotations is not None
         mixes = []
         for k in range(settings.copies if partners else 0):
             seed = item_seed(config.seed, f"{item.relpath}#mix", k)
             partner = partners[int(np.random.default_rng([seed, 1]).integers(len(partners)))]
-            mixes.append(Mixed(mixed_name(item.relpath, k, config.image.format), k, seed, partner.relpath,
-                               partner.label))
+            mixes.append(Mixed(mixed_name(item.relpath, k, config.image.format, annotated), k, seed, partner.relpath,
+                               partner.label, partner.annotations))
         planned.append(replace(item, mix=tuple(mixes)))
     return planned
 
@@ -137,31 +157,46 @@ def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, r
     """Worker: read each partner, mix, write; a manifest row per output and a soft-label fragment."""
     from augcli.io import sha256, write_atomic
     from augcli.manifest import ManifestRow, applied_steps
-    from augcli.modalities.image import decode, encode
+    from augcli.modalities.image import encode
 
     settings = config.image.mix
-    alpha = alpha_of(settings)
     for planned in item.mix:
-        try:
-            with open(os.path.join(config.input, planned.partner), "rb") as f:
-                partner_bytes = f.read()
-            partner, resized = conform(decode(partner_bytes), source)
-        except (OSError, ItemError) as exc:  # name the partner: the source itself is fine
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ItemError(f"mix partner {planned.partner} of {planned.output}: {reason}") from None
-        mixed, lam, box = mix_images(settings.method, source, partner, planned.seed, alpha)
+        partner_bytes, partner, resized = read_partner(config, planned, source)
+        mixed, lam, box = mix_images(settings.method, source, partner, planned.seed, alpha_of(settings))
         blob = encode(mixed, os.path.splitext(planned.output)[1], config.image.quality)
         write_atomic(os.path.join(config.output, planned.output), blob)
-        params = {"partner": planned.partner, "partner_label": planned.partner_label,
-                  "partner_sha256": sha256(partner_bytes), "alpha": alpha, "lambda": lam,
-                  **({"box": box} if box is not None else {}), "partner_resized": resized}
+        step = mix_step(settings, planned, partner_bytes, lam, box, resized)
         rows.append(ManifestRow(item.relpath, planned.output, "image", planned.copy, planned.seed,
-                                applied_steps([(STEP_NAMES[settings.method], params)]), sha256(blob), source_hash,
-                                item.label, item.split))
+                                applied_steps([step]), sha256(blob), source_hash, item.label, item.split))
         if fragments is not None:
             from augcli.aggregate import Fragment
 
             fragments.append(Fragment(SOFT_LABELS, "image", soft_label(planned, item, lam, settings.method)))
+
+
+def read_partner(config: Any, planned: Mixed, like: np.ndarray) -> tuple[bytes, np.ndarray, dict | None]:
+    """The partner's file bytes, its pixels conformed to the source ``like``, and how it was resized."""
+    from augcli.modalities.image import decode
+
+    try:
+        with open(os.path.join(config.input, planned.partner), "rb") as f:
+            partner_bytes = f.read()
+        partner, resized = conform(decode(partner_bytes), like)
+    except (OSError, ItemError) as exc:  # name the partner: the source itself is fine
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ItemError(f"mix partner {planned.partner} of {planned.output}: {reason}") from None
+    return partner_bytes, partner, resized
+
+
+def mix_step(settings: Any, planned: Mixed, partner_bytes: bytes, lam: float, box: list[int] | None,
+             resized: dict | None) -> tuple[str, dict[str, Any]]:
+    """The applied step a mixed output's manifest row records (``verify`` makes it again from it)."""
+    from augcli.io import sha256
+
+    return STEP_NAMES[settings.method], {
+        "partner": planned.partner, "partner_label": planned.partner_label, "partner_sha256": sha256(partner_bytes),
+        "alpha": alpha_of(settings), "lambda": lam, **({"box": box} if box is not None else {}),
+        "partner_resized": resized}
 
 
 def soft_label(planned: Mixed, item: Item, lam: float, method: str) -> dict[str, Any]:

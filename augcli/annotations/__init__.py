@@ -119,9 +119,13 @@ def layout(config: Any, relpaths: list[str]) -> Layout:
     if section is not None and section.format not in (None, "none") and found.format is None:
         raise ConfigError([Problem("image.annotations.format", f"is {section.format}, but {config.input} has no "
                                    f"{LAYOUTS[section.format]}; check the input folder or set format: null")])
-    missing = check_needs(config.image.pipeline, found.format)
-    if missing:
-        raise ConfigError([Problem("image.pipeline", reason) for _, reason in missing])
+    problems = [Problem("image.pipeline", reason) for _, reason in check_needs(config.image.pipeline, found.format)]
+    if config.image.mix is not None:  # what mixing cannot do on this layout
+        from augcli.annotations.mixing import config_problems
+
+        problems += config_problems(config, found.format)
+    if problems:
+        raise ConfigError(problems)
     return found
 
 

@@ -30,6 +30,51 @@ def clip_polygon(flat: tuple[float, ...] | list[float], width: float, height: fl
     return [c for p in deduped for c in p] if len(deduped) >= 3 else []
 
 
+def clip_polygon_to(flat: tuple[float, ...] | list[float], rect: tuple[float, float, float, float]) -> list[float]:
+    """A polygon clipped to the rectangle ``rect`` = (x1, y1, x2, y2)."""
+    x1, y1, x2, y2 = rect
+    shifted = [v - (x1 if i % 2 == 0 else y1) for i, v in enumerate(flat)]
+    clipped = clip_polygon(shifted, x2 - x1, y2 - y1)
+    return [v + (x1 if i % 2 == 0 else y1) for i, v in enumerate(clipped)]
+
+
+def box_inside(box: tuple[float, float, float, float], rect: tuple[float, float, float, float]
+               ) -> tuple[tuple[float, float, float, float] | None, float]:
+    """The part of box (x, y, w, h) inside ``rect`` (x1, y1, x2, y2) and its area; None when empty."""
+    x, y, w, h = box
+    x0, y0 = max(x, rect[0]), max(y, rect[1])
+    x1, y1 = min(x + w, rect[2]), min(y + h, rect[3])
+    if x1 <= x0 or y1 <= y0:
+        return None, 0.0
+    return (x0, y0, x1 - x0, y1 - y0), (x1 - x0) * (y1 - y0)
+
+
+def box_outside(box: tuple[float, float, float, float], rect: tuple[float, float, float, float]
+                ) -> tuple[tuple[float, float, float, float] | None, float]:
+    """The bounding box of the part of box (x, y, w, h) outside ``rect`` (x1, y1, x2, y2), and the
+    area of that part (the box's less the overlap); None when the rectangle covers the box.
+
+    The visible part is the box minus a rectangle: its bounding box shrinks only along an axis the
+    rectangle spans completely (a rectangle that covers the box's full height cuts its width to
+    what is left beside it); otherwise a full-width (or full-height) strip remains visible."""
+    x, y, w, h = box
+    _, overlap = box_inside(box, rect)
+    if overlap == 0.0:
+        return box, w * h
+    x0, y0, x1, y1 = x, y, x + w, y + h
+    spans_height, spans_width = rect[1] <= y0 and rect[3] >= y1, rect[0] <= x0 and rect[2] >= x1
+    if spans_height and spans_width:
+        return None, 0.0
+    visible = (x1 - x0) * (y1 - y0) - overlap
+    if spans_height:  # only what is left or right of it
+        pieces = [p for p in ((x0, min(x1, rect[0])), (max(x0, rect[2]), x1)) if p[1] > p[0]]
+        x0, x1 = pieces[0][0], pieces[-1][1]
+    if spans_width:  # only what is above or below it
+        pieces = [p for p in ((y0, min(y1, rect[1])), (max(y0, rect[3]), y1)) if p[1] > p[0]]
+        y0, y1 = pieces[0][0], pieces[-1][1]
+    return (x0, y0, x1 - x0, y1 - y0), visible
+
+
 def _cross(a, b, axis: int, limit: float) -> tuple[float, float]:
     t = (limit - a[axis]) / (b[axis] - a[axis])
     other = 1 - axis

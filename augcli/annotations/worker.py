@@ -66,7 +66,7 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
     with open(os.path.join(config.input, item.relpath), "rb") as f:
         data = f.read()
     source_hash = sha256(data)
-    need_pixels = bool(task.outputs) or (ann.format == "coco" and ann.meta.get("background"))
+    need_pixels = bool(task.outputs or item.mix) or (ann.format == "coco" and ann.meta.get("background"))
     decoded = image.decode(data) if need_pixels else None
     label_bytes = b""  # the per-image label file (YOLO .txt, VOC .xml, mask image), placed beside the original
     if ann.source and ann.format in ("yolo", "voc", "masks"):
@@ -95,33 +95,41 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
             fragments.append(Fragment(ann.source, "image", {"format": "coco",
                                                            **coco.fragment(ann, task.original, None, w, h)}))
     dropped = 0
-    if task.outputs:
-        mask, mask_info, _ = load_mask(config, ann, decoded.shape)
-        _, _, keep_empty = settings(config)
-        for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
-            suffix = os.path.splitext(output)[1]
-            blob, applied, new, out_mask, record = render(config, ann, decoded, seed, suffix, mask)
-            if not keep_empty and record.n_in and not record.kept:
-                dropped += 1  # lost every object: left out as asked (image.annotations.keep_empty: false)
-                continue
-            steps = applied_steps(applied)
-            emit(output, blob, copy, seed, steps, {"objects": record.to_json()})
-            stems.append(_stem(output))
-            height, width = new.meta["height"], new.meta["width"]
-            if ann.format == "yolo":
-                emit(yolo.label_path(output), yolo.write_labels(new, width, height), copy, seed, [],
-                     {"annotation_of": output})
-            elif ann.format == "voc" and not ann.meta.get("background"):
-                depth = 1 if decoded.ndim == 2 else decoded.shape[2]
-                emit(voc.xml_path(output), voc.write_xml(new, posixpath.basename(output), width, height, depth,
-                                                          record.clipped),
-                     copy, seed, [], {"annotation_of": output})
-            elif ann.format == "masks" and out_mask is not None:
-                emit(masks.mask_output(ann.mask, output), masks.write_mask(out_mask, mask_info, ann.mask),
-                     copy, seed, [], {"annotation_of": output})
-            elif ann.format == "coco":
-                fragments.append(Fragment(ann.source, "image", {"format": "coco", **coco.fragment(
-                    new, output, copy, width, height)}))
+    mask, mask_info, _ = load_mask(config, ann, decoded.shape) if decoded is not None else (None, None, b"")
+    _, _, keep_empty = settings(config)
+
+    def place(output: str, copy: int, seed: int, made: tuple) -> int:
+        """Write an output image and its labels; 1 when it is left out instead (it lost every object)."""
+        blob, applied, new, out_mask, record = made
+        if not keep_empty and record.n_in and not record.kept:
+            return 1  # left out as asked (image.annotations.keep_empty: false)
+        emit(output, blob, copy, seed, applied_steps(applied), {"objects": record.to_json()})
+        stems.append(_stem(output))
+        height, width = new.meta["height"], new.meta["width"]
+        if ann.format == "yolo":
+            emit(yolo.label_path(output), yolo.write_labels(new, width, height), copy, seed, [],
+                 {"annotation_of": output})
+        elif ann.format == "voc" and not new.meta.get("background"):
+            depth = 1 if decoded.ndim == 2 else decoded.shape[2]
+            emit(voc.xml_path(output), voc.write_xml(new, posixpath.basename(output), width, height, depth,
+                                                      record.clipped),
+                 copy, seed, [], {"annotation_of": output})
+        elif ann.format == "masks" and out_mask is not None:
+            emit(masks.mask_output(ann.mask, output), masks.write_mask(out_mask, mask_info, ann.mask),
+                 copy, seed, [], {"annotation_of": output})
+        elif ann.format == "coco":
+            fragments.append(Fragment(ann.source, "image", {"format": "coco", **coco.fragment(
+                new, output, copy, width, height)}))
+        return 0
+
+    for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
+        dropped += place(output, copy, seed, render(config, ann, decoded, seed, os.path.splitext(output)[1], mask))
+    if item.mix:  # mixup/cutmix outputs, with both images' objects, beside the source (annotations.mixing)
+        from augcli.annotations import mixing
+
+        for planned in item.mix:
+            dropped += place(planned.output, planned.copy, planned.seed,
+                             mixing.render(config, ann, decoded, mask, planned))
     if ann.format == "voc":
         for listing in sorted(ann.meta.get("lists", {})):
             fragments.append(Fragment(listing, "image", {"format": "voc-list", "stem": _stem(item.relpath),

@@ -114,13 +114,14 @@ def test_one_and_two_workers_write_identical_outputs_and_annotation_files(tmp_pa
     assert len({one[f"images/train/coffee__aug{k}.jpg"] for k in range(3)}) == 3
 
 
-@pytest.mark.parametrize("name", ["detection_coco", "detection_yolo", "segmentation_masks"])
-def test_example_configs_run_and_verify(tmp_path, name):
+@pytest.mark.parametrize(("name", "regenerated"), [("detection_coco", 9), ("detection_yolo", 18),
+                                                   ("segmentation_masks", 18), ("detection_cutmix", 6)])
+def test_example_configs_run_and_verify(tmp_path, name, regenerated):
     result = invoke("run", CONFIGS / f"{name}.yaml", "--output", tmp_path / "out", "--workers", "1", "--quiet")
     assert result.exit_code == 0, result.output
     report = verify(tmp_path / "out", workers=1)
     assert report.exit_code == 0, [str(f) for f in report.findings]
-    assert report.regenerated == (9 if name == "detection_coco" else 18)  # images, and label files or masks
+    assert report.regenerated == regenerated  # images (copies and mixed), and label files or masks
 
 
 def test_verify_notices_a_changed_label_file_and_coco_file(tmp_path, yolo_data, coco_data):
