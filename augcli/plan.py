@@ -213,6 +213,7 @@ def _check_collisions(tasks: list[Task]) -> None:
     for task in tasks:
         named = [(task.original, "original")] if task.original else []
         named += [(out, f"copy {k}") for k, out in enumerate(task.outputs)]
+        named += [(mixed.output, f"mixed output {mixed.copy}") for mixed in task.item.mix]
         for output, what in named:
             first = writers.setdefault(output.lower(), f"{task.item.relpath} ({what})")
             if first != f"{task.item.relpath} ({what})":

@@ -330,3 +330,17 @@ def test_same_bytes_with_one_or_two_workers_and_a_rerun_reuses_everything(tmp_pa
     again, _, _ = mixrun(tmp_path, data, "cutmix", out="w1", workers=1)
     assert again.outputs_written == 0 and again.reused == sum(not r.get("aggregate") for r in rows)
     assert _hashes(one_out) == one
+
+
+def test_a_source_named_like_a_mixed_output_is_a_collision_before_anything_is_written(tmp_path, yolo_data):
+    import shutil
+
+    shutil.copy(yolo_data / "images/train/chelsea.jpg", yolo_data / "images/train/astronaut__mix0.jpg")
+    shutil.copy(yolo_data / "labels/train/chelsea.txt", yolo_data / "labels/train/astronaut__mix0.txt")
+    config = write_config(tmp_path / "c.yaml", input=str(yolo_data), output=str(tmp_path / "out"), copies=1,
+                          image={"pipeline": [{"HorizontalFlip": {"p": 0.5}}], "mix": {"method": "mixup"}})
+    result = invoke("run", str(config))
+    assert result.exit_code == 2 and not (tmp_path / "out").exists()
+    assert ("output name collision: images/train/astronaut__mix0.jpg would be written for both "
+            "images/train/astronaut.jpg (mixed output 0) and images/train/astronaut__mix0.jpg (original)") \
+        in result.output
