@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -402,7 +403,27 @@ def main() -> None:
     _OWN_PROCESS = True
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_on_signal)
-    cli.main(prog_name="augcli", standalone_mode=True)
+    try:
+        cli.main(prog_name="augcli", standalone_mode=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if not isinstance(exc.code, int | None):
+            click.echo(str(exc.code), err=True)
+    _exit_without_teardown(code)
+
+
+def _exit_without_teardown(code: int) -> None:
+    """Exit once the work is done and recorded, without the interpreter's teardown: freeing every object
+    of the libraries (WordNet, nltk, scipy) one by one took 0.3 s after a 4-second run. What must happen at
+    exit still does: the atexit handlers run, and the standard streams are flushed."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``augcli ... | head``): nothing more to say
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
