@@ -52,7 +52,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 LABELS = ("cat", "coffee", "space")
 PER_LABEL = 100
-CROP = 96
+CROP = 160
 COPIES = 2
 N_FILES = len(LABELS) * PER_LABEL * (COPIES + 1)  # copies plus the originals (keep_originals)
 
