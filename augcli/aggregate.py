@@ -9,7 +9,7 @@ complete run the main process folds every target's fragments, in plan order, wit
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -20,7 +20,9 @@ class Fragment:
     data: Any  # plain JSON data (dicts, lists, str, numbers): it is journaled for resume
 
     def to_plain(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow: ``data`` is already plain and never changed after (asdict's deep copy of a COCO
+        image's annotations cost ~0.4 ms an output)."""
+        return {"target": self.target, "modality": self.modality, "data": self.data}
 
 
 def fold(config: Any, fragments: list[dict[str, Any]]) -> tuple[list[tuple[str, str, bytes, dict]], list[dict]]:
