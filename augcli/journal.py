@@ -70,18 +70,24 @@ class TaskRecord:
 
 
 class RowSpool:
-    """The manifest lines of the main process's records, out of memory: appended to an unnamed temporary
-    file (gone when the process is) and read back in order when the manifest and journal are written.
-    A run's memory then grows with its sources, not with its rows (a table of a million rows)."""
+    """The manifest lines of the main process's records, out of memory: past the first 32 MB, appended to
+    an unnamed temporary file (gone when the process is) and read back in order when the manifest and
+    journal are written. A run's memory then grows with its sources, not with its rows (a table of a
+    million rows)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, hold: int = 32 << 20):
         self.folder = folder
+        self.hold = hold  # the first ``hold`` characters of rows stay in memory: most runs never spool
+        self._held = 0
         self._file: Any = None
         self._end = 0
 
     def put(self, rows: Sequence[str]) -> Sequence[str]:
         if not isinstance(rows, list) or not rows:
             return rows  # already spooled, or nothing to hold
+        if self._held < self.hold:
+            self._held += sum(map(len, rows))
+            return rows
         data = "".join(row + "\n" for row in rows).encode("utf-8")  # a JSON line never holds a raw newline
         try:
             if self._file is None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,18 @@ class ManifestRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        data.update(self.extra)
+        data = dict(self.__dict__)  # the fields, in their order
+        data.update(data.pop("extra"))
         return compact_json(data)
 
 
 def plain(value: Any) -> Any:
     """Make a sampled parameter plain JSON: numpy scalars and small arrays become numbers and lists."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most parameters: as they are
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
