@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from augcli.verify import verify
@@ -207,3 +208,26 @@ def test_steps_that_need_boxes_run_on_an_annotated_dataset(tmp_path, coco_data, 
     assert copies and all(r["transforms"][0]["name"] == next(iter(step)) for r in copies)
     if "AtLeastOne" not in str(step):  # the others keep every object in the crop (or near it)
         assert all(r["objects"]["kept"] >= 1 for r in copies)
+
+
+def test_randaugment_moves_boxes_with_its_geometric_ops_and_leaves_them_for_colour_ops(tmp_path, yolo_data):
+    """Policy steps on a detection set: each copy's recorded ops say whether its boxes may move."""
+    geometric = {"ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"}
+    result, out, rows = run(tmp_path, yolo_data, [{"RandAugment": {"num_ops": 1, "magnitude": 15}}],
+                            copies=12, keep_originals=False)
+    assert result.exit_code == 0, result.errors
+    moved = kept = 0
+    for output, row in rows.items():
+        if "annotation_of" in row or not row["transforms"]:
+            continue
+        (done,) = row["transforms"][0]["params"]["ops"]
+        source = (yolo_data / row["source"].replace("images/", "labels/", 1)).with_suffix(".txt").read_text()
+        written = (out / output.replace("images/", "labels/", 1)).with_suffix(".txt").read_text()
+        boxes = lambda text: [[float(v) for v in line.split()[1:5]] for line in text.splitlines()]  # noqa: E731
+        if done["op"] in geometric and done["magnitude"]:
+            moved += boxes(written) != boxes(source)
+        else:  # colour ops, and the identity: the same objects, the same boxes (to the written precision)
+            np.testing.assert_allclose(boxes(written), boxes(source), atol=2e-6)
+            kept += 1
+    assert moved >= 5 and kept >= 5
+    assert verify(out).exit_code == 0
