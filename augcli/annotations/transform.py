@@ -12,16 +12,21 @@ neighbour) and traced back. RLE masks always travel as masks.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import random
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from augcli.annotations import geometry
 from augcli.annotations.model import Annotations, ObjectRecord
+
+T = TypeVar("T")
 
 #: Warps that bend straight lines: polygons follow them as masks, not as vertices.
 NON_AFFINE = frozenset({"ElasticTransform", "GridDistortion", "OpticalDistortion", "PiecewiseAffine",
@@ -64,19 +69,38 @@ def _cached(steps_json: str, min_visibility: float, min_area: float):
         )
 
 
+def remember_last(function: Callable[..., T]) -> Callable[..., T]:
+    """``function(first, *rest)`` remembered for the last ``first`` (by identity; held, so never another
+    object at the same address) and ``rest`` (by value): the copies of one source share what is derived
+    from its annotations, and every output of a run the pipeline built from the config's steps."""
+    last: list = []
+
+    @functools.wraps(function)
+    def remembered(first: Any, *rest: Any) -> T:
+        if last and last[0] is first and last[1] == rest:
+            return last[2]
+        value = function(first, *rest)
+        last[:] = [first, rest, value]
+        return value
+
+    return remembered
+
+
+@remember_last
 def pipeline_for(steps: list, min_visibility: float = 0.0, min_area: float = 0.0):
     """The pipeline with box and keypoint handling, built once per process."""
     return _cached(json.dumps(steps, sort_keys=True, default=str), float(min_visibility), float(min_area))
 
 
-def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_masks: bool,
-            mask: np.ndarray | None = None) -> tuple[np.ndarray, Annotations, np.ndarray | None, ObjectRecord, list]:
-    """Apply the pipeline to an image and its annotations with this output's seed.
+@remember_last
+def bends_lines(steps: list) -> bool:
+    """Whether a step of the pipeline is a non-affine warp (polygons then follow it as masks)."""
+    return bool(step_names(steps) & NON_AFFINE)
 
-    Returns the image, the transformed annotations (ids kept, dropped objects left out), the
-    transformed mask (masks format), the per-object record and the applied steps.
-    """
-    height, width = image.shape[:2]
+
+@remember_last
+def _prepare(ann: Annotations, width: int, height: int, as_masks: bool) -> tuple:
+    """What ``augment`` sends to albumentations besides the image: the same for every copy of a source."""
     objects = ann.objects
     boxes, index = [], []
     for i, obj in enumerate(objects):
@@ -91,7 +115,7 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
     object_masks: list[np.ndarray] = []
     for obj in objects:
         span: dict[str, Any] = {"kp": (len(points), len(obj.keypoints))}
-        points += [(x - 0.5, y - 0.5) if v > 0 else (np.nan, np.nan) for x, y, v in obj.keypoints]
+        points += [(x - 0.5, y - 0.5) if v > 0 else (math.nan, math.nan) for x, y, v in obj.keypoints]
         if obj.rle is not None or (obj.polygons and as_masks):
             span["mask"] = len(object_masks)
             object_masks.append(geometry.rasterise(obj.polygons, obj.rle, height, width))
@@ -107,15 +131,27 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
         spans.append(span)
     triangle = len(points)
     points += [(width / 4, height / 4), (3 * width / 4, height / 4), (width / 4, 3 * height / 4)]
-
     # Unlabelled keypoints (NaN) are not sent; the others carry their index, so a point a warp
     # removes cannot shift the rest.
-    sent = [i for i, p in enumerate(points) if not np.isnan(p[0])]
-    data: dict[str, Any] = {"bboxes": np.array(boxes, dtype=np.float64).reshape(-1, 4), "object_index": index,
+    sent = [i for i, p in enumerate(points) if not math.isnan(p[0])]
+    return boxes, index, points, spans, object_masks, triangle, sent
+
+
+def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_masks: bool,
+            mask: np.ndarray | None = None) -> tuple[np.ndarray, Annotations, np.ndarray | None, ObjectRecord, list]:
+    """Apply the pipeline to an image and its annotations with this output's seed.
+
+    Returns the image, the transformed annotations (ids kept, dropped objects left out), the
+    transformed mask (masks format), the per-object record and the applied steps.
+    """
+    height, width = image.shape[:2]
+    objects = ann.objects
+    boxes, index, points, spans, object_masks, triangle, sent = _prepare(ann, width, height, as_masks)
+    data: dict[str, Any] = {"bboxes": np.array(boxes, dtype=np.float64).reshape(-1, 4), "object_index": list(index),
                             "keypoints": np.array([points[i] for i in sent], dtype=np.float64).reshape(-1, 2),
-                            "point_index": sent}
+                            "point_index": list(sent)}
     if object_masks:
-        data["masks"] = object_masks
+        data["masks"] = [m.copy() for m in object_masks]  # the next copy of the source uses them too
     if mask is not None:
         data["mask"] = mask
     # RandomCropNearBBox crops near all the objects (whole pixels: it slices with them)
@@ -133,6 +169,7 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
     returned = np.asarray(result["keypoints"], dtype=np.float64).reshape(len(result["point_index"]), -1)
     if len(returned):
         moved[np.rint(np.asarray(result["point_index"], dtype=np.float64)).astype(int)] = returned[:, :2] + 0.5
+    moved_points = moved.tolist()  # plain floats for the per-object checks (numpy per scalar costs ~1 us)
     mirrored = bool(_turn(points[triangle:]) * _turn((moved[triangle:] - 0.5).tolist()) < 0)
     survivors = {round(float(i)): box for i, box in zip(result["object_index"], result["bboxes"], strict=True)}
     out_masks = result.get("masks", [])
@@ -146,10 +183,9 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
         changes: dict[str, Any] = {}
         clipped = _was_clipped(obj.bbox, width, height) if obj.bbox is not None else False
         if "corners" in span:
-            corners = moved[span["corners"]: span["corners"] + 4]
-            clipped = clipped or bool(np.isnan(corners).any() or (corners[:, 0] < -_EPS).any()
-                                      or (corners[:, 0] > out_w + _EPS).any() or (corners[:, 1] < -_EPS).any()
-                                      or (corners[:, 1] > out_h + _EPS).any())
+            corners = moved_points[span["corners"]: span["corners"] + 4]  # NaN compares False: outside
+            clipped = clipped or not all(-_EPS <= x <= out_w + _EPS and -_EPS <= y <= out_h + _EPS
+                                         for x, y in corners)
         segment_box = None
         if "mask" in span:
             warped = np.asarray(out_masks[span["mask"]]).astype(np.uint8)

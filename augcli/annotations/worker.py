@@ -39,6 +39,9 @@ def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np
     return mask, info, data
 
 
+_in_pixels = transform.remember_last(yolo.to_pixels)  # YOLO's normalised labels, once for all copies
+
+
 def render(config: Any, ann: Annotations, decoded: np.ndarray, seed: int, suffix: str,
            mask: np.ndarray | None = None) -> tuple[bytes, list, Annotations, np.ndarray | None, ObjectRecord]:
     """One copy's image bytes, applied steps, annotations, mask and object record (run, preview, verify)."""
@@ -47,8 +50,8 @@ def render(config: Any, ann: Annotations, decoded: np.ndarray, seed: int, suffix
     min_visibility, min_area, _ = settings(config)
     steps = config.image.pipeline
     pipeline = transform.pipeline_for(steps, min_visibility, min_area)
-    as_masks = bool(transform.step_names(steps) & transform.NON_AFFINE)
-    pixels = yolo.to_pixels(ann, decoded.shape[1], decoded.shape[0])
+    as_masks = transform.bends_lines(steps)
+    pixels = _in_pixels(ann, decoded.shape[1], decoded.shape[0])
     out, new, out_mask, record, applied = transform.augment(pipeline, decoded, pixels, seed, as_masks=as_masks,
                                                            mask=mask)
     return image.encode(out, suffix, config.image.quality), applied, new, out_mask, record
