@@ -324,16 +324,17 @@ def _print_plan(result) -> None:
     for key in ("split", "label"):
         click.echo(f"  by {key}: " + ", ".join(f"{k} {v}" for k, v in breakdown[key].items()))
     n_copied = counts["copied_sources"]
-    total = counts["planned_outputs"] + counts["planned_originals"]
+    n_mixed = sum(len(t.item.mix) for t in result.plan.tasks)
+    total = counts["planned_outputs"] + counts["planned_originals"] + n_mixed
     click.echo(f"  files to write: {total} ({counts['planned_outputs']} augmented, "
-               f"{counts['planned_originals'] - n_copied} originals kept, {n_copied} copied unchanged)")
+               f"{counts['planned_originals'] - n_copied} originals kept, {n_copied} copied unchanged"
+               + (f", {n_mixed} mixed" if n_mixed else "") + ")")
     click.echo(f"  workers: {_workers_line(result)}")
     if counts["unmatched_files"]:
         click.echo(f"  ignored: {counts['unmatched_files']} files matching no include pattern")
     for split, n in sorted(result.discovery.left_out_splits.items()):
         click.echo(f"  left out: {n} files in split '{split}' (listed in neither splits.augment nor splits.copy)")
     _print_labels(result.summary()["labels"], result.config.balance)
-    n_mixed = sum(len(t.item.mix) for t in result.plan.tasks)
     if n_mixed:
         where = "beside their sources, with both images' objects" if result.discovery.annotation_format \
             else "under mixed/ (with soft_labels.csv)"

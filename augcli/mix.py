@@ -88,16 +88,6 @@ def with_partners(config: Any, items: list[Item]) -> list[Item]:
     return planned
 
 
-def recorded(rows: list[dict]) -> tuple[Mixed, ...]:
-    """The mixed outputs a manifest records for one source (for ``verify`` to make them again)."""
-    out = []
-    for row in rows:
-        if is_mixed(row):
-            params = row["transforms"][0]["params"]
-            out.append(Mixed(row["output"], row["copy"], row["seed"], params["partner"], params["partner_label"]))
-    return tuple(out)
-
-
 def is_mixed(row: dict) -> bool:
     return bool(row.get("transforms")) and row["transforms"][0]["name"] in STEP_NAMES.values()
 
