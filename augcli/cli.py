@@ -420,7 +420,10 @@ def _exit_without_teardown(code: int) -> None:
     exit still does: the atexit handlers run, and the standard streams are flushed."""
     import atexit
 
-    atexit._run_exitfuncs()
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)  # CPython's; elsewhere: the normal exit
+    if run_exit_functions is None:
+        sys.exit(code)
+    run_exit_functions()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (``augcli ... | head``): nothing more to say
             stream.flush()
