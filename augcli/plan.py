@@ -230,7 +230,7 @@ def chunked(work: list, size: int) -> Iterator[list]:
 
 def chunk_size(n_tasks: int, n_workers: int) -> int:
     """Big enough that per-dispatch overhead is small, small enough to keep every worker busy."""
-    return max(1, min(32, n_tasks // (n_workers * 16) or 1))
+    return max(1, min(32, n_tasks // (n_workers * 8) or 1))
 
 
 _run_digests: dict[tuple[int, str], tuple[Config, dict[str, str], str]] = {}
