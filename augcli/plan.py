@@ -223,9 +223,16 @@ def _check_collisions(tasks: list[Task]) -> None:
                 )
 
 
-def chunked(work: list, size: int) -> Iterator[list]:
-    for start in range(0, len(work), size):
-        yield work[start : start + size]
+def chunked(work: list, size: int, n_workers: int = 1) -> Iterator[list]:
+    """``work`` in chunks of ``size``, the last ``4 * n_workers`` of them a quarter as big: the
+    workers then finish within a small chunk of each other instead of one waiting on a big one."""
+    small = max(1, size // 4)
+    tail = min(len(work), 4 * n_workers * small) if n_workers > 1 and small < size else 0
+    head = len(work) - tail
+    for start in range(0, head, size):
+        yield work[start : min(start + size, head)]
+    for start in range(head, len(work), small):
+        yield work[start : start + small]
 
 
 def chunk_size(n_tasks: int, n_workers: int) -> int:

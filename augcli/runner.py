@@ -55,7 +55,7 @@ def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *arg
     processes die with this process, whatever kills it, and leave SIGINT to it.
     """
     n_workers = min(n_workers, max(1, len(work)))
-    chunks = chunked(work, chunk_size(len(work), n_workers))
+    chunks = chunked(work, chunk_size(len(work), n_workers), n_workers)
     if n_workers == 1:
         for chunk in chunks:
             yield from chunk_func(chunk, *args)

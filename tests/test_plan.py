@@ -76,3 +76,13 @@ def test_fingerprints_of_annotated_and_mixed_tasks_are_the_same_in_any_process_a
     # the image itself, and every source whose mixed outputs take it as a partner
     assert any(key.endswith(f"/{stem}.jpg") for key in changed)
     assert all(key.startswith(str(tmp_path / "yolo") + ":") for key in changed)
+
+
+def test_chunks_keep_plan_order_and_end_small_so_workers_finish_together():
+    from augcli.plan import chunk_size, chunked
+
+    work = list(range(600))
+    chunks = list(chunked(work, chunk_size(len(work), 2), 2))
+    assert [i for chunk in chunks for i in chunk] == work
+    assert [len(c) for c in chunks[:3]] == [32, 32, 32] and [len(c) for c in chunks[-8:]] == [8] * 8
+    assert [len(c) for c in chunked(work, 32, 1)] == [32] * 18 + [24]  # one worker: nothing to balance
