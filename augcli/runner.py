@@ -290,8 +290,7 @@ def process_task(task: Task, config: Config, fingerprint: str, messages: _Messag
     fragments: list = []
     try:
         try:
-            log.reopen_if_removed()
-            log.append({"begin": record.source})
+            log.append({"begin": record.source})  # (process_chunk reopened the run file if a past run removed it)
             with announcing_writes(announce):
                 module = importlib.import_module(f"augcli.modalities.{task.item.modality}")
                 record.dropped = module.process(task, config, rows, fragments)
