@@ -262,6 +262,7 @@ class _Execution:
         self.spool = RowSpool(self.output / STATE_DIR)  # the records' manifest lines, out of memory
         self.to_run = 0
         self.worker_died = False
+        self.recovered = False  # the earlier runs' state is read and merged: only then may the journal be rewritten
 
     def run(self, signals: _Signals) -> None:
         wall_start = datetime.now(timezone.utc)
@@ -306,6 +307,7 @@ class _Execution:
                 partial.unlink()
         _remove_temp_files(output)
         self._reserve(RESERVE_BYTES)
+        self.recovered = True
 
     def _choose_reused(self) -> None:
         """Keep a task's outputs when its record matches this run's fingerprint, its source still has the
@@ -423,6 +425,8 @@ class _Execution:
     def _finish(self, status: str) -> str:
         output, result = self.output, self.result
         self._reserve(0)
+        if not self.recovered:  # stopped before the earlier runs' state was merged: leave it all to the next run
+            return status
         if status == "complete" and not self.worker_died:  # every task's record names the files it wrote
             this_run = JournalState(named={name for record in self.outcomes.values() for name in record.files})
         else:  # a task may have named files it never recorded: the run files tell

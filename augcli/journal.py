@@ -75,17 +75,20 @@ class RowSpool:
     journal are written. A run's memory then grows with its sources, not with its rows (a table of a
     million rows)."""
 
-    def __init__(self, folder: Path, hold: int = 32 << 20):
+    HOLD = 32 << 20  # the first HOLD characters of rows stay in memory: most runs never spool
+
+    def __init__(self, folder: Path, hold: int | None = None):
         self.folder = folder
-        self.hold = hold  # the first ``hold`` characters of rows stay in memory: most runs never spool
+        self.hold = self.HOLD if hold is None else hold
         self._held = 0
         self._file: Any = None
         self._end = 0
+        self.failed = False  # a write failed (disk full): the rest stays in memory
 
     def put(self, rows: Sequence[str]) -> Sequence[str]:
         if not isinstance(rows, list) or not rows:
             return rows  # already spooled, or nothing to hold
-        if self._held < self.hold:
+        if self._held < self.hold or self.failed:
             self._held += sum(map(len, rows))
             return rows
         data = "".join(row + "\n" for row in rows).encode("utf-8")  # a JSON line never holds a raw newline
@@ -93,10 +96,12 @@ class RowSpool:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(dir=self.folder, prefix="rows-")  # noqa: SIM115 (closed by close)
             written = os.pwrite(self._file.fileno(), data, self._end)
-            if written != len(data):
-                raise OSError(28, "No space left on device")
-        except OSError as exc:
-            raise OutputWriteError(exc.errno, exc.strerror or str(exc), str(self.folder / "rows (temporary)")) from exc
+        except OSError:
+            written = -1
+        if written != len(data):  # a full disk: memory is only slower, never wrong; the records stay whole
+            self.failed = True
+            self._held += sum(map(len, rows))
+            return rows
         rows_ref = SpooledRows(self, self._end, len(data), len(rows))
         self._end += len(data)
         return rows_ref

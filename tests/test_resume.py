@@ -305,3 +305,32 @@ def test_a_stopped_run_lists_what_it_finished_and_leaves_nothing_unlisted(tmp_pa
     assert json.loads((out / "run.json").read_text())["status"] == "stopped"
     assert set(output_hashes(out)) == listed(out) | {"manifest.jsonl"}
     assert invoke("verify", out).exit_code == 0
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["spooled", "spool-disk-full"])
+def test_manifest_rows_spooled_out_of_memory_or_not_give_the_same_run(tmp_path, cfg, monkeypatch, fails):
+    """Every manifest line goes through the spool file (nothing held in memory); a spool that cannot be
+    written (disk full) keeps them in memory instead: the run, its resume and its manifest are the same."""
+    from augcli import journal
+
+    reference = augcli.run(cfg, overrides={"output": str(tmp_path / "ref"), "copies": 2})
+    monkeypatch.setattr(journal.RowSpool, "HOLD", 0)
+    spooled = []
+    real_pwrite = os.pwrite
+
+    def pwrite(fd, data, offset):  # os.pwrite is the spool's (and the lock's, for its PID)
+        if data.startswith(b"{"):
+            if fails:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            spooled.append(data.count(b"\n"))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(journal.os, "pwrite", pwrite)
+    first = augcli.run(cfg, overrides={"copies": 2})
+    rows = read_manifest(tmp_path / "ref" / "manifest.jsonl")
+    assert first.exit_code == 0 and first.outputs_written == reference.outputs_written
+    assert read_manifest(tmp_path / "out" / "manifest.jsonl") == rows
+    assert sum(spooled) == (0 if fails else len(rows))
+    again = augcli.run(cfg, overrides={"copies": 2})  # the records come back from the journal through the spool
+    assert again.reused == len(rows) and again.outputs_written == 0
+    assert read_manifest(tmp_path / "out" / "manifest.jsonl") == rows
