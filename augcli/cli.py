@@ -421,7 +421,11 @@ def _exit_without_teardown(code: int) -> None:
     import atexit
 
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)  # CPython's; elsewhere: the normal exit
-    if run_exit_functions is None:
+    multiprocessing = sys.modules.get("multiprocessing")
+    if run_exit_functions is None or "joblib.externals.loky" in sys.modules or (
+            multiprocessing is not None and multiprocessing.active_children()):
+        # loky's workers (macOS, Windows, AUGCLI_WORKERS_START=loky) are told to stop by a hook of the
+        # interpreter's own shutdown, which this exit would skip: they would be waited for until idle
         sys.exit(code)
     run_exit_functions()
     for stream in (sys.stdout, sys.stderr):

@@ -1,6 +1,10 @@
 """workers: auto starts processes only when the job repays their start-up."""
 
+import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +94,19 @@ def test_dry_run_says_how_many_workers_the_run_uses(tmp_path, dataset):
     assert "workers: 3 (workers: 3)\n" in invoke("run", cfg, "--dry-run", "--workers", "3").output
     assert "workers: 8 (workers: 50; no more than there are sources)" in invoke(
         "run", cfg, "--dry-run", "--workers", "50").output
+
+
+@pytest.mark.parametrize("start", ["fork", "loky"])
+def test_the_command_exits_as_soon_as_the_run_is_recorded_with_either_kind_of_worker(tmp_path, dataset, start):
+    """The CLI skips the interpreter's teardown after a run, except where loky's workers need it to stop."""
+
+    config = tmp_path / "c.yaml"
+    config.write_text(f"input: {dataset}\noutput: {tmp_path / 'out'}\nworkers: 2\ncopies: 2\n"
+                      "image: {pipeline: [{HorizontalFlip: {}}]}\n")
+    env = {**os.environ, "AUGCLI_WORKERS_START": start, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "augcli", "run", str(config), "--json"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "complete"  # stdout flushed before the fast exit
+    assert time.monotonic() - began < 60  # not waiting for idle loky workers to time out (300 s)
