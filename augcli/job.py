@@ -66,7 +66,7 @@ from augcli.manifest import (
     is_own_file,
     write_manifest,
 )
-from augcli.plan import Plan, build_plan, fingerprint
+from augcli.plan import Plan, build_plan, fingerprint, run_digest
 from augcli.runner import WorkerDied, execute
 from augcli.tables import PARTS_DIR
 
@@ -313,6 +313,7 @@ class _Execution:
         """Keep a task's outputs when its record matches this run's fingerprint, its source still has the
         recorded sha256 and every file it wrote still has its recorded sha256."""
         versions = {name: library_versions(self.config, name) for name in MODALITIES}
+        runs = {name: run_digest(self.config, name, versions[name]) for name in MODALITIES}  # once per run
         hashes: dict[Path, str | None] = {}  # the ranges of a table share its source and its file
 
         def sha256_of(path: Path) -> str | None:
@@ -322,7 +323,8 @@ class _Execution:
 
         for task in self.plan.tasks:
             key = task.key
-            self.fingerprints[key] = fingerprint(task, self.config, versions[task.item.modality])
+            modality = task.item.modality
+            self.fingerprints[key] = fingerprint(task, self.config, versions[modality], runs[modality])
             record = self.old_records.get(key)
             if self.fresh or record is None or record.fingerprint != self.fingerprints[key]:
                 continue

@@ -240,29 +240,20 @@ def chunk_size(n_tasks: int, n_workers: int) -> int:
     return max(1, min(32, n_tasks // (n_workers * 8) or 1))
 
 
-_run_digests: dict[tuple[int, str], tuple[Config, dict[str, str], str]] = {}
-
-
-def _run_digest(config: Config, modality: str, versions: dict[str, str]) -> str:
-    """What the run decides for every augmented task of a modality, hashed once per run (not serialized
-    again for each of 20,000 sources)."""
+def run_digest(config: Config, modality: str, versions: dict[str, str]) -> str:
+    """What the run decides for every augmented task of a modality, hashed: made once per run by the
+    caller (``fingerprint``'s ``run``), not serialized again for each of 20,000 sources."""
     from augcli import __version__
 
-    cached = _run_digests.get((id(config), modality))
-    if cached is not None and cached[0] is config and cached[1] == versions:
-        return cached[2]
     section = getattr(config, modality)
     shape = {"seed": config.seed, "copies": config.copies,
              "balance": config.balance.model_dump(mode="json") if config.balance else None,
              "keep_originals": config.keep_originals, "augcli": __version__, "libraries": versions,
              "section": section.model_dump(mode="json") if section is not None else None}
-    digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
-    _run_digests.clear()  # one run at a time: never hold an old config
-    _run_digests[id(config), modality] = (config, dict(versions), digest)
-    return digest
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
-def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
+def fingerprint(task: Task, config: Config, versions: dict[str, str], run: str | None = None) -> str:
     """What shapes a task's outputs: a recorded output whose fingerprint still matches (and whose source
     and file still have their recorded sha256) can be kept on resume instead of being made again.
 
@@ -283,7 +274,7 @@ def fingerprint(task: Task, config: Config, versions: dict[str, str]) -> str:
     if item.mix:
         shape["item"]["mix"] = [repr(mixed) for mixed in item.mix]
     if item.action == AUGMENT:
-        shape.update(run=_run_digest(config, item.modality, versions),
+        shape.update(run=run or run_digest(config, item.modality, versions),
                      seeds=[seeds.seed, seeds.relpath, seeds.count] if isinstance(seeds, Seeds) else list(seeds))
     if task.item.mix:  # a mixed output is made from its partner too: a changed partner remakes it
         from augcli.io import sha256_file

@@ -334,3 +334,13 @@ def test_manifest_rows_spooled_out_of_memory_or_not_give_the_same_run(tmp_path, 
     again = augcli.run(cfg, overrides={"copies": 2})  # the records come back from the journal through the spool
     assert again.reused == len(rows) and again.outputs_written == 0
     assert read_manifest(tmp_path / "out" / "manifest.jsonl") == rows
+
+
+def test_a_config_object_changed_in_place_between_runs_remakes_what_it_changes(tmp_path, cfg):
+    """The library API: the same Config object, edited, run again in one process (nothing cached by identity)."""
+    config = augcli.load_config(cfg)
+    first = augcli.run(config)
+    config.image.quality = 20
+    second = augcli.run(config)
+    copied = sum(task.item.action != "augment" for task in second.plan.tasks)  # sources only placed: kept
+    assert copied and second.outputs_written == first.outputs_written and second.reused == copied
