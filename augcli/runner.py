@@ -355,18 +355,20 @@ class _Messages:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         saved = os.dup(2)
-        os.dup2(fd, 2)  # fd 2 now shares the sink's file offset
-        try:
+        try:  # fd 2 is put back whatever happens, a signal's exception in the main process (workers=1) too
+            os.dup2(fd, 2)  # fd 2 now shares the sink's file offset
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")  # every item that warns is counted, not the first per process
                 for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):  # as Python's defaults
                     warnings.simplefilter("ignore", quiet)
                 yield cls(fd, caught)
         finally:
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            try:
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
 
     def take(self) -> list[str]:
         """What the task that just ended emitted (then forgotten)."""
