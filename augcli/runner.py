@@ -250,6 +250,7 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
     return results
 
 
+@functools.cache
 def _prepare_worker_process() -> None:
     """Once per process: OpenCV single-threaded, and glibc malloc kept from churning pages.
 
