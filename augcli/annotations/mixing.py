@@ -175,6 +175,8 @@ def _cut(obj: Obj, rect: tuple, inside: bool, height: int, width: int) -> tuple[
     changes["bbox"] = box
     if obj.polygons and inside:
         changes["polygons"] = tuple(tuple(q) for q in (geometry.clip_polygon_to(p, rect) for p in obj.polygons) if q)
+        if not changes["polygons"]:  # nothing of its outline in the box: no segmentation left to write
+            return None, 0.0
     return obj.with_(**changes), shown_area / area if area else 1.0
 
 
