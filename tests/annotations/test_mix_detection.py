@@ -344,3 +344,17 @@ def test_a_source_named_like_a_mixed_output_is_a_collision_before_anything_is_wr
     assert ("output name collision: images/train/astronaut__mix0.jpg would be written for both "
             "images/train/astronaut.jpg (mixed output 0) and images/train/astronaut__mix0.jpg (original)") \
         in result.output
+
+
+def test_a_partner_sliver_outside_the_pasted_box_is_dropped_not_written_without_its_outline():
+    from augcli.annotations import mixing
+    from augcli.annotations.model import Obj
+
+    # a diagonal sliver between y = x + 0.4 and y = x + 0.6: no pixel centre inside, so judged by its box
+    sliver = Obj(id=5, category=1, bbox=(10.0, 10.4, 30.0, 30.2),
+                 polygons=((10.0, 10.4, 40.0, 40.4, 40.0, 40.6, 10.0, 10.6),))
+    assert geometry.mask_area(geometry.rasterise(sliver.polygons, None, 64, 64)) == 0
+    # the pasted box holds a corner of its box but none of its outline
+    assert mixing._cut(sliver, (30, 0, 64, 25), True, 64, 64) == (None, 0.0)
+    kept, visible = mixing._cut(sliver, (30, 30, 64, 64), True, 64, 64)  # here it holds the sliver's end
+    assert kept.polygons and min(kept.polygons[0][0::2]) >= 30 and 0 < visible < 1
