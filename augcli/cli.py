@@ -431,6 +431,10 @@ def _exit_without_teardown(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (``augcli ... | head``): nothing more to say
             stream.flush()
+    with contextlib.suppress(Exception):  # what C libraries printed through stdio, as exit() would flush it
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
     os._exit(code)
 
 
