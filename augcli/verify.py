@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ class VerifyReport:
     regenerated: int = 0  # augmented outputs re-derived from their source and seed
     version_changes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it (as run.json)
 
     @property
     def exit_code(self) -> int:
@@ -80,9 +82,11 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     failed = {error.get("source") for error in run.get("errors", [])}
     n_workers = workers or config.n_workers([task for task, _, _ in work if task is not None])
     cause = _likely_cause(report.version_changes)
-    for findings, regenerated in fan_out(_verify_chunk, work, n_workers, config, str(output), cause, failed):
+    for findings, regenerated, messages in fan_out(_verify_chunk, work, n_workers, config, str(output), cause,
+                                                   failed):
         report.findings += findings
         report.regenerated += regenerated
+        report.warnings.update(messages)
     report.hashed = len(chosen)
     report.findings.sort(key=lambda f: (f.path, f.problem))
     return report
@@ -139,25 +143,25 @@ def _cut(task: Task, rows: list[dict]) -> Task:
 
 def _verify_chunk(work: list[tuple[Task | None, str, list[dict]]], config: Config, output: str, cause: str,
                   failed: set[str]) -> list[tuple[list[Finding], int]]:
-    try:
-        from augcli.runner import _prepare_worker_process
+    from augcli.runner import _Messages, _prepare_worker_process
 
-        _prepare_worker_process()  # the run's worker settings (OpenCV threads, malloc)
-    except ImportError:
-        pass
+    _prepare_worker_process()  # the run's worker settings (OpenCV threads, malloc)
     results = []
     # The files on disk are read on a thread beside the regeneration (file reads and OpenCV both
     # release the GIL): the one cost a run does not have is then off the critical path.
-    with ThreadPoolExecutor(1) as pool:
+    # Library warnings and C libraries' stderr lines are caught as the run catches them (the run
+    # reported them already): they are counted in the report, not printed over verify's own lines.
+    with ThreadPoolExecutor(1) as pool, _Messages.caught() as messages:
         on_disk = {r["output"]: pool.submit(_read_output, os.path.join(output, r["output"]))
                    for _, _, rows in work for r in rows}
         for task, source, rows in work:
             if task is None or all("sidecar_of" in r for r in rows):
                 # not a source the run augmented or placed (a rewritten metadata.csv, a source gone
                 # since) or a copied sidecar: the files and the source are checked by their hashes
-                results.append(([f for r in rows for f in _check_file_hashes(r, config, on_disk)], 0))
+                findings, regenerated = [f for r in rows for f in _check_file_hashes(r, config, on_disk)], 0
             else:
-                results.append(_regenerate_and_compare(task, rows, config, on_disk, cause, source in failed))
+                findings, regenerated = _regenerate_and_compare(task, rows, config, on_disk, cause, source in failed)
+            results.append((findings, regenerated, messages.take()))
     return results
 
 

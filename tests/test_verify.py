@@ -163,3 +163,27 @@ def test_bookkeeping_files_are_not_strays(run_output):
     (run_output / "train" / ".augcli").mkdir()
     (run_output / "train" / ".augcli" / "lock").write_text("")  # only the output folder's own is bookkeeping
     assert [f.problem for f in verify(run_output).findings] == ["stray"]
+
+
+def test_library_messages_while_re_deriving_are_counted_not_printed(run_output, monkeypatch, capfd):
+    """The run caught and reported them; verify catches them the same way instead of printing them."""
+    import os
+    import warnings
+
+    from augcli.modalities import image
+
+    real = image.process
+
+    def noisy(task, config, rows, fragments=None):
+        warnings.warn("resampled, this hurt execution time", UserWarning, stacklevel=1)
+        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
+        return real(task, config, rows, fragments)
+
+    monkeypatch.setattr(image, "process", noisy)
+    report = verify(run_output, workers=1)
+    assert report.exit_code == 0
+    err = capfd.readouterr().err
+    assert "libpng" not in err and "resampled" not in err
+    sources = len({r["source"] for r in map(json.loads, (run_output / "manifest.jsonl").read_text().splitlines())})
+    assert report.warnings == {"UserWarning: resampled, this hurt execution time": sources,
+                               "libpng warning: iCCP: known incorrect sRGB profile": sources}
