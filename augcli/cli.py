@@ -144,12 +144,15 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         text_table,
     )
     from augcli.preview import preview as make_preview
+    from augcli.runner import _Messages
 
     try:
         cfg = load_config(config, {"seed": seed})
-        samples = make_preview(cfg, n, copies) if cfg.image else []
-        sounds = audio_preview(cfg, n, copies) if cfg.audio else []
-        texts = text_preview(cfg, n, copies) if cfg.text else []
+        with _Messages.caught() as caught:  # library warnings: one list below, not in the middle of the table
+            samples = make_preview(cfg, n, copies) if cfg.image else []
+            sounds = audio_preview(cfg, n, copies) if cfg.audio else []
+            texts = text_preview(cfg, n, copies) if cfg.text else []
+            messages = caught.take()
         if as_html:
             files = {target or Path("preview.html"): gallery_html(samples + sounds, cfg, texts).encode()}
         else:
@@ -180,6 +183,10 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
     written = [str(p) for p in files if not str(p).endswith(tuple(".wav .flac .ogg .mp3".split()))]
     n_clips = len(files) - len(written)
     click.echo("wrote " + ", ".join(written) + (f" and {n_clips} clips" if n_clips else ""))
+    if messages:
+        click.echo(f"library messages ({len(messages)} distinct):")
+        for message in messages[:MAX_WARNINGS_SHOWN]:
+            click.echo(f"  {message}")
     for sample in samples:
         if sample.error:
             click.echo(f"failed: {sample.source}: {sample.error}", err=True)

@@ -158,3 +158,25 @@ def test_html_gallery_audio_players_are_playable_in_headless_chromium(tmp_path, 
     ).stdout
     assert 'data-rendered="6"' in dom  # 2 clips x (original + 2 copies) spectrograms
     assert 'data-playable="6"' in dom  # every <audio> loaded its metadata with a positive duration
+
+
+def test_library_messages_are_listed_once_after_the_preview_not_printed_raw(labelled, monkeypatch, capfd):
+    import os
+    import warnings
+
+    from augcli.modalities import image
+
+    real = image.augment
+
+    def noisy(pipeline, decoded, seed):
+        warnings.warn("resampled, this hurt execution time", UserWarning, stacklevel=1)
+        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
+        return real(pipeline, decoded, seed)
+
+    monkeypatch.setattr(image, "augment", noisy)
+    cfg = write_config(labelled / "c.yaml", copies=2, image={"pipeline": FLIP})
+    result = invoke("preview", cfg, "-n", 3, "-o", labelled / "grid.png")
+    assert result.exit_code == 0, result.output
+    assert "libpng" not in capfd.readouterr().err
+    assert result.output.endswith("library messages (2 distinct):\n  UserWarning: resampled, this hurt execution time\n"
+                                  "  libpng warning: iCCP: known incorrect sRGB profile\n")
