@@ -41,19 +41,55 @@ class OutputLock:
                                    "does not support file locks; choose a local folder") from None
             holder = _holder(fd)
             os.close(fd)
+            who = f"another augcli run (PID {holder})" if _alive(holder) else "another augcli process (a verify?)"
             raise OutputLockedError(
-                f"output folder {folder} is in use by another augcli run (PID {holder}); "
-                "wait for it to finish, stop it, or choose another output"
+                f"output folder {folder} is in use by {who}; wait for it to finish, stop it, or choose another output"
             ) from None
         with contextlib.suppress(OSError):  # the PID is for the message above; a full disk must not stop us
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return cls(path, fd)
 
+    @classmethod
+    def shared(cls, path: Path, folder: Path) -> OutputLock | None:
+        """A reader's lock (``verify``), held while it reads: refused while a run writes the folder, and a
+        run started meanwhile waits for nothing (it is refused). None when there is nothing to lock (no
+        lock file: a folder from before the journal) or the file system has no locks."""
+        import fcntl
+
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # never created: verify writes nothing
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            busy = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+            holder = _holder(fd) if busy else ""
+            os.close(fd)
+            if not busy:
+                return None
+            raise OutputLockedError(f"output folder {folder} is being written by an augcli run (PID {holder}); "
+                                    "verify it once that run has finished") from None
+        return cls(path, fd)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the last descriptor drops the lock
             self._fd = None
+
+
+def _alive(pid: str) -> bool:
+    """Whether the PID a run wrote is a live process (a verify holds the lock without writing its own)."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, but someone else's
+        return True
+    return True
 
 
 def _holder(fd: int) -> str:

@@ -14,7 +14,9 @@ from augcli.config import Config, load_config
 from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
 from augcli.io import sha256
-from augcli.manifest import MANIFEST_NAME, RUN_NAME, is_own_file, read_manifest
+from augcli.journal import LOCK_NAME
+from augcli.lock import OutputLock
+from augcli.manifest import MANIFEST_NAME, RUN_NAME, STATE_DIR, is_own_file, read_manifest
 from augcli.plan import Task, build_plan
 from augcli.runner import fan_out
 
@@ -50,6 +52,15 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     for all its checked outputs, on worker processes as a run would use.
     """
     output = Path(output_dir).resolve()
+    lock = OutputLock.shared(output / STATE_DIR / LOCK_NAME, output)  # not while a run writes it
+    try:
+        return _verify(output, sample, workers)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _verify(output: Path, sample: int | None, workers: int | None) -> VerifyReport:
     run, rows = _read_records(output)
     try:
         config = load_config(run["config"])

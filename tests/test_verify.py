@@ -187,3 +187,38 @@ def test_library_messages_while_re_deriving_are_counted_not_printed(run_output, 
     sources = len({r["source"] for r in map(json.loads, (run_output / "manifest.jsonl").read_text().splitlines())})
     assert report.warnings == {"UserWarning: resampled, this hurt execution time": sources,
                                "libpng warning: iCCP: known incorrect sRGB profile": sources}
+
+
+def test_verify_waits_for_no_run_and_a_run_does_not_start_under_a_verify(run_output):
+    """verify reads under a shared lock: refused while a run writes the folder (exit 2, naming the run),
+    and a run started while a verify reads it is refused instead of changing files under it."""
+    import os
+    import subprocess
+    import sys
+
+    from augcli.journal import LOCK_NAME
+    from augcli.lock import OutputLock
+
+    lock_file = run_output / ".augcli" / LOCK_NAME
+    writer = OutputLock.acquire(lock_file, run_output)  # as a run holds it
+    try:
+        result = invoke("verify", run_output)
+    finally:
+        writer.release()
+    assert result.exit_code == 2
+    assert f"{run_output.resolve()} is being written by an augcli run (PID {os.getpid()})" in result.output
+    assert invoke("verify", run_output).exit_code == 0
+
+    lock_file.write_text("999999999\n")  # the last run's PID, long gone
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from augcli.lock import OutputLock; "
+                               f"lock = OutputLock.shared(Path({str(lock_file)!r}), Path('.')); "
+                               "print('held', flush=True); time.sleep(30)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        result = invoke("run", run_output.parent / "c.yaml")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 2 and "is in use by another augcli process (a verify?)" in result.output
