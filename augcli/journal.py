@@ -70,12 +70,12 @@ class TaskRecord:
 
 
 class RowSpool:
-    """The manifest lines of the main process's records, out of memory: past the first 32 MB, appended to
+    """The manifest lines of the main process's records, out of memory: past the first 8 MB, appended to
     an unnamed temporary file (gone when the process is) and read back in order when the manifest and
     journal are written. A run's memory then grows with its sources, not with its rows (a table of a
     million rows)."""
 
-    HOLD = 32 << 20  # the first HOLD characters of rows stay in memory: most runs never spool
+    HOLD = 8 << 20  # the first HOLD characters of rows stay in memory: most runs never spool
 
     def __init__(self, folder: Path, hold: int | None = None):
         self.folder = folder
