@@ -42,6 +42,25 @@ def make_image_folder(root: Path, layout: dict[str, int], suffix: str = ".png") 
     return written
 
 
+LIBRARY_WARNING = "resampled, this hurt execution time"
+C_STDERR_LINE = "libpng warning: iCCP: known incorrect sRGB profile"
+
+
+def make_noisy(monkeypatch, module, name: str) -> None:
+    """``module.name`` emits, on every call, a Python warning and a line on fd 2 (as a C library does)
+    before doing its work: what the run, verify and preview must catch instead of printing."""
+    import warnings
+
+    real = getattr(module, name)
+
+    def noisy(*args, **kwargs):
+        warnings.warn(LIBRARY_WARNING, UserWarning, stacklevel=1)
+        os.write(2, f"{C_STDERR_LINE}\n".encode())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, noisy)
+
+
 def write_config(path: Path, **keys) -> Path:
     keys.setdefault("input", "data")
     keys.setdefault("output", "out")

@@ -8,7 +8,7 @@ import pytest
 from augcli.config import load_config
 from augcli.dataset import discover
 from augcli.preview import CAPTION, CELL, fit_to_cell, pick_samples, preview, text_preview, to_display
-from tests.conftest import SAMPLE_DATA, invoke, make_image_folder, write_config
+from tests.conftest import SAMPLE_DATA, invoke, make_image_folder, make_noisy, write_config
 
 FLIP = [{"HorizontalFlip": {"p": 1.0}}]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -161,19 +161,9 @@ def test_html_gallery_audio_players_are_playable_in_headless_chromium(tmp_path, 
 
 
 def test_library_messages_are_listed_once_after_the_preview_not_printed_raw(labelled, monkeypatch, capfd):
-    import os
-    import warnings
-
     from augcli.modalities import image
 
-    real = image.augment
-
-    def noisy(pipeline, decoded, seed):
-        warnings.warn("resampled, this hurt execution time", UserWarning, stacklevel=1)
-        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
-        return real(pipeline, decoded, seed)
-
-    monkeypatch.setattr(image, "augment", noisy)
+    make_noisy(monkeypatch, image, "augment")
     cfg = write_config(labelled / "c.yaml", copies=2, image={"pipeline": FLIP})
     result = invoke("preview", cfg, "-n", 3, "-o", labelled / "grid.png")
     assert result.exit_code == 0, result.output

@@ -13,7 +13,7 @@ from augcli import io as augcli_io
 from augcli import job
 from augcli.errors import RunStoppedError
 from augcli.manifest import read_manifest
-from tests.conftest import SAMPLE_DATA, invoke, make_image_folder, write_config
+from tests.conftest import SAMPLE_DATA, invoke, make_image_folder, make_noisy, write_config
 from tests.test_job import RANDOM_PIPELINE, output_hashes
 
 
@@ -171,14 +171,7 @@ def test_disk_full_in_the_cli_is_one_line_and_exit_1(tmp_path, cfg, monkeypatch)
 def test_library_warnings_are_counted_once_per_message_and_not_printed(tmp_path, cfg, monkeypatch, capfd):
     from augcli.modalities import image
 
-    real = image.process
-
-    def noisy(task, config, rows, fragments=None):
-        warnings.warn("resampled, this hurt execution time", UserWarning, stacklevel=1)
-        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
-        return real(task, config, rows, fragments)
-
-    monkeypatch.setattr(image, "process", noisy)
+    make_noisy(monkeypatch, image, "process")
     result = invoke("run", cfg, "--workers", "1", "--quiet")
     assert result.exit_code == 0 and result.output == ""
     assert "libpng" not in capfd.readouterr().err

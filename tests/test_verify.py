@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from augcli.verify import verify
-from tests.conftest import invoke, write_config
+from tests.conftest import invoke, make_noisy, write_config
 
 PIPELINE = [{"HorizontalFlip": {"p": 0.5}}, {"Rotate": {"limit": 20, "p": 0.7}}, {"GaussNoise": {"p": 0.5}}]
 
@@ -167,19 +167,9 @@ def test_bookkeeping_files_are_not_strays(run_output):
 
 def test_library_messages_while_re_deriving_are_counted_not_printed(run_output, monkeypatch, capfd):
     """The run caught and reported them; verify catches them the same way instead of printing them."""
-    import os
-    import warnings
-
     from augcli.modalities import image
 
-    real = image.process
-
-    def noisy(task, config, rows, fragments=None):
-        warnings.warn("resampled, this hurt execution time", UserWarning, stacklevel=1)
-        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
-        return real(task, config, rows, fragments)
-
-    monkeypatch.setattr(image, "process", noisy)
+    make_noisy(monkeypatch, image, "process")
     report = verify(run_output, workers=1)
     assert report.exit_code == 0
     err = capfd.readouterr().err
