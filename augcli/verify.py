@@ -13,7 +13,7 @@ from pathlib import Path
 from augcli.config import Config, load_config
 from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
-from augcli.io import sha256
+from augcli.io import sha256, sha256_file
 from augcli.journal import LOCK_NAME
 from augcli.lock import OutputLock
 from augcli.manifest import MANIFEST_NAME, RUN_NAME, STATE_DIR, is_own_file, read_manifest
@@ -80,7 +80,7 @@ def _verify(output: Path, sample: int | None, workers: int | None) -> VerifyRepo
     groups: dict[str, list[dict]] = {}
     for row in chosen:
         if row.get("aggregate"):  # made from many sources (COCO JSON, soft_labels.csv, ...): its hash
-            if _output_sha256(str(output / row["output"])) != row["sha256"]:
+            if sha256_file(output / row["output"]) != row["sha256"]:  # None: gone or unreadable since listed
                 report.findings.append(Finding(row["output"], "changed", "its sha256 differs from the manifest"))
         else:  # by source, so each source is read and decoded once
             groups.setdefault(row["source"], []).append(row)
@@ -199,13 +199,6 @@ def _matches(found: bytes | str | None, expected_sha256: str | None, regenerated
     if isinstance(found, bytes):
         return found == regenerated if regenerated is not None else sha256(found) == expected_sha256
     return found == expected_sha256
-
-
-def _output_sha256(path: str) -> str | None:
-    try:
-        return _file_sha256(path)
-    except OSError:  # gone or unreadable since the folder was listed: it does not match
-        return None
 
 
 def _check_file_hashes(row: dict, config: Config, on_disk: dict[str, Future]) -> list[Finding]:
