@@ -144,11 +144,11 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         text_table,
     )
     from augcli.preview import preview as make_preview
-    from augcli.runner import _Messages
+    from augcli.runner import LibraryMessages
 
     try:
         cfg = load_config(config, {"seed": seed})
-        with _Messages.caught() as caught:  # library warnings: one list below, not in the middle of the table
+        with LibraryMessages.caught() as caught:  # library warnings: one list below, not in the middle of the table
             samples = make_preview(cfg, n, copies) if cfg.image else []
             sounds = audio_preview(cfg, n, copies) if cfg.audio else []
             texts = text_preview(cfg, n, copies) if cfg.text else []

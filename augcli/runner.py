@@ -241,7 +241,7 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
         return [TaskRecord(work[0][0].key, fatal=f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} "
                                                           f"writing {exc.filename}")]
     prefetch_seeds(task for task, _ in work)
-    with _Messages.caught() as messages:
+    with LibraryMessages.caught() as messages:
         for task, fingerprint in work:
             record = process_task(task, config, fingerprint, messages)
             results.append(record)
@@ -271,7 +271,7 @@ def _prepare_worker_process() -> None:
             pass
 
 
-def process_task(task: Task, config: Config, fingerprint: str, messages: _Messages) -> TaskRecord:
+def process_task(task: Task, config: Config, fingerprint: str, messages: LibraryMessages) -> TaskRecord:
     """Run one task, journaling as it goes: ``begin``, each file's name before its rename, then the
     task's record once all its files are in place. A failed task keeps no rows (all or nothing)."""
     from augcli.manifest import ManifestRow
@@ -336,7 +336,7 @@ def _stderr_sink() -> int:
     return fd
 
 
-class _Messages:
+class LibraryMessages:
     """The Python warnings and the stderr lines (libpng, OpenCV, ...) of each task of a chunk, deduplicated,
     instead of letting them reach the terminal in the middle of a progress bar.
 
@@ -349,7 +349,7 @@ class _Messages:
 
     @classmethod
     @contextlib.contextmanager
-    def caught(cls) -> Iterator[_Messages]:
+    def caught(cls) -> Iterator[LibraryMessages]:
         fd = _stderr_sink()
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

@@ -154,7 +154,7 @@ def _cut(task: Task, rows: list[dict]) -> Task:
 
 def _verify_chunk(work: list[tuple[Task | None, str, list[dict]]], config: Config, output: str, cause: str,
                   failed: set[str]) -> list[tuple[list[Finding], int]]:
-    from augcli.runner import _Messages, _prepare_worker_process
+    from augcli.runner import LibraryMessages, _prepare_worker_process
 
     _prepare_worker_process()  # the run's worker settings (OpenCV threads, malloc)
     results = []
@@ -162,7 +162,7 @@ def _verify_chunk(work: list[tuple[Task | None, str, list[dict]]], config: Confi
     # release the GIL): the one cost a run does not have is then off the critical path.
     # Library warnings and C libraries' stderr lines are caught as the run catches them (the run
     # reported them already): they are counted in the report, not printed over verify's own lines.
-    with ThreadPoolExecutor(1) as pool, _Messages.caught() as messages:
+    with ThreadPoolExecutor(1) as pool, LibraryMessages.caught() as messages:
         on_disk = {r["output"]: pool.submit(_read_output, os.path.join(output, r["output"]))
                    for _, _, rows in work for r in rows}
         for task, source, rows in work:

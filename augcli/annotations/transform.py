@@ -12,21 +12,18 @@ neighbour) and traced back. RLE masks always travel as masks.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
 import warnings
-from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from augcli.annotations import geometry
 from augcli.annotations.model import Annotations, ObjectRecord
-
-T = TypeVar("T")
+from augcli.memo import remember_last
 
 #: Warps that bend straight lines: polygons follow them as masks, not as vertices.
 NON_AFFINE = frozenset({"ElasticTransform", "GridDistortion", "OpticalDistortion", "PiecewiseAffine",
@@ -67,23 +64,6 @@ def _cached(steps_json: str, min_visibility: float, min_area: float):
                                      min_area=min_area, clip=True, filter_invalid_bboxes=True),
             keypoint_params=A.KeypointParams("xy", label_fields=["point_index"], remove_invisible=False),
         )
-
-
-def remember_last(function: Callable[..., T]) -> Callable[..., T]:
-    """``function(first, *rest)`` remembered for the last ``first`` (by identity; held, so never another
-    object at the same address) and ``rest`` (by value): the copies of one source share what is derived
-    from its annotations, and every output of a run the pipeline built from the config's steps."""
-    last: list = []
-
-    @functools.wraps(function)
-    def remembered(first: Any, *rest: Any) -> T:
-        if last and last[0] is first and last[1] == rest:
-            return last[2]
-        value = function(first, *rest)
-        last[:] = [first, rest, value]
-        return value
-
-    return remembered
 
 
 @remember_last

@@ -18,6 +18,7 @@ from augcli.aggregate import Fragment
 from augcli.annotations import coco, masks, transform, voc, yolo
 from augcli.annotations.model import Annotations, ObjectRecord
 from augcli.errors import ItemError
+from augcli.memo import remember_last
 
 
 def settings(config: Any) -> tuple[float, float, bool]:
@@ -39,7 +40,7 @@ def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np
     return mask, info, data
 
 
-_in_pixels = transform.remember_last(yolo.to_pixels)  # YOLO's normalised labels, once for all copies
+_in_pixels = remember_last(yolo.to_pixels)  # YOLO's normalised labels, once for all copies
 
 
 def render(config: Any, ann: Annotations, decoded: np.ndarray, seed: int, suffix: str,

@@ -18,6 +18,7 @@ import numpy as np
 
 from augcli.annotations import NEEDS, UNSUPPORTED
 from augcli.errors import ConfigError, ItemError, Problem, yaml_path
+from augcli.memo import remember_last
 from augcli.modalities import policies
 from augcli.modalities import steps as steps_
 
@@ -118,19 +119,14 @@ def _cached_pipeline(steps_json: str) -> A.Compose:
     return build_pipeline(json.loads(steps_json))
 
 
-_last_pipeline: tuple[Any, A.Compose] | None = None  # (steps object, its pipeline): the common case
-
-
+@remember_last
 def pipeline_for(steps: list) -> A.Compose:
     """The pipeline for these steps, built once per process (workers reuse it for every item).
 
     Tasks of a chunk share one config object: the same ``steps`` list is answered without
     serialising it again.
     """
-    global _last_pipeline
-    if _last_pipeline is None or _last_pipeline[0] is not steps:
-        _last_pipeline = (steps, _cached_pipeline(json.dumps(steps, sort_keys=True, default=str)))
-    return _last_pipeline[1]
+    return _cached_pipeline(json.dumps(steps, sort_keys=True, default=str))
 
 
 def _build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
