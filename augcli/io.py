@@ -20,8 +20,14 @@ _captured: dict[str, bytes] | None = None  # see capture_writes
 _announce: Callable[[str], None] | None = None
 
 
+_pid = [os.getpid()]  # getpid is a system call (not cached by glibc): once per process; a forked child learns its own
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+
+
 def temp_name(name: str) -> str:
-    return f".{name}.augcli-{os.getpid()}.tmp"
+    return f".{name}.augcli-{_pid[0]}.tmp"
 
 
 def write_atomic(path: str | Path, data: bytes | Iterable[bytes]) -> None:
@@ -43,19 +49,19 @@ def write_atomic(path: str | Path, data: bytes | Iterable[bytes]) -> None:
     path = os.fspath(path)
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, temp_name(name))
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = None
     try:
         try:
-            fd = os.open(tmp, flags, 0o644)
+            fd = os.open(tmp, _WRITE_FLAGS, 0o644)
         except FileNotFoundError:  # the folder is created on first use: no mkdir call per file
             os.makedirs(folder, exist_ok=True)
-            fd = os.open(tmp, flags, 0o644)
+            fd = os.open(tmp, _WRITE_FLAGS, 0o644)
         for piece in pieces:
-            with memoryview(piece) as view:
-                written = 0
-                while written < len(view):
-                    written += os.write(fd, view[written:])
+            written = os.write(fd, piece)
+            if written < len(piece):  # a short write (a signal, a nearly full disk): the rest, until an error
+                with memoryview(piece) as view:
+                    while written < len(view):
+                        written += os.write(fd, view[written:])
         os.close(fd)
         fd = None
         if _announce is not None:
@@ -84,6 +90,23 @@ def announcing_writes(announce: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         _announce = previous
+
+
+def read_file(path: str | Path) -> bytes:
+    """A file's bytes, read straight from the descriptor: half the cost of ``open(path, "rb").read()``
+    (no buffered file object, no size query) for the small files most sources are."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        data = os.read(fd, 1 << 16)
+        if len(data) < 1 << 16:  # the whole file, unless it grew meanwhile
+            parts = [data]
+        else:  # a bigger file: the rest in one read
+            parts = [data, os.read(fd, max(1 << 16, os.fstat(fd).st_size - len(data) + 1))]
+        while parts[-1]:
+            parts.append(os.read(fd, 1 << 20))
+        return parts[0] if len(parts) == 2 else b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def sha256(data: bytes) -> str:

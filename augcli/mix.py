@@ -25,6 +25,7 @@ import numpy as np
 
 from augcli.dataset import AUGMENT, Item, Mixed
 from augcli.errors import ItemError
+from augcli.io import read_file, sha256, write_atomic
 from augcli.seeding import item_seed
 
 MIXED_DIR = "mixed"
@@ -145,7 +146,6 @@ def mix_images(method: str, source: np.ndarray, partner: np.ndarray, seed: int, 
 def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, rows: list,
                 fragments: list | None) -> None:
     """Worker: read each partner, mix, write; a manifest row per output and a soft-label fragment."""
-    from augcli.io import sha256, write_atomic
     from augcli.manifest import ManifestRow, applied_steps
     from augcli.modalities.image import encode
 
@@ -169,8 +169,7 @@ def read_partner(config: Any, planned: Mixed, like: np.ndarray) -> tuple[bytes, 
     from augcli.modalities.image import decode
 
     try:
-        with open(os.path.join(config.input, planned.partner), "rb") as f:
-            partner_bytes = f.read()
+        partner_bytes = read_file(os.path.join(config.input, planned.partner))
         partner, resized = conform(decode(partner_bytes), like)
     except (OSError, ItemError) as exc:  # name the partner: the source itself is fine
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -181,7 +180,6 @@ def read_partner(config: Any, planned: Mixed, like: np.ndarray) -> tuple[bytes, 
 def mix_step(settings: Any, planned: Mixed, partner_bytes: bytes, lam: float, box: list[int] | None,
              resized: dict | None) -> tuple[str, dict[str, Any]]:
     """The applied step a mixed output's manifest row records (``verify`` makes it again from it)."""
-    from augcli.io import sha256
 
     return STEP_NAMES[settings.method], {
         "partner": planned.partner, "partner_label": planned.partner_label, "partner_sha256": sha256(partner_bytes),

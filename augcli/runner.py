@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from augcli.config import Config
 from augcli.errors import FATAL_WRITE_ERRNOS, ItemError, OutputWriteError
 from augcli.io import announcing_writes, sha256_file
-from augcli.journal import TaskRecord, forget_inherited_logs, process_log
+from augcli.journal import RunLog, TaskRecord, forget_inherited_logs, process_log
+from augcli.manifest import ManifestRow
 from augcli.plan import Task, chunk_size, chunked, prefetch_seeds
 from augcli.workers import forks_workers
 
@@ -241,13 +242,34 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
         return [TaskRecord(work[0][0].key, fatal=f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} "
                                                           f"writing {exc.filename}")]
     prefetch_seeds(task for task, _ in work)
-    with LibraryMessages.caught() as messages:
+    journal = _TaskJournal(config, log)
+    with LibraryMessages.caught() as messages, announcing_writes(journal.announce):
         for task, fingerprint in work:
-            record = process_task(task, config, fingerprint, messages)
+            record = process_task(task, config, fingerprint, messages, journal)
             results.append(record)
             if record.fatal or (record.error and config.on_error == "fail"):
                 break
     return results
+
+
+class _TaskJournal:
+    """What a chunk's tasks share: the run file, and the names of the current task's files, each journaled
+    right before its rename (``announcing_writes``)."""
+
+    def __init__(self, config: Config, log: RunLog):
+        self.out_root, self.log = os.path.join(str(config.output), ""), log
+        self.written: list[str] = []
+
+    def announce(self, path: str) -> None:
+        if path.startswith(self.out_root):  # write_atomic is given joined paths: no normalising needed
+            relpath = path[len(self.out_root):].replace(os.sep, "/")
+            self.log.append({"name": relpath})
+            self.written.append(relpath)
+
+
+@functools.cache
+def _modality(name: str) -> Any:
+    return importlib.import_module(f"augcli.modalities.{name}")
 
 
 @functools.cache
@@ -271,30 +293,19 @@ def _prepare_worker_process() -> None:
             pass
 
 
-def process_task(task: Task, config: Config, fingerprint: str, messages: LibraryMessages) -> TaskRecord:
+def process_task(task: Task, config: Config, fingerprint: str, messages: LibraryMessages,
+                 journal: _TaskJournal) -> TaskRecord:
     """Run one task, journaling as it goes: ``begin``, each file's name before its rename, then the
     task's record once all its files are in place. A failed task keeps no rows (all or nothing)."""
-    from augcli.manifest import ManifestRow
-
-    out_root = os.path.join(str(config.output), "")
     record = TaskRecord(task.key, fingerprint)  # a table's range of rows has a key of its own
-    log = process_log(str(config.output), os.getpid())
-    written: list[str] = []
-
-    def announce(path: str) -> None:
-        if path.startswith(out_root):  # write_atomic is given joined paths: no normalising needed
-            relpath = path[len(out_root):].replace(os.sep, "/")
-            log.append({"name": relpath})
-            written.append(relpath)
-
+    log, out_root, written = journal.log, journal.out_root, journal.written
+    written.clear()
     rows: list[ManifestRow] = []
     fragments: list = []
     try:
         try:
             log.append({"begin": record.source})  # (process_chunk reopened the run file if a past run removed it)
-            with announcing_writes(announce):
-                module = importlib.import_module(f"augcli.modalities.{task.item.modality}")
-                record.dropped = module.process(task, config, rows, fragments)
+            record.dropped = _modality(task.item.modality).process(task, config, rows, fragments)
         finally:
             record.warnings = messages.take()
     except OutputWriteError as exc:

@@ -18,6 +18,8 @@ from augcli.aggregate import Fragment
 from augcli.annotations import coco, masks, transform, voc, yolo
 from augcli.annotations.model import Annotations, ObjectRecord
 from augcli.errors import ItemError
+from augcli.io import read_file, sha256, write_atomic
+from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
 
 
@@ -31,8 +33,7 @@ def settings(config: Any) -> tuple[float, float, bool]:
 def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np.ndarray | None, dict | None, bytes]:
     if ann.mask is None:
         return None, None, b""
-    with open(os.path.join(config.input, ann.mask), "rb") as f:
-        data = f.read()
+    data = read_file(os.path.join(config.input, ann.mask))
     mask, info = masks.read_mask(data, ann.mask)
     if mask.shape[:2] != tuple(shape[:2]):
         raise ItemError(f"{ann.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
@@ -59,23 +60,19 @@ def render(config: Any, ann: Annotations, decoded: np.ndarray, seed: int, suffix
 
 
 def process(task: Any, config: Any, rows: list, fragments: list) -> int:
-    from augcli.io import sha256, write_atomic
-    from augcli.manifest import ManifestRow, applied_steps
     from augcli.modalities import image
 
     item, out_root = task.item, str(config.output)
     ann: Annotations = item.annotations
     if ann.error:
         raise ItemError(ann.error)
-    with open(os.path.join(config.input, item.relpath), "rb") as f:
-        data = f.read()
+    data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
     need_pixels = bool(task.outputs or item.mix) or (ann.format == "coco" and ann.meta.get("background"))
     decoded = image.decode(data) if need_pixels else None
     label_bytes = b""  # the per-image label file (YOLO .txt, VOC .xml, mask image), placed beside the original
     if ann.source and ann.format in ("yolo", "voc", "masks"):
-        with open(os.path.join(config.input, ann.source), "rb") as f:
-            label_bytes = f.read()
+        label_bytes = read_file(os.path.join(config.input, ann.source))
     label_hash = sha256(label_bytes) if label_bytes else source_hash
 
     def emit(output: str, blob: bytes, copy: int | None, seed: int | None, steps: list, extra: dict) -> None:

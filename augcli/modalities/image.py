@@ -18,6 +18,8 @@ import numpy as np
 
 from augcli.annotations import NEEDS, UNSUPPORTED
 from augcli.errors import ConfigError, ItemError, Problem, yaml_path
+from augcli.io import read_file, sha256, write_atomic
+from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
 from augcli.modalities import policies
 from augcli.modalities import steps as steps_
@@ -272,16 +274,12 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     An annotated image (COCO, YOLO, VOC, mask folder) goes through augcli.annotations, which
     moves its labels with the pixels and appends Fragments for the files made from many images.
     """
-    from augcli.io import sha256, write_atomic
-    from augcli.manifest import ManifestRow, applied_steps
-
     if getattr(task.item, "annotations", None) is not None:
         from augcli.annotations import worker
 
         return worker.process(task, config, rows, fragments if fragments is not None else [])
     item, out_root = task.item, str(config.output)
-    with open(os.path.join(config.input, item.relpath), "rb") as f:
-        data = f.read()
+    data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
     decoded = decode(data) if task.outputs else None  # once for all copies
     if task.original:
