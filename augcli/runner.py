@@ -104,6 +104,7 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
             stream.flush()
     context = multiprocessing.get_context("fork")
     workers: list[_ForkedWorker] = []
+    collecting = False
     try:
         _forked_call = (chunk_func, chunks, args)
         gc.freeze()  # what the children inherit is never collected there: no full collection walks it
@@ -122,6 +123,11 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
             _forked_call = None
             gc.unfreeze()
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        # From here the main process only gathers records, which live to the end of the run: the cyclic
+        # garbage collector would scan them again and again (0.1 s of its 0.3 s of CPU at 20,000 sources)
+        # and never free one. It makes no cycles worth collecting meanwhile.
+        collecting = gc.isenabled()
+        gc.disable()
         done: dict[int, list] = {}
         next_out = next_sent = 0
         while next_out < len(chunks):
@@ -139,6 +145,8 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
                 yield from done.pop(next_out)
                 next_out += 1
     finally:
+        if collecting:
+            gc.enable()
         for worker in workers:  # stopping is the point: a half-written file is a temp file the journal names
             worker.process.kill()
         for worker in workers:  # gone before the caller reads their run files

@@ -110,3 +110,30 @@ def test_the_command_exits_as_soon_as_the_run_is_recorded_with_either_kind_of_wo
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "complete"  # stdout flushed before the fast exit
     assert time.monotonic() - began < 60  # not waiting for idle loky workers to time out (300 s)
+
+
+def _square_or_die(chunk: list[int]) -> list[int]:
+    if 13 in chunk:
+        os._exit(1)  # a worker killed half-way
+    return [n * n for n in chunk]
+
+
+@pytest.mark.skipif(not workers.forks_workers(), reason="forked workers only")
+def test_forked_results_come_in_order_and_the_garbage_collector_is_back_after_them():
+    import gc
+
+    from augcli.runner import WorkerDied, fan_out
+
+    assert gc.isenabled()
+    results = fan_out(_square_or_die, list(range(200, 400)), 2)
+    assert next(results) == 200 * 200
+    assert not gc.isenabled()  # gathering records: nothing to collect
+    assert list(results) == [n * n for n in range(201, 400)]
+    assert gc.isenabled()
+    with pytest.raises(WorkerDied):
+        list(fan_out(_square_or_die, list(range(100)), 2))
+    assert gc.isenabled()
+    stopped = fan_out(_square_or_die, list(range(200, 400)), 2)
+    next(stopped)
+    stopped.close()  # the caller stops early (a signal, on_error: fail)
+    assert gc.isenabled()
