@@ -41,6 +41,7 @@ def execute(work: list[tuple[Task, str]], config: Config) -> Iterator[TaskRecord
     """Records of every (task, fingerprint), in plan order, as they complete. Stop iterating to
     cancel the rest (the workers are killed). Raises WorkerDied if a worker process dies."""
     n_workers = config.n_workers([task for task, _ in work])
+    prefetch_seeds(task for task, _ in work)  # before the workers start: they inherit (or are sent) the seeds
     if n_workers > 1 and forks_workers():  # imported once here, not once per forked worker
         for modality in sorted({task.item.modality for task, _ in work}):
             module = importlib.import_module(f"augcli.modalities.{modality}")

@@ -27,3 +27,15 @@ def test_augmented_name_follows_purepath(relpath, fmt):
     expected = str(path.with_name(f"{path.stem}__aug3{f'.{fmt}' if fmt else path.suffix}")) if path.name else None
     if expected is not None:
         assert augmented_name(relpath, 3, fmt) == expected
+
+
+def test_prefetched_seeds_in_blocks_are_item_seed():
+    from augcli.dataset import AUGMENT, Item
+    from augcli.plan import Seeds, Task, prefetch_seeds
+
+    tasks = [Task(Item(f"c/{i}.jpg", "image", "c", None, AUGMENT), None, (), Seeds(7, f"c/{i}.jpg", copies))
+             for i, copies in enumerate([1, 3, 1, 2, 3, 1, 1, 3, 0, 2] * 7)]
+    prefetch_seeds(tasks, block=5)  # several blocks per (seed, copies) group, a part-filled last one
+    for task in tasks:
+        assert task.seeds.values == tuple(item_seed(7, task.item.relpath, k) for k in range(task.seeds.count)) \
+            or (task.seeds.count == 0 and task.seeds.values is None)
