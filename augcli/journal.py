@@ -4,9 +4,9 @@ Files, all under ``OUTPUT/.augcli/`` (augcli's own; verify ignores them):
 
 - ``run-<pid>.jsonl``: appended by each process of a running run (workers and the main
   process), one JSON line per event, written with O_APPEND straight to the kernel:
-  ``{"chunk": [sources]}`` when a worker takes a chunk, ``{"begin": source}`` when a task
-  starts, ``{"name": output}`` right *before* a file is renamed into place (so a file that
-  reaches its final name is always named), and
+  ``{"chunk": [sources], "names": [outputs]}`` when a worker takes a chunk (naming every file the plan
+  gives its sources), ``{"begin": source}`` when a task starts, ``{"name": output}`` right *before*
+  any other file is renamed into place (so a file that reaches its final name is always named), and
   ``{"task": record}`` once every file of the task is in place (its manifest rows, the
   sha256 of each file it wrote, its aggregate fragments, or its error).
 - ``journal.jsonl``: the compacted state, rewritten atomically at the start of a run (merging
@@ -265,6 +265,7 @@ def _apply(state: JournalState, raw: bytes, names_only: bool = False, spool: Row
             state.begun.add(str(event["begin"]))
         elif "chunk" in event:
             state.held.update(str(source) for source in event["chunk"])
+            state.named.update(str(name) for name in event.get("names", ()))
         elif "named" in event:
             state.named.update(str(n) for n in event["named"])
         elif "task" in event:

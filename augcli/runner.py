@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from augcli.config import Config
@@ -246,12 +246,13 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
     results = []
     try:  # the sources this worker now holds: if it dies between two of them, they are still named
         log.reopen_if_removed()
-        log.append({"chunk": [task.key for task, _ in work]})
+        prenamed = _planned_names(task for task, _ in work)
+        log.append({"chunk": [task.key for task, _ in work], "names": prenamed})
     except OutputWriteError as exc:
         return [TaskRecord(work[0][0].key, fatal=f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} "
                                                           f"writing {exc.filename}")]
     prefetch_seeds(task for task, _ in work)
-    journal = _TaskJournal(config, log)
+    journal = _TaskJournal(config, log, set(prenamed))
     with LibraryMessages.caught() as messages, announcing_writes(journal.announce):
         for task, fingerprint in work:
             record = process_task(task, config, fingerprint, messages, journal)
@@ -261,18 +262,32 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
     return results
 
 
-class _TaskJournal:
-    """What a chunk's tasks share: the run file, and the names of the current task's files, each journaled
-    right before its rename (``announcing_writes``)."""
+def _planned_names(tasks: Iterable[Task]) -> list[str]:
+    """The files the plan gives these tasks (placed sources, copies, mixed outputs), named in the chunk's
+    journal line before any of them is written: no line per file for them."""
+    names = []
+    for task in tasks:
+        if task.rows is None:  # a table's ranges are joined later, under names of their own
+            names += [task.original] if task.original else []
+            names += task.outputs
+            names += [mixed.output for mixed in task.item.mix]
+    return names
 
-    def __init__(self, config: Config, log: RunLog):
-        self.out_root, self.log = os.path.join(str(config.output), ""), log
+
+class _TaskJournal:
+    """What a chunk's tasks share: the run file, the files its chunk line named, and the names of the
+    current task's files; a file the chunk line did not name (a label file, say) is journaled right
+    before its rename (``announcing_writes``)."""
+
+    def __init__(self, config: Config, log: RunLog, prenamed: set[str]):
+        self.out_root, self.log, self.prenamed = os.path.join(str(config.output), ""), log, prenamed
         self.written: list[str] = []
 
     def announce(self, path: str) -> None:
         if path.startswith(self.out_root):  # write_atomic is given joined paths: no normalising needed
             relpath = path[len(self.out_root):].replace(os.sep, "/")
-            self.log.append({"name": relpath})
+            if relpath not in self.prenamed:
+                self.log.append({"name": relpath})
             self.written.append(relpath)
 
 

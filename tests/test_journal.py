@@ -120,3 +120,37 @@ def test_records_read_into_a_spool_write_the_same_journal(tmp_path):
     write_journal(tmp_path, list(state.records.values()), {"stray.png"})
     assert (state_dir(tmp_path) / JOURNAL_NAME).read_bytes() == before
     spool.close()
+
+
+def test_a_chunk_line_names_the_planned_files_and_only_other_files_get_a_line_each(tmp_path):
+    """A worker names every file the plan gives its chunk before writing any; a file the plan does not
+    list (a YOLO label file) is still named right before its rename."""
+    import json
+    from pathlib import Path
+
+    from augcli import runner
+    from augcli.config import load_config
+    from augcli.dataset import discover
+    from augcli.plan import build_plan
+
+    sample = Path(__file__).parent.parent / "sample_data" / "detection" / "yolo"
+    config = load_config(Path(__file__).parent.parent / "configs" / "detection_yolo.yaml",
+                         {"input": str(sample), "output": str(tmp_path / "out"), "copies": 2})
+    tasks = build_plan(config, discover(config).items).tasks
+    state_dir(config.output).mkdir(parents=True)
+    records = runner.process_chunk([(task, "fp") for task in tasks], config)
+    assert all(record.ok for record in records)
+    events = [json.loads(line) for line in RunLog(config.output).path.read_text().splitlines()]
+    chunk = events[0]
+    assert chunk["chunk"] == [task.key for task in tasks]
+    planned = [name for task in tasks for name in ([task.original] if task.original else []) + list(task.outputs)]
+    assert chunk["names"] == planned and len(planned) == 3 + 3 * 2 + 1  # originals, copies, val's image
+    one_by_one = [event["name"] for event in events if "name" in event]
+    written = {name for record in records for name in record.files}
+    assert set(one_by_one) == written - set(planned)  # the label files, val's included
+    assert sorted(one_by_one) == [f"labels/train/{stem}{copy}.txt" for stem in ("astronaut", "chelsea", "coffee")
+                                  for copy in ("", "__aug0", "__aug1")] + ["labels/val/rocket.txt"]
+    state = read_state(config.output)
+    assert written <= state.named and set(planned) <= state.named  # every file on disk is named
+    on_disk = {p.relative_to(config.output).as_posix() for p in config.output.rglob("*") if p.is_file()}
+    assert on_disk - {p for p in on_disk if p.startswith(".augcli/")} == written
