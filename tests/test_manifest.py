@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from augcli.manifest import MAX_INLINE_ARRAY, plain, read_manifest
 from tests.conftest import invoke, make_image_folder, write_config
@@ -35,3 +36,17 @@ def test_manifest_matches_the_golden_file(tmp_path):
         GOLDEN.write_text("".join(json.dumps(row) + "\n" for row in rows))
     golden = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
     assert rows == golden
+
+
+@pytest.mark.parametrize("value", [
+    {"a": "é\n\"x\\", "b": [1, 2.5, None, True, False, -0.0, 1e300, 10**30, float("nan"), float("-inf")]},
+    "a string", [], {}, 3, {"k": {"n": [{"m": "\u2028\x00\ud800"}]}}, {"2": 1, "1": [[], {}]},
+])
+def test_compact_json_writes_what_json_dumps_writes(value):
+    import json
+
+    from augcli.manifest import compact_json
+
+    assert compact_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
+        compact_json({"a": {1}})
