@@ -75,8 +75,12 @@ def glob_to_regex(pattern: str) -> re.Pattern:
 
 
 def _matcher(patterns: list[str]):
-    regexes = [glob_to_regex(p.removeprefix("./")) for p in patterns]
-    return lambda relpath: any(r.match(relpath) for r in regexes)
+    """relpath -> whether any of the patterns matches it: one regex for all of them (one call per file)."""
+    if not patterns:
+        return lambda relpath: False
+    either = "|".join(f"(?:{glob_to_regex(p.removeprefix('./')).pattern})" for p in patterns)
+    regex = re.compile(either, re.IGNORECASE)
+    return lambda relpath: regex.match(relpath) is not None
 
 
 def walk_files(root: Path, include_hidden: bool = False,

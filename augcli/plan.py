@@ -196,7 +196,7 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
             fmt = output_format(config, item.modality)
             head, suffix = _name_parts(item.relpath, fmt)
             copies = copies_for(item)
-            outputs = tuple(f"{head}{k}{suffix}" for k in range(copies))
+            outputs = (f"{head}0{suffix}",) if copies == 1 else tuple(f"{head}{k}{suffix}" for k in range(copies))
             seeds = Seeds(config.seed, item.relpath, copies)
             original = item.relpath if config.keep_originals else None
         else:
@@ -214,18 +214,22 @@ def _row_ranges(config: Config, relpath: str) -> list[tuple[int, int | None]] | 
 
 
 def _check_collisions(tasks: list[Task]) -> None:
-    writers: dict[str, str] = {}
+    writers: dict[str, tuple[Task, str]] = {}  # lower-cased output -> its first writer (described on a collision)
     for task in tasks:
         named = [(task.original, "original")] if task.original else []
-        named += [(out, f"copy {k}") for k, out in enumerate(task.outputs)]
+        named += [(out, k) for k, out in enumerate(task.outputs)]
         named += [(mixed.output, f"mixed output {mixed.copy}") for mixed in task.item.mix]
         for output, what in named:
-            first = writers.setdefault(output.lower(), f"{task.item.relpath} ({what})")
-            if first != f"{task.item.relpath} ({what})":
+            first = writers.setdefault(output.lower(), (task, what))
+            if first[0] is not task or first[1] != what:
                 raise DatasetError(
-                    f"output name collision: {output} would be written for both {first} and "
-                    f"{task.item.relpath} ({what}); rename or exclude one of the sources"
+                    f"output name collision: {output} would be written for both {_writer(*first)} and "
+                    f"{_writer(task, what)}; rename or exclude one of the sources"
                 )
+
+
+def _writer(task: Task, what: str | int) -> str:
+    return f"{task.item.relpath} ({f'copy {what}' if isinstance(what, int) else what})"
 
 
 def chunked(work: list, size: int, n_workers: int = 1) -> Iterator[list]:

@@ -180,7 +180,8 @@ def test_output_name_collision_is_refused_before_writing(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", image={"pipeline": RANDOM_PIPELINE})
     result = invoke("run", cfg)
     assert result.exit_code == 2
-    assert "output name collision: cats/img_00__aug0.png would be written for both" in result.output
+    assert ("output name collision: cats/img_00__aug0.png would be written for both cats/img_00.png (copy 0) and "
+            "cats/img_00__aug0.png (original); rename or exclude one of the sources") in result.output
     assert not (tmp_path / "out").exists()
 
 

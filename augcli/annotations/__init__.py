@@ -129,10 +129,17 @@ def layout(config: Any, relpaths: list[str]) -> Layout:
     return found
 
 
+def under(relpath: str, folder: str) -> bool:
+    """Whether ``relpath`` lies in a folder named ``folder`` (at any depth)."""
+    return folder + "/" in relpath and folder in relpath.split("/")[:-1]
+
+
 def beside(relpath: str, folder: str, replacement: str, suffix: str) -> str | None:
     """``relpath`` with its last ``folder`` folder (not the file name) renamed ``replacement`` and its
     suffix replaced by ``suffix``, or None when it lies under no such folder:
     ``beside("images/train/x.jpg", "images", "labels", ".txt")`` -> ``labels/train/x.txt``."""
+    if folder + "/" not in relpath:  # most files of most datasets: no need to split
+        return None
     parts = relpath.split("/")
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == folder:

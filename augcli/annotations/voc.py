@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from augcli.annotations import SPLIT_NAMES, Layout, beside
+from augcli.annotations import SPLIT_NAMES, Layout, beside, under
 from augcli.annotations.model import Annotations, Obj
 
 
@@ -25,12 +25,12 @@ def xml_path(image_relpath: str) -> str | None:
 def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
     present = set(relpaths)
     images = [r for r in relpaths if xml_path(r) is not None]
-    xmls = [r for r in relpaths if "Annotations" in r.split("/")[:-1] and r.lower().endswith(".xml")]
+    xmls = [r for r in relpaths if under(r, "Annotations") and r.lower().endswith(".xml")]
     if not images or not xmls:
         return None
     layout = Layout()
     layout.owned |= set(xmls)
-    lists = [r for r in relpaths if "ImageSets" in r.split("/")[:-1] and r.lower().endswith(".txt")]
+    lists = [r for r in relpaths if under(r, "ImageSets") and r.lower().endswith(".txt")]
     layout.owned |= set(lists)
     members: dict[str, dict[str, str]] = {}  # stem -> {list file: rest of its line}
     for rel in lists:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from augcli.annotations import Layout, beside, geometry, split_of
+from augcli.annotations import Layout, beside, geometry, split_of, under
 from augcli.annotations.model import Annotations, Obj
 
 REPAIR_TOLERANCE = 1e-3  # how far outside [0, 1] a coordinate may be and still count as rounding
@@ -30,7 +30,7 @@ def label_path(image_relpath: str) -> str | None:
 def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
     present = set(relpaths)
     images = [r for r in relpaths if label_path(r) is not None]
-    labels = [r for r in relpaths if "labels" in r.split("/")[:-1] and r.lower().endswith(".txt")]
+    labels = [r for r in relpaths if under(r, "labels") and r.lower().endswith(".txt")]
     if not labels or not images:
         return None
     layout = Layout()
