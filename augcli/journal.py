@@ -5,10 +5,11 @@ Files, all under ``OUTPUT/.augcli/`` (augcli's own; verify ignores them):
 - ``run-<pid>.jsonl``: appended by each process of a running run (workers and the main
   process), one JSON line per event, written with O_APPEND straight to the kernel:
   ``{"chunk": [sources], "names": [outputs]}`` when a worker takes a chunk (naming every file the plan
-  gives its sources), ``{"begin": source}`` when a task starts, ``{"name": output}`` right *before*
-  any other file is renamed into place (so a file that reaches its final name is always named), and
+  gives its sources, which it then makes in that order), ``{"name": output}`` right *before* any other
+  file is renamed into place (so a file that reaches its final name is always named), and
   ``{"task": record}`` once every file of the task is in place (its manifest rows, the
-  sha256 of each file it wrote, its aggregate fragments, or its error).
+  sha256 of each file it wrote, its aggregate fragments, or its error). The source a worker was
+  making when it died is the first one of its last chunk without a record.
 - ``journal.jsonl``: the compacted state, rewritten atomically at the start of a run (merging
   the run files a crashed run left) and at its end: ``{"named": [...]}`` (files an earlier run
   may have left that no record covers) and one ``{"task": record}`` per source whose outputs
@@ -223,9 +224,10 @@ class JournalState:
     records: dict[str, TaskRecord] = field(default_factory=dict)  # source -> its latest record
     named: set[str] = field(default_factory=set)  # every output relpath that some event names
     held: set[str] = field(default_factory=set)  # sources handed to a worker (in run files) ...
-    begun: set[str] = field(default_factory=set)  # ... begun ...
+    begun: set[str] = field(default_factory=set)  # ... begun (a "begin" event of earlier versions, too) ...
     finished: dict[str, TaskRecord] = field(default_factory=dict)  # ... and finished, with or without error
     dropped_lines: int = 0
+    last_chunk: list[str] = field(default_factory=list)  # of the run file being read
 
 
 def run_files(output: Path) -> list[Path]:
@@ -249,10 +251,15 @@ def read_state(output: Path, include_journal: bool = True, names_only: bool = Fa
             continue
         except OSError:
             continue
+        state.last_chunk = []
         with f:
             for raw in f:
                 if raw.strip():
                     _apply(state, raw, names_only, spool)
+        # a process makes its chunk's sources in order: the first without a record is the one it was making
+        begun = next((source for source in state.last_chunk if source not in state.finished), None)
+        if begun is not None and not names_only:
+            state.begun.add(begun)
     return state
 
 
@@ -264,7 +271,8 @@ def _apply(state: JournalState, raw: bytes, names_only: bool = False, spool: Row
         elif "begin" in event:
             state.begun.add(str(event["begin"]))
         elif "chunk" in event:
-            state.held.update(str(source) for source in event["chunk"])
+            state.last_chunk = [str(source) for source in event["chunk"]]
+            state.held.update(state.last_chunk)
             state.named.update(str(name) for name in event.get("names", ()))
         elif "named" in event:
             state.named.update(str(n) for n in event["named"])

@@ -319,8 +319,8 @@ def _prepare_worker_process() -> None:
 
 def process_task(task: Task, config: Config, fingerprint: str, messages: LibraryMessages,
                  journal: _TaskJournal) -> TaskRecord:
-    """Run one task, journaling as it goes: ``begin``, each file's name before its rename, then the
-    task's record once all its files are in place. A failed task keeps no rows (all or nothing)."""
+    """Run one task, journaling as it goes: each file's name before its rename (unless the chunk's line
+    named it), then the task's record once all its files are in place. A failed task keeps no rows (all or nothing)."""
     record = TaskRecord(task.key, fingerprint)  # a table's range of rows has a key of its own
     log, out_root, written = journal.log, journal.out_root, journal.written
     written.clear()
@@ -328,7 +328,6 @@ def process_task(task: Task, config: Config, fingerprint: str, messages: Library
     fragments: list = []
     try:
         try:
-            log.append({"begin": record.source})  # (process_chunk reopened the run file if a past run removed it)
             record.dropped = _modality(task.item.modality).process(task, config, rows, fragments)
         finally:
             record.warnings = messages.take()

@@ -154,3 +154,21 @@ def test_a_chunk_line_names_the_planned_files_and_only_other_files_get_a_line_ea
     assert written <= state.named and set(planned) <= state.named  # every file on disk is named
     on_disk = {p.relative_to(config.output).as_posix() for p in config.output.rglob("*") if p.is_file()}
     assert on_disk - {p for p in on_disk if p.startswith(".augcli/")} == written
+
+
+def test_the_source_a_killed_worker_was_making_is_the_first_of_its_last_chunk_without_a_record(tmp_path):
+    state_dir(tmp_path).mkdir()
+    log = RunLog(tmp_path)
+    log.append({"chunk": ["a.png", "b.png"], "names": ["a__aug0.png", "b__aug0.png"]})
+    log.append({"task": record("a.png").to_plain()})
+    log.append({"task": TaskRecord("b.png", error="cannot decode").to_plain()})  # finished, with an error
+    log.append({"chunk": ["c.png", "d.png", "e.png"], "names": ["c__aug0.png", "d__aug0.png", "e__aug0.png"]})
+    log.append({"task": record("c.png").to_plain()})
+    log.close()
+    other = tmp_path / ".augcli" / "run-1.jsonl"  # another worker, killed before its first record
+    other.write_text('{"chunk":["f.png","g.png"],"names":[]}\n')
+    state = read_state(tmp_path, include_journal=False)
+    assert state.begun == {"d.png", "f.png"}
+    assert state.held == {"a.png", "b.png", "c.png", "d.png", "e.png", "f.png", "g.png"}
+    assert set(state.finished) == {"a.png", "b.png", "c.png"} and set(state.records) == {"a.png", "c.png"}
+    assert {"d__aug0.png", "e__aug0.png"} <= state.named
