@@ -221,7 +221,7 @@ def _check_collisions(tasks: list[Task]) -> None:
         named += [(mixed.output, f"mixed output {mixed.copy}") for mixed in task.item.mix]
         for output, what in named:
             first = writers.setdefault(output.lower(), (task, what))
-            if first[0] is not task or first[1] != what:
+            if first[0].item.relpath != task.item.relpath or first[1] != what:  # a table's ranges share one
                 raise DatasetError(
                     f"output name collision: {output} would be written for both {_writer(*first)} and "
                     f"{_writer(task, what)}; rename or exclude one of the sources"
