@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import warnings
 from functools import lru_cache
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 from augcli.annotations import geometry
 from augcli.annotations.model import Annotations, ObjectRecord
 from augcli.memo import remember_last
+from augcli.seeding import generators
 
 #: Warps that bend straight lines: polygons follow them as masks, not as vertices.
 NON_AFFINE = frozenset({"ElasticTransform", "GridDistortion", "OpticalDistortion", "PiecewiseAffine",
@@ -137,7 +137,7 @@ def augment(pipeline, image: np.ndarray, ann: Annotations, seed: int, *, as_mask
     # RandomCropNearBBox crops near all the objects (whole pixels: it slices with them)
     data["cropping_bbox"] = _union_box(boxes) if boxes else [0, 0, width, height]
 
-    pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    pipeline.set_random_state(*generators(seed))
     if image.dtype == np.uint16:
         result = pipeline(image=image.astype(np.float32) / 65535.0, **data)
         out_image = np.clip(np.rint(result["image"] * 65535.0), 0, 65535).astype(np.uint16)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import random
 import warnings
 from functools import lru_cache
 from typing import Any
@@ -23,6 +22,7 @@ from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
 from augcli.modalities import policies
 from augcli.modalities import steps as steps_
+from augcli.seeding import generators
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -212,7 +212,7 @@ def augment(pipeline: A.Compose, image: np.ndarray, seed: int) -> tuple[np.ndarr
     albumentations computes on uint8 and float32: a 16-bit image goes through as float32 in
     [0, 1] and comes back as uint16, so its depth survives.
     """
-    pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    pipeline.set_random_state(*generators(seed))
     if image.dtype == np.uint16:
         result = pipeline(image=image.astype(np.float32) / 65535.0)
         out = np.clip(np.rint(result["image"] * 65535.0), 0, 65535).astype(np.uint16)
