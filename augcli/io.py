@@ -98,13 +98,12 @@ def read_file(path: str | Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         data = os.read(fd, 1 << 16)
-        if len(data) < 1 << 16:  # the whole file, unless it grew meanwhile
-            parts = [data]
-        else:  # a bigger file: the rest in one read
-            parts = [data, os.read(fd, max(1 << 16, os.fstat(fd).st_size - len(data) + 1))]
+        if len(data) < 1 << 16:  # a regular file's read is short only at its end
+            return data
+        parts = [data, os.read(fd, max(1 << 16, os.fstat(fd).st_size - len(data) + 1))]  # the rest in one read
         while parts[-1]:
             parts.append(os.read(fd, 1 << 20))
-        return parts[0] if len(parts) == 2 else b"".join(parts)
+        return b"".join(parts)
     finally:
         os.close(fd)
 
