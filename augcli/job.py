@@ -67,7 +67,7 @@ from augcli.manifest import (
     write_manifest,
 )
 from augcli.plan import Plan, build_plan, fingerprint, run_digest
-from augcli.runner import WorkerDied, execute
+from augcli.runner import WorkerDied, execute, long_lived
 from augcli.tables import PARTS_DIR
 
 Progress = Callable[[int, int], None]  # (sources done, sources to process)
@@ -171,18 +171,19 @@ def run(
 
 def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | None, dry_run: bool,
          progress: Progress | None, fresh: bool, signals: _Signals) -> RunResult:
-    if not isinstance(config, Config):
-        config = load_config(config, overrides)
-    started = time.perf_counter()
-    discovery = discover(config)
-    if not discovery.items:
+    with long_lived():  # the config, the files found and the plan: held to the end
+        if not isinstance(config, Config):
+            config = load_config(config, overrides)
+        started = time.perf_counter()
+        discovery = discover(config)
+        plan = build_plan(config, discovery.items) if discovery.items else None
+    if plan is None:
         patterns = {name: getattr(config, name).include for name in MODALITIES if getattr(config, name)}
         raise DatasetError(
             f"no files to process in {config.input}: nothing matches "
             + " or ".join(f"{name}.include {include}" for name, include in patterns.items())
             + "; check the patterns and the input folder"
         )
-    plan = build_plan(config, discovery.items)
     result = RunResult(config, plan, discovery, dry_run=dry_run)
     result.errors += [dict(e) for e in discovery.errors]  # unreadable folders, bad names
     if dry_run:
@@ -270,8 +271,9 @@ class _Execution:
         try:
             try:
                 try:
-                    self._recover()
-                    self._choose_reused()
+                    with long_lived():  # the records of earlier runs, the fingerprints
+                        self._recover()
+                        self._choose_reused()
                     status = self._execute()
                 except OutputWriteError as exc:  # the journal itself could not be written: disk full
                     self.result.fatal = _write_failure(exc)

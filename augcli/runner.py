@@ -82,6 +82,26 @@ def fan_out(chunk_func: Callable[..., list[R]], work: list, n_workers: int, *arg
             outputs.close()
 
 
+@contextlib.contextmanager
+def long_lived() -> Iterator[None]:
+    """Build state that lives to the end of the process (config, discovered files, plan, records) with the
+    cyclic garbage collector off, then exempt it from later collections (``gc.freeze``).
+
+    Such state holds no garbage cycles, but every collector pass scans every container object the process
+    holds: building a 20,000-source plan paid 0.15 s of passes in a run's main process before its workers
+    started (0.3 s in verify), and gathering its records another 0.1 s. Whatever runs after the block
+    (a task in the main process, say) is collected as usual; the frozen state is not scanned again.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:  # the outermost block
+            gc.freeze()
+            gc.enable()
+
+
 _forked_call: tuple[Callable[..., list], list[list], tuple] | None = None  # in a forked worker: what to run
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 IN_FLIGHT_PER_WORKER = 2  # chunks handed to a worker before it returns one: it never waits for the next
@@ -105,7 +125,7 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
             stream.flush()
     context = multiprocessing.get_context("fork")
     workers: list[_ForkedWorker] = []
-    collecting = False
+    gathering = None
     try:
         _forked_call = (chunk_func, chunks, args)
         gc.freeze()  # what the children inherit is never collected there: no full collection walks it
@@ -122,13 +142,10 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
                 workers.append(_ForkedWorker(process, task_writer, result_reader))
         finally:
             _forked_call = None
-            gc.unfreeze()
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        # From here the main process only gathers records, which live to the end of the run: the cyclic
-        # garbage collector would scan them again and again (0.1 s of its 0.3 s of CPU at 20,000 sources)
-        # and never free one. It makes no cycles worth collecting meanwhile.
-        collecting = gc.isenabled()
-        gc.disable()
+        # From here the main process only gathers records, which live to the end of the run
+        gathering = long_lived()
+        gathering.__enter__()
         done: dict[int, list] = {}
         next_out = next_sent = 0
         while next_out < len(chunks):
@@ -146,8 +163,8 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
                 yield from done.pop(next_out)
                 next_out += 1
     finally:
-        if collecting:
-            gc.enable()
+        if gathering is not None:
+            gathering.__exit__(None, None, None)
         for worker in workers:  # stopping is the point: a half-written file is a temp file the journal names
             worker.process.kill()
         for worker in workers:  # gone before the caller reads their run files
@@ -292,7 +309,8 @@ class _TaskJournal:
 
 
 @functools.cache
-def _modality(name: str) -> Any:
+def modality_module(name: str) -> Any:
+    """augcli.modalities.<name>, looked up once per process."""
     return importlib.import_module(f"augcli.modalities.{name}")
 
 
@@ -328,7 +346,7 @@ def process_task(task: Task, config: Config, fingerprint: str, messages: Library
     fragments: list = []
     try:
         try:
-            record.dropped = _modality(task.item.modality).process(task, config, rows, fragments)
+            record.dropped = modality_module(task.item.modality).process(task, config, rows, fragments)
         finally:
             record.warnings = messages.take()
     except OutputWriteError as exc:

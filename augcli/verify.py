@@ -5,20 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from augcli.config import Config, load_config
 from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
-from augcli.io import sha256, sha256_file
+from augcli.io import capture_writes, read_file, sha256, sha256_file
 from augcli.journal import LOCK_NAME
 from augcli.lock import OutputLock
 from augcli.manifest import MANIFEST_NAME, RUN_NAME, STATE_DIR, is_own_file, read_manifest
-from augcli.plan import Task, build_plan
-from augcli.runner import fan_out
+from augcli.plan import Task, build_plan, prefetch_seeds
+from augcli.runner import fan_out, long_lived, modality_module
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,21 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
 
 
 def _verify(output: Path, sample: int | None, workers: int | None) -> VerifyReport:
+    with long_lived():  # the records, the config, the files found and the plan: held to the end
+        report, work, config, cause, failed, chosen = _prepare(output, sample)
+    n_workers = workers or config.n_workers([task for task, _, _ in work if task is not None])
+    for findings, regenerated, messages in fan_out(_verify_chunk, work, n_workers, config, str(output), cause,
+                                                   failed):
+        report.findings += findings
+        report.regenerated += regenerated
+        report.warnings.update(messages)
+    report.hashed = len(chosen)
+    report.findings.sort(key=lambda f: (f.path, f.problem))
+    return report
+
+
+def _prepare(output: Path, sample: int | None) -> tuple[VerifyReport, list, Config, str, set, list[dict]]:
+    """The report of what the listing shows (missing and stray files), and the work to re-derive the rest."""
     run, rows = _read_records(output)
     try:
         config = load_config(run["config"])
@@ -86,21 +101,13 @@ def _verify(output: Path, sample: int | None, workers: int | None) -> VerifyRepo
             groups.setdefault(row["source"], []).append(row)
     # The plan of every discovered item, as the run made it: balance and mix depend on the whole dataset.
     # A table made in row ranges is regenerated whole, as one task.
-    tasks = {task.item.relpath: replace(task, rows=None) for task in build_plan(config, list(items.values())).tasks
-             if task.first}
+    tasks = {task.item.relpath: task if task.rows is None else replace(task, rows=None)
+             for task in build_plan(config, list(items.values())).tasks if task.first and task.item.relpath in groups}
+    prefetch_seeds(tasks.values())  # all at once, as a run does (one vectorised call, not one per source)
     work = [(_cut(tasks[source], source_rows) if source in tasks else None, source, source_rows)
             for source, source_rows in groups.items()]
     failed = {error.get("source") for error in run.get("errors", [])}
-    n_workers = workers or config.n_workers([task for task, _, _ in work if task is not None])
-    cause = _likely_cause(report.version_changes)
-    for findings, regenerated, messages in fan_out(_verify_chunk, work, n_workers, config, str(output), cause,
-                                                   failed):
-        report.findings += findings
-        report.regenerated += regenerated
-        report.warnings.update(messages)
-    report.hashed = len(chosen)
-    report.findings.sort(key=lambda f: (f.path, f.problem))
-    return report
+    return report, work, config, _likely_cause(report.version_changes), failed, chosen
 
 
 def _read_records(output: Path) -> tuple[dict, list[dict]]:
@@ -162,9 +169,8 @@ def _verify_chunk(work: list[tuple[Task | None, str, list[dict]]], config: Confi
     # release the GIL): the one cost a run does not have is then off the critical path.
     # Library warnings and C libraries' stderr lines are caught as the run catches them (the run
     # reported them already): they are counted in the report, not printed over verify's own lines.
-    with ThreadPoolExecutor(1) as pool, LibraryMessages.caught() as messages:
-        on_disk = {r["output"]: pool.submit(_read_output, os.path.join(output, r["output"]))
-                   for _, _, rows in work for r in rows}
+    on_disk = _ReadAhead([os.path.join(output, r["output"]) for _, _, rows in work for r in rows], output)
+    with LibraryMessages.caught() as messages:
         for task, source, rows in work:
             if task is None or all("sidecar_of" in r for r in rows):
                 # not a source the run augmented or placed (a rewritten metadata.csv, a source gone
@@ -179,14 +185,45 @@ def _verify_chunk(work: list[tuple[Task | None, str, list[dict]]], config: Confi
 COMPARE_BYTES_UP_TO = 16 << 20  # a smaller output is compared byte for byte with its regenerated bytes
 
 
+class _ReadAhead:
+    """The files of a chunk read in order on a thread of their own, ahead of the regeneration that needs
+    them (file reads and OpenCV both release the GIL). One thread per chunk, not a task per file: handing
+    each 5 KB file between threads cost more than reading it."""
+
+    def __init__(self, paths: list[str], output: str):
+        self._root = os.path.join(output, "")
+        self._wanted = dict.fromkeys(paths)  # a table's rows share their file: read once
+        self._read: dict[str, bytes | str | None] = {}
+        self._ready = threading.Condition()
+        threading.Thread(target=self._read_all, name="augcli-verify-reads", daemon=True).start()
+
+    def _read_all(self) -> None:
+        for path in self._wanted:
+            try:
+                found = _read_output(path)
+            except Exception:  # never leave a reader waiting (out of memory, say): unreadable
+                found = None
+            with self._ready:
+                self._read[path] = found
+                self._ready.notify()
+
+    def __getitem__(self, name: str) -> bytes | str | None:
+        """The file's bytes (or sha256, or None: see ``_read_output``), waiting for it if needed."""
+        path = self._root + name
+        if path not in self._wanted:
+            return _read_output(path)
+        with self._ready:
+            while path not in self._read:
+                self._ready.wait()
+            return self._read[path]
+
+
 def _read_output(path: str) -> bytes | str | None:
     """A file on disk as verify compares it: its bytes (compared with the regenerated ones: cheaper than
     hashing them), the sha256 of a large one, or None when it cannot be read."""
     try:
-        if os.path.getsize(path) > COMPARE_BYTES_UP_TO:
-            return _file_sha256(path)
-        with open(path, "rb") as f:
-            return f.read()
+        data = read_file(path) if os.path.getsize(path) <= COMPARE_BYTES_UP_TO else None
+        return data if data is not None and len(data) <= COMPARE_BYTES_UP_TO else _file_sha256(path)
     except OSError:
         return None
 
@@ -201,8 +238,8 @@ def _matches(found: bytes | str | None, expected_sha256: str | None, regenerated
     return found == expected_sha256
 
 
-def _check_file_hashes(row: dict, config: Config, on_disk: dict[str, Future]) -> list[Finding]:
-    if not _matches(on_disk[row["output"]].result(), row["sha256"], None):
+def _check_file_hashes(row: dict, config: Config, on_disk: _ReadAhead) -> list[Finding]:
+    if not _matches(on_disk[row["output"]], row["sha256"], None):
         return [Finding(row["output"], "changed", "its sha256 differs from the manifest: it was modified")]
     try:
         source_hash = _file_sha256(os.path.join(config.input, row["source"]))
@@ -223,21 +260,17 @@ def _key(row: dict) -> tuple:
     return row["output"], row.get("row"), row.get("line")
 
 
-def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, on_disk: dict[str, Future], cause: str,
+def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, on_disk: _ReadAhead, cause: str,
                             failed_in_run: bool) -> tuple[list[Finding], int]:
     """Regenerate a source's outputs in memory with the run's own code and compare: a sample whose
     seed or hash regenerates differently means the run cannot be reproduced here; samples that all
     match but a file whose bytes differ mean the file was changed after the run."""
-    import importlib
-
-    from augcli.io import capture_writes
-
     item = task.item
     fresh: list = []
     error = None
     with capture_writes() as written:
         try:
-            importlib.import_module(f"augcli.modalities.{item.modality}").process(task, config, fresh, [])
+            modality_module(item.modality).process(task, config, fresh, [])
         except Exception as exc:  # a library failing on one source: a finding, never a crash
             error = _reason(exc)
     if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):
@@ -268,7 +301,7 @@ def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, on_dis
                 expected = None if data is None else sha256(data)
             else:
                 expected = next(r["sha256"] for r in rows if r["output"] == name)
-            if expected is not None and not _matches(on_disk[name].result(), expected, data):
+            if expected is not None and not _matches(on_disk[name], expected, data):
                 findings.append(Finding(name, "changed", "its sha256 differs from the manifest: "
                                                          "the file was modified after the run"))
     return findings, len({_key(r) for r in rows if r["copy"] is not None} & set(regenerated))
