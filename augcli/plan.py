@@ -6,9 +6,8 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
 
 from augcli.balance import copies_per_source
 from augcli.config import Config
@@ -262,15 +261,6 @@ def run_digest(config: Config, modality: str, versions: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    if cls not in _FIELD_NAMES:
-        _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return _FIELD_NAMES[cls]
-
-
 def fingerprint(task: Task, config: Config, versions: dict[str, str], run: str | None = None) -> str:
     """What shapes a task's outputs: a recorded output whose fingerprint still matches (and whose source
     and file still have their recorded sha256) can be kept on resume instead of being made again.
@@ -279,26 +269,15 @@ def fingerprint(task: Task, config: Config, versions: dict[str, str], run: str |
     seeds, the run seed and copies (tables and lines derive per-sample seeds from them), its
     modality's config section and library versions, and augcli's version.
     """
-    seeds = task.seeds  # every field of the task counts (a field added later, a mix partner say, too)
-    shape: dict[str, Any] = {name: getattr(task, name) for name in _field_names(type(task)) if name != "seeds"}
-    if task.rows is None:  # a whole source: the fingerprint it had before tables were cut into ranges
-        del shape["rows"]
-    item = task.item
-    shape["item"] = {name: getattr(item, name) for name in _field_names(type(item))}
-    # labels and mix partners by their repr (frozen dataclasses of tuples, numbers, strings and dicts read
-    # from files: the same in any process): 8x cheaper than asdict's deep copy and its JSON
-    if item.annotations is not None:
-        shape["item"]["annotations"] = repr(item.annotations)
-    if item.mix:
-        shape["item"]["mix"] = [repr(mixed) for mixed in item.mix]
-    if item.action == AUGMENT:
-        shape.update(run=run or run_digest(config, item.modality, versions),
-                     seeds=[seeds.seed, seeds.relpath, seeds.count] if isinstance(seeds, Seeds) else list(seeds))
+    # Every field of the task and its item, by their dataclass repr (a field added later counts too): frozen
+    # dataclasses of tuples, numbers, strings and dicts read from files, labels and mix partners included,
+    # the same in any process (PYTHONHASHSEED does not enter). Seeds show their (seed, path, count).
+    parts = [repr(task)]
+    if task.item.action == AUGMENT:
+        parts.append(run or run_digest(config, task.item.modality, versions))
     if task.item.mix:  # a mixed output is made from its partner too: a changed partner remakes it
         from augcli.io import sha256_file
 
-        shape["partners"] = {m.partner: sha256_file(config.input / m.partner) for m in task.item.mix}
-    # the repr of strings, numbers, None, tuples, lists and dicts in field order: the same in every process
-    # and Python version, and 3x cheaper than JSON with sorted keys
-    blob = repr(shape)
+        parts.append(repr({m.partner: sha256_file(config.input / m.partner) for m in task.item.mix}))
+    blob = "\n".join(parts)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]

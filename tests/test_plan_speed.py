@@ -39,3 +39,20 @@ def test_prefetched_seeds_in_blocks_are_item_seed():
     for task in tasks:
         assert task.seeds.values == tuple(item_seed(7, task.item.relpath, k) for k in range(task.seeds.count)) \
             or (task.seeds.count == 0 and task.seeds.values is None)
+
+
+def test_a_fingerprint_is_the_same_with_the_seeds_computed_or_not(tmp_path):
+    from augcli.dataset import AUGMENT, Item
+    from augcli.plan import Seeds, Task, fingerprint, prefetch_seeds
+
+    def task(copies, seed=7):
+        item = Item("c/1.jpg", "image", "c", None, AUGMENT)
+        return Task(item, None, ("c/1__aug0.jpg",), Seeds(seed, "c/1.jpg", copies))
+
+    config = type("Config", (), {})()
+    before = fingerprint(task(1), config, {}, run="r")
+    computed = task(1)
+    prefetch_seeds([computed])
+    assert computed.seeds.values is not None and fingerprint(computed, config, {}, run="r") == before
+    assert len({before, fingerprint(task(2), config, {}, run="r"), fingerprint(task(1, seed=8), config, {}, run="r"),
+                fingerprint(task(1), config, {}, run="other")}) == 4  # copies, seed and the run's digest count
