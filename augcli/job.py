@@ -375,7 +375,8 @@ class _Execution:
         record.rows = self.spool.put(record.rows)
         self.outcomes[record.source] = record
         result = self.result
-        result.warnings.update(record.warnings)
+        if record.warnings:
+            result.warnings.update(record.warnings)
         if record.fatal:
             result.fatal = record.fatal
             return "failed"
