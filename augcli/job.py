@@ -67,7 +67,7 @@ from augcli.manifest import (
     write_manifest,
 )
 from augcli.plan import Plan, build_plan, fingerprint, run_digest
-from augcli.runner import WorkerDied, execute, long_lived
+from augcli.runner import WorkerDied, execute, long_lived, thawed_after
 from augcli.tables import PARTS_DIR
 
 Progress = Callable[[int, int], None]  # (sources done, sources to process)
@@ -161,7 +161,7 @@ def run(
     written is journaled; the same call resumes). ``fresh`` rewrites every output.
     """
     signals = _Signals()  # from the start: discovering a large input can take a while
-    with signals.installed():
+    with signals.installed(), thawed_after():
         try:
             return _run(config, overrides, dry_run, progress, fresh, signals)
         except _Signalled as stop:

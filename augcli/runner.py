@@ -102,6 +102,16 @@ def long_lived() -> Iterator[None]:
             gc.enable()
 
 
+@contextlib.contextmanager
+def thawed_after() -> Iterator[None]:
+    """Around a public call (``run``, ``verify``): what ``long_lived`` and the fork froze is collectable again
+    once it returns, so a long-lived caller (a notebook, a service) keeps no uncollectable state of ours."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 _forked_call: tuple[Callable[..., list], list[list], tuple] | None = None  # in a forked worker: what to run
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 IN_FLIGHT_PER_WORKER = 2  # chunks handed to a worker before it returns one: it never waits for the next

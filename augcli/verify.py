@@ -18,7 +18,7 @@ from augcli.journal import LOCK_NAME
 from augcli.lock import OutputLock
 from augcli.manifest import MANIFEST_NAME, RUN_NAME, STATE_DIR, is_own_file, read_manifest
 from augcli.plan import Task, build_plan, prefetch_seeds
-from augcli.runner import fan_out, long_lived, modality_module
+from augcli.runner import fan_out, long_lived, modality_module, thawed_after
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: in
     output = Path(output_dir).resolve()
     lock = OutputLock.shared(output / STATE_DIR / LOCK_NAME, output)  # not while a run writes it
     try:
-        return _verify(output, sample, workers)
+        with thawed_after():
+            return _verify(output, sample, workers)
     finally:
         if lock is not None:
             lock.release()

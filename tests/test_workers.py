@@ -136,4 +136,20 @@ def test_forked_results_come_in_order_and_the_garbage_collector_is_back_after_th
     stopped = fan_out(_square_or_die, list(range(200, 400)), 2)
     next(stopped)
     stopped.close()  # the caller stops early (a signal, on_error: fail)
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() > 0  # the records gathered: frozen until the public call ends
+    gc.unfreeze()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_and_a_verify_from_python_leave_nothing_frozen_and_collect_as_before(tmp_path, dataset, workers):
+    import gc
+
+    from augcli.job import run
+    from augcli.verify import verify
+
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {"p": 0.5}}]}, workers=workers)
+    gc.freeze()  # whatever the caller froze itself is collectable again too (the collector has no finer call)
+    assert run(str(cfg)).status == "complete"
+    assert gc.get_freeze_count() == 0 and gc.isenabled()  # a notebook's own state stays collectable
+    assert verify(tmp_path / "out").exit_code == 0
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
