@@ -43,6 +43,23 @@ def generators(seed: int) -> tuple[Any, random.Random]:
     return LazyGenerator(seed), random.Random(seed)
 
 
+class SeedBlocks:
+    """``item_seed(seed, name_of(i), k)`` for sample ``i`` (a table's row, a file's line) and copy ``k``,
+    computed by ``item_seeds`` in blocks of ``block`` samples as they are asked for: one vectorised call
+    per block instead of ~12 us of SeedSequence per sample, and never all of a big file's at once."""
+
+    def __init__(self, seed: int, name_of: Any, copies: int, block: int = 4096):
+        self.seed, self.name_of, self.copies, self.block = seed, name_of, copies, block
+        self._at, self._seeds = -1, []
+
+    def __call__(self, i: int, k: int) -> int:
+        if i // self.block != self._at:
+            self._at = i // self.block
+            names = [self.name_of(j) for j in range(self._at * self.block, (self._at + 1) * self.block)]
+            self._seeds = item_seeds(self.seed, names, self.copies)
+        return self._seeds[i - self._at * self.block][k]
+
+
 def seed_globals(seed: int) -> None:
     """Seed the global generators that libraries without their own seeding draw from.
 

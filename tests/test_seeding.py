@@ -57,3 +57,11 @@ def test_a_lazy_numpy_generator_gives_the_pipeline_the_same_numbers_as_the_gener
     flip = image.build_pipeline([{"HorizontalFlip": {"p": 0.5}}, {"RandomBrightnessContrast": {"p": 0.5}}])
     image.augment(flip, photo, 7)
     assert isinstance(flip.random_generator, LazyGenerator) and flip.random_generator._made is None  # never made
+
+
+def test_seed_blocks_are_item_seed_in_any_order():
+    from augcli.seeding import SeedBlocks
+
+    seeds = SeedBlocks(42, lambda i: f"train/a.csv#{i}", 3, block=5)
+    asked = [(i, k) for k in range(3) for i in range(12)] + [(11, 0), (0, 2), (7, 1)]  # copies outer, back again
+    assert [seeds(i, k) for i, k in asked] == [item_seed(42, f"train/a.csv#{i}", k) for i, k in asked]

@@ -31,7 +31,7 @@ from augcli.modalities import eda
 from augcli.modalities import steps as steps_
 from augcli.modalities import text_tokens as tt
 from augcli.modalities.text_lexicon import Lexicon, SynonymOptions, allowed_pos, case_pattern, match_case
-from augcli.seeding import item_seed, seed_globals
+from augcli.seeding import SeedBlocks, seed_globals
 
 NLPAUG_STEPS = {  # step name -> nlpaug module
     "SynonymAug": "word", "AntonymAug": "word", "RandomWordAug": "word", "SplitAug": "word",
@@ -178,6 +178,7 @@ class _SpanNlpaug:
         return out, [{"name": self.name, "params": {"changes": sorted(changes, key=lambda c: c["start"])}}]
 
 
+@lru_cache(maxsize=4096)  # the words a dictionary or a typo gives: they repeat
 def _one_word(new: str) -> bool:
     tokens = tt.tokenize(new)
     return len(tokens) == 1 and tokens[0].kind != "punct" and len(tokens[0].text) == len(new)
@@ -649,6 +650,7 @@ def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -
     _place_original(task, config, data, source_hash, rows)
     lines = text.splitlines(keepends=True)
     dropped = 0
+    seed_of = SeedBlocks(config.seed, lambda number: f"{task.item.relpath}:{number}", len(task.outputs))
     for copy, output in enumerate(task.outputs):
         new_lines, line_rows = [], []
         for number, line in enumerate(lines):
@@ -656,7 +658,7 @@ def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -
             if not body.strip():
                 new_lines.append(line)
                 continue
-            seed = item_seed(config.seed, f"{task.item.relpath}:{number}", copy)
+            seed = seed_of(number, copy)
             out, steps = augment(pipeline, body, seed)
             new_lines.append(out + line[len(body) :])
             line_rows.append((number, seed, steps, out))
@@ -734,6 +736,7 @@ def _table_rows(task, config, pipeline, table, start, stop, offset, source_hash,
     relpath, section, key = task.item.relpath, config.text, table.key
     out_records: list[Any] = []
     dropped = 0
+    seed_of = SeedBlocks(config.seed, lambda row: f"{relpath}#{row}", max(table.copies[start:stop], default=0))
     for source_row in range(start, stop):
         record = table.records[source_row]
         original = record[key] if isinstance(record[key], str) else ("" if record[key] is None else str(record[key]))
@@ -743,7 +746,7 @@ def _table_rows(task, config, pipeline, table, start, stop, offset, source_hash,
                              label=label, source_row=source_row, row=offset + len(out_records)))
             out_records.append(_tagged(record, key, original, source_row, None, table.is_jsonl))
         for copy in range(table.copies[source_row]):
-            seed = item_seed(config.seed, f"{relpath}#{source_row}", copy)
+            seed = seed_of(source_row, copy)
             out, steps = augment(pipeline, original, seed)
             if section.drop_unchanged and out == original:
                 dropped += 1

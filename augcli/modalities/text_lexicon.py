@@ -42,6 +42,7 @@ class Analysis:
     tags: tuple[str, ...]  # Penn tags the form can have as this lemma and pos
 
 
+@lru_cache(maxsize=65536)  # the words of a corpus repeat
 def case_pattern(word: str) -> str:
     letters = [c for c in word if c.isalpha()]
     if not letters or all(c.islower() for c in letters):

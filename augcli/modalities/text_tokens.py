@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _MARK = "\u0300-\u036f"  # combining accents: 'café' written with a separate accent is one word
 _LETTER = rf"(?:[^\W\d_][{_MARK}]*)"
@@ -32,11 +33,9 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_APOSTROPHES = "'\u2019"
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple: 3x cheaper to make than a frozen dataclass, some 25 per row of a table
     start: int
     end: int
     text: str
@@ -45,16 +44,18 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     tokens = []
+    append = tokens.append
     for match in _TOKEN.finditer(text):
         kind, value = match.lastgroup, match.group()
         if kind == "word":
-            if any(a in value for a in _APOSTROPHES):
+            if "'" in value or "\u2019" in value:  # an apostrophe, straight or typographic
                 kind = "contraction"
             elif "-" in value:
                 kind = "compound"
             elif not value.isalpha():
                 kind = "alnum"  # mp3, B2B: kept whole, never looked up
-        tokens.append(Token(match.start(), match.end(), value, kind))
+        start, end = match.span()
+        append(Token(start, end, value, kind))
     return tokens
 
 
@@ -74,7 +75,7 @@ def candidates(text: str, tokens: list[Token], family: str, protected: list[tupl
     kinds = FAMILIES[family]
     return [t for t in tokens
             if t.kind in kinds and (len(t.text) > 1 or t.kind == "emoji")
-            and not any(s < t.end and t.start < e for s, e in protected)]
+            and not (protected and any(s < t.end and t.start < e for s, e in protected))]
 
 
 def sentence_initial(text: str, token: Token) -> bool:
