@@ -6,10 +6,11 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from augcli.errors import OutputWriteError
+from augcli.errors import ItemError, OutputWriteError
 
 #: ``.<name>.augcli-<pid>.tmp`` in the output's own folder (and ``.<name>.<pid>.tmp`` of older versions):
 #: names only augcli makes, so the next run may delete any it finds.
@@ -94,9 +95,13 @@ def announcing_writes(announce: Callable[[str], None]) -> Iterator[None]:
 
 def read_file(path: str | Path) -> bytes:
     """A file's bytes, read straight from the descriptor: half the cost of ``open(path, "rb").read()``
-    (no buffered file object, no size query) for the small files most sources are."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    (no buffered file object) for the small files most sources are. ItemError for anything but a
+    regular file: reading a FIFO would wait forever."""
+    # O_NONBLOCK: a FIFO where a file was expected opens at once instead of waiting for a writer
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ItemError("not a regular file (a pipe, socket or device): remove it or exclude it")
         data = os.read(fd, 1 << 16)
         if len(data) < 1 << 16:  # a regular file's read is short only at its end
             return data
@@ -125,10 +130,12 @@ def capture_writes() -> Iterator[dict[str, bytes]]:
     finally:
         _captured = previous
 def sha256_file(path: str | Path) -> str | None:
-    """Hash of a file's bytes, or None if it cannot be read (absent, a folder, unreadable)."""
+    """Hash of a file's bytes, or None if it cannot be read (absent, a folder, a pipe, unreadable)."""
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a FIFO would be waited on forever
+                return None
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     except OSError:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from augcli.config import Config, load_config
 from augcli.dataset import discover, walk_files
-from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError
+from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError, ItemError
 from augcli.io import capture_writes, read_file, sha256, sha256_file
 from augcli.journal import LOCK_NAME
 from augcli.lock import OutputLock
@@ -225,7 +227,7 @@ def _read_output(path: str) -> bytes | str | None:
     try:
         data = read_file(path) if os.path.getsize(path) <= COMPARE_BYTES_UP_TO else None
         return data if data is not None and len(data) <= COMPARE_BYTES_UP_TO else _file_sha256(path)
-    except OSError:
+    except (OSError, ItemError):  # gone, unreadable, or not a regular file
         return None
 
 
@@ -252,7 +254,11 @@ def _check_file_hashes(row: dict, config: Config, on_disk: _ReadAhead) -> list[F
 
 
 def _file_sha256(path: str) -> str:
-    with open(path, "rb") as f:
+    """The sha256 of a regular file; OSError for anything else (a FIFO would be waited on forever)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
         return hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else sha256(f.read())
 
 

@@ -70,3 +70,13 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_pipe_where_a_file_was_is_an_error_at_once_not_a_wait(tmp_path):
+    from augcli.errors import ItemError
+    from augcli.io import sha256_file
+
+    os.mkfifo(tmp_path / "x.jpg")  # nothing ever writes to it: opening it to read would block forever
+    with pytest.raises(ItemError, match=r"not a regular file \(a pipe, socket or device\): remove it or exclude it"):
+        read_file(tmp_path / "x.jpg")
+    assert sha256_file(tmp_path / "x.jpg") is None

@@ -212,3 +212,26 @@ def test_verify_waits_for_no_run_and_a_run_does_not_start_under_a_verify(run_out
         holder.kill()
         holder.wait()
     assert result.exit_code == 2 and "is in use by another augcli process (a verify?)" in result.output
+
+
+def test_pipes_where_files_were_are_findings_and_errors_never_a_wait(tmp_path, dataset):
+    """A FIFO in the input or in an output folder: nothing writes to it, so opening it to read would wait
+    forever. The run records an error for that source; verify names the output it replaces."""
+    import os
+    import subprocess
+    import sys
+
+    os.mkfifo(dataset / "train" / "cat" / "stuck.png")
+    cfg = write_config(tmp_path / "c.yaml", copies=1, workers=2, image={"pipeline": PIPELINE})
+    run = subprocess.run([sys.executable, "-m", "augcli", "run", str(cfg), "--json"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert json.loads(run.stdout)["errors"] == [{"source": "train/cat/stuck.png", "reason": (
+        "not a regular file (a pipe, socket or device): remove it or exclude it")}]
+    victim = tmp_path / "out" / "train" / "dog" / "img_01__aug0.png"
+    victim.unlink()
+    os.mkfifo(victim)
+    check = subprocess.run([sys.executable, "-m", "augcli", "verify", str(tmp_path / "out")], capture_output=True,
+                           text=True, timeout=120)
+    assert check.returncode == 1, check.stderr
+    assert "changed: train/dog/img_01__aug0.png: its sha256 differs from the manifest" in check.stderr
