@@ -103,9 +103,13 @@ def read_file(path: str | Path) -> bytes:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ItemError("not a regular file (a pipe, socket or device): remove it or exclude it")
         data = os.read(fd, 1 << 16)
-        if len(data) < 1 << 16:  # a regular file's read is short only at its end
-            return data
-        parts = [data, os.read(fd, max(1 << 16, os.fstat(fd).st_size - len(data) + 1))]  # the rest in one read
+        if len(data) < 1 << 16:  # the end, on a local disk; a network or FUSE file system may read short
+            rest = os.read(fd, 1 << 16) if data else b""
+            if not rest:
+                return data
+            parts = [data, rest]
+        else:  # a bigger file: the rest in one read
+            parts = [data, os.read(fd, max(1 << 16, os.fstat(fd).st_size - len(data) + 1))]
         while parts[-1]:
             parts.append(os.read(fd, 1 << 20))
         return b"".join(parts)

@@ -167,6 +167,7 @@ class RunLog:
     def __init__(self, output: Path):
         self.path = state_dir(output) / f"{RUN_PREFIX}{os.getpid()}{RUN_SUFFIX}"
         self._fd: int | None = None
+        self._torn = False  # a write failed part-way: the file ends in a partial line, nothing more is added
 
     def reopen_if_removed(self) -> None:
         """A worker outlives a run (loky reuses it): if the run's end removed this file, start a new one."""
@@ -180,10 +181,18 @@ class RunLog:
 
     def append(self, event: dict[str, Any]) -> None:
         try:
+            if self._torn:  # a line after a torn one would be glued to it, and both lost
+                raise OSError(28, "No space left on device")
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             data = line(event)
-            if os.write(self._fd, data) != len(data):  # a short write: the disk filled up under us
+            try:
+                written = os.write(self._fd, data)
+            except OSError:
+                self._torn = True  # part of it may be there
+                raise
+            if written != len(data):  # a short write: the disk filled up under us
+                self._torn = True
                 raise OSError(28, "No space left on device")
         except OSError as exc:
             raise OutputWriteError(exc.errno, exc.strerror or str(exc), str(self.path)) from exc
@@ -193,6 +202,7 @@ class RunLog:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+        self._torn = False  # the next line, if any, starts a new file (a worker outliving a run)
 
 
 _process_logs: dict[tuple[str, int], RunLog] = {}

@@ -98,18 +98,28 @@ def long_lived() -> Iterator[None]:
         yield
     finally:
         if collecting:  # the outermost block
-            gc.freeze()
+            if _may_freeze[0]:
+                gc.freeze()
             gc.enable()
+
+
+_may_freeze = [True]  # False while a caller's own frozen objects must stay as they are
 
 
 @contextlib.contextmanager
 def thawed_after() -> Iterator[None]:
     """Around a public call (``run``, ``verify``): what ``long_lived`` and the fork froze is collectable again
-    once it returns, so a long-lived caller (a notebook, a service) keeps no uncollectable state of ours."""
+    once it returns, so a long-lived caller (a notebook, a service) keeps no uncollectable state of ours.
+    A caller that froze objects itself keeps them frozen: then nothing is frozen or unfrozen here (the
+    collector has no call that would tell our objects from the caller's)."""
+    before = _may_freeze[0]
+    ours = _may_freeze[0] = before and gc.get_freeze_count() == 0
     try:
         yield
     finally:
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
+        _may_freeze[0] = before
 
 
 _forked_call: tuple[Callable[..., list], list[list], tuple] | None = None  # in a forked worker: what to run
@@ -138,7 +148,8 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
     gathering = None
     try:
         _forked_call = (chunk_func, chunks, args)
-        gc.freeze()  # what the children inherit is never collected there: no full collection walks it
+        if _may_freeze[0]:
+            gc.freeze()  # what the children inherit is never collected there: no full collection walks it
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # a Ctrl-C reaches children that ignore it
         try:
             for _ in range(n_workers):

@@ -33,9 +33,16 @@ class LazyGenerator:
         self._seed, self._made = seed, None
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_made", "_seed"):  # copy/pickle probing, an unset slot
+            raise AttributeError(name)
         if self._made is None:
             self._made = np.random.default_rng(self._seed)
         return getattr(self._made, name)
+
+    def __reduce__(self) -> tuple:  # copied or pickled with a pipeline: the generator it stands for, as it is
+        if self._made is None:
+            self._made = np.random.default_rng(self._seed)
+        return self._made.__reduce__()
 
 
 def generators(seed: int) -> tuple[Any, random.Random]:
@@ -44,20 +51,21 @@ def generators(seed: int) -> tuple[Any, random.Random]:
 
 
 class SeedBlocks:
-    """``item_seed(seed, name_of(i), k)`` for sample ``i`` (a table's row, a file's line) and copy ``k``,
-    computed by ``item_seeds`` in blocks of ``block`` samples as they are asked for: one vectorised call
-    per block instead of ~12 us of SeedSequence per sample, and never all of a big file's at once."""
+    """``item_seed(seed, name_of(i), k)`` for sample ``i`` < ``count`` (a table's row, a file's line) and
+    copy ``k``, computed by ``item_seeds`` in blocks of up to ``block`` samples from the first one asked
+    for: one vectorised call per block instead of ~12 us of SeedSequence per sample, never all of a big
+    file's at once, and no more samples than there are."""
 
-    def __init__(self, seed: int, name_of: Any, copies: int, block: int = 4096):
-        self.seed, self.name_of, self.copies, self.block = seed, name_of, copies, block
-        self._at, self._seeds = -1, []
+    def __init__(self, seed: int, name_of: Any, copies: int, count: int, block: int = 4096):
+        self.seed, self.name_of, self.copies, self.count, self.block = seed, name_of, copies, count, block
+        self._start, self._seeds = 0, []
 
     def __call__(self, i: int, k: int) -> int:
-        if i // self.block != self._at:
-            self._at = i // self.block
-            names = [self.name_of(j) for j in range(self._at * self.block, (self._at + 1) * self.block)]
+        if not self._start <= i < self._start + len(self._seeds):
+            self._start = i
+            names = [self.name_of(j) for j in range(i, min(i + self.block, self.count))]
             self._seeds = item_seeds(self.seed, names, self.copies)
-        return self._seeds[i - self._at * self.block][k]
+        return self._seeds[i - self._start][k]
 
 
 def seed_globals(seed: int) -> None:

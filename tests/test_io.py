@@ -80,3 +80,11 @@ def test_a_pipe_where_a_file_was_is_an_error_at_once_not_a_wait(tmp_path):
     with pytest.raises(ItemError, match=r"not a regular file \(a pipe, socket or device\): remove it or exclude it"):
         read_file(tmp_path / "x.jpg")
     assert sha256_file(tmp_path / "x.jpg") is None
+
+
+def test_a_file_system_that_reads_short_still_gives_every_byte(tmp_path, monkeypatch):
+    data = os.urandom(30_000)
+    (tmp_path / "x.jpg").write_bytes(data)
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: real_read(fd, min(n, 4096)))  # a FUSE or network mount
+    assert read_file(tmp_path / "x.jpg") == data

@@ -172,3 +172,24 @@ def test_the_source_a_killed_worker_was_making_is_the_first_of_its_last_chunk_wi
     assert state.held == {"a.png", "b.png", "c.png", "d.png", "e.png", "f.png", "g.png"}
     assert set(state.finished) == {"a.png", "b.png", "c.png"} and set(state.records) == {"a.png", "c.png"}
     assert {"d__aug0.png", "e__aug0.png"} <= state.named
+
+
+def test_after_a_torn_line_nothing_more_is_appended_to_be_glued_to_it(tmp_path, monkeypatch):
+    """A nearly full disk takes part of a line: a later line (space came back meanwhile) would continue the
+    torn one, and both would be dropped when read, losing the names the second one gave."""
+    import augcli.journal as journal
+
+    state_dir(tmp_path).mkdir()
+    log = RunLog(tmp_path)
+    log.append({"chunk": ["a.png"], "names": ["a__aug0.png"]})
+    real_write = os.write
+    monkeypatch.setattr(journal.os, "write", lambda fd, data: real_write(fd, data[: len(data) // 2]))
+    with pytest.raises(OutputWriteError, match="No space left on device"):
+        log.append({"task": record("a.png").to_plain()})
+    monkeypatch.setattr(journal.os, "write", real_write)  # space again
+    with pytest.raises(OutputWriteError, match="No space left on device"):
+        log.append({"chunk": ["b.png"], "names": ["b__aug0.png"]})
+    state = read_state(tmp_path, include_journal=False)
+    assert state.dropped_lines == 1 and state.named == {"a__aug0.png"} and state.begun == {"a.png"}
+    log.close()  # a new run file (a worker outliving the run) starts clean
+    log.append({"chunk": ["c.png"], "names": []})

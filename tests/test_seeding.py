@@ -62,6 +62,29 @@ def test_a_lazy_numpy_generator_gives_the_pipeline_the_same_numbers_as_the_gener
 def test_seed_blocks_are_item_seed_in_any_order():
     from augcli.seeding import SeedBlocks
 
-    seeds = SeedBlocks(42, lambda i: f"train/a.csv#{i}", 3, block=5)
+    named = []
+    seeds = SeedBlocks(42, lambda i: named.append(i) or f"train/a.csv#{i}", 3, 12, block=5)
     asked = [(i, k) for k in range(3) for i in range(12)] + [(11, 0), (0, 2), (7, 1)]  # copies outer, back again
     assert [seeds(i, k) for i, k in asked] == [item_seed(42, f"train/a.csv#{i}", k) for i, k in asked]
+    assert max(named) == 11  # never a sample past the last one
+    few = SeedBlocks(42, lambda i: named.append(i) or f"x.txt:{i}", 1, 3)
+    named.clear()
+    assert [few(i, 0) for i in range(3)] == [item_seed(42, f"x.txt:{i}", 0) for i in range(3)] and named == [0, 1, 2]
+
+
+def test_a_pipeline_with_its_lazy_generator_copies_and_pickles():
+    import copy
+    import pickle
+
+    from augcli.modalities import image
+
+    pipeline = image.build_pipeline([{"HorizontalFlip": {"p": 0.5}}, {"GaussNoise": {"p": 1}}])
+    photo = np.zeros((32, 32, 3), np.uint8)
+    image.augment(pipeline, photo, 7)
+    for again in (copy.deepcopy(pipeline), pickle.loads(pickle.dumps(pipeline))):  # RecursionError before
+        assert isinstance(again.random_generator, np.random.Generator)
+    assert copy.copy(pipeline).random_generator is pipeline.random_generator
+    from augcli.seeding import LazyGenerator
+
+    lazy = LazyGenerator(3)
+    assert pickle.loads(pickle.dumps(lazy)).random() == np.random.default_rng(3).random()

@@ -148,8 +148,14 @@ def test_a_run_and_a_verify_from_python_leave_nothing_frozen_and_collect_as_befo
     from augcli.verify import verify
 
     cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {"p": 0.5}}]}, workers=workers)
-    gc.freeze()  # whatever the caller froze itself is collectable again too (the collector has no finer call)
+    gc.unfreeze()
     assert run(str(cfg)).status == "complete"
-    assert gc.get_freeze_count() == 0 and gc.isenabled()  # a notebook's own state stays collectable
+    assert gc.get_freeze_count() == 0 and gc.isenabled()  # a notebook's state stays collectable
     assert verify(tmp_path / "out").exit_code == 0
     assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()  # a caller that froze its own objects: they stay frozen, and nothing of ours joins them
+    frozen = gc.get_freeze_count()
+    assert run(str(cfg), fresh=True).status == "complete" and verify(tmp_path / "out").exit_code == 0
+    # (a few of the caller's frozen objects may die meanwhile: freed by their reference counts)
+    assert frozen - 100 <= gc.get_freeze_count() <= frozen and gc.isenabled()
+    gc.unfreeze()

@@ -650,7 +650,7 @@ def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -
     _place_original(task, config, data, source_hash, rows)
     lines = text.splitlines(keepends=True)
     dropped = 0
-    seed_of = SeedBlocks(config.seed, lambda number: f"{task.item.relpath}:{number}", len(task.outputs))
+    seed_of = SeedBlocks(config.seed, lambda number: f"{task.item.relpath}:{number}", len(task.outputs), len(lines))
     for copy, output in enumerate(task.outputs):
         new_lines, line_rows = [], []
         for number, line in enumerate(lines):
@@ -736,7 +736,8 @@ def _table_rows(task, config, pipeline, table, start, stop, offset, source_hash,
     relpath, section, key = task.item.relpath, config.text, table.key
     out_records: list[Any] = []
     dropped = 0
-    seed_of = SeedBlocks(config.seed, lambda row: f"{relpath}#{row}", max(table.copies[start:stop], default=0))
+    seed_of = SeedBlocks(config.seed, lambda row: f"{relpath}#{row}", max(table.copies[start:stop], default=0),
+                         stop)
     for source_row in range(start, stop):
         record = table.records[source_row]
         original = record[key] if isinstance(record[key], str) else ("" if record[key] is None else str(record[key]))
