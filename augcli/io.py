@@ -93,26 +93,28 @@ def announcing_writes(announce: Callable[[str], None]) -> Iterator[None]:
         _announce = previous
 
 
-def read_file(path: str | Path) -> bytes:
-    """A file's bytes, read straight from the descriptor: half the cost of ``open(path, "rb").read()``
-    (no buffered file object) for the small files most sources are. ItemError for anything but a
-    regular file: reading a FIFO would wait forever."""
-    # O_NONBLOCK: a FIFO where a file was expected opens at once instead of waiting for a writer
+def _open_regular(path: str | Path) -> int:
+    """A descriptor to read ``path``; ItemError for anything but a regular file (O_NONBLOCK: a FIFO where a
+    file was expected opens at once instead of waiting for a writer, and is refused)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ItemError("not a regular file (a pipe, socket or device): remove it or exclude it")
+    return fd
+
+
+def read_file(path: str | Path) -> bytes:
+    """A regular file's bytes, read straight from the descriptor: half the cost of ``open(path, "rb").read()``
+    (no buffered file object) for the small files most sources are. ItemError for anything but a regular
+    file: reading a FIFO would wait forever."""
+    fd = _open_regular(path)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ItemError("not a regular file (a pipe, socket or device): remove it or exclude it")
-        data = os.read(fd, 1 << 16)
-        if len(data) < 1 << 16:  # the end, on a local disk; a network or FUSE file system may read short
-            rest = os.read(fd, 1 << 16) if data else b""
-            if not rest:
-                return data
-            parts = [data, rest]
-        else:  # a bigger file: the rest in one read
-            parts = [data, os.read(fd, max(1 << 16, os.fstat(fd).st_size - len(data) + 1))]
-        while parts[-1]:
-            parts.append(os.read(fd, 1 << 20))
-        return b"".join(parts)
+        want, parts = os.fstat(fd).st_size + 1, []
+        # all of it in the first read, unless the file system reads short (FUSE, network) or it grew
+        while chunk := os.read(fd, want):
+            parts.append(chunk)
+            want = max(want - len(chunk), 1 << 16)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
     finally:
         os.close(fd)
 
@@ -133,15 +135,15 @@ def capture_writes() -> Iterator[dict[str, bytes]]:
         yield _captured
     finally:
         _captured = previous
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a regular file's bytes; OSError if it cannot be read, ItemError if it is not a regular file."""
+    with open(_open_regular(path), "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else sha256(f.read())
+
+
 def sha256_file(path: str | Path) -> str | None:
     """Hash of a file's bytes, or None if it cannot be read (absent, a folder, a pipe, unreadable)."""
-    digest = hashlib.sha256()
     try:
-        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a FIFO would be waited on forever
-                return None
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    except OSError:
+        return file_sha256(path)
+    except (OSError, ItemError):
         return None
-    return digest.hexdigest()

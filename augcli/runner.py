@@ -145,7 +145,6 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
             stream.flush()
     context = multiprocessing.get_context("fork")
     workers: list[_ForkedWorker] = []
-    gathering = None
     try:
         _forked_call = (chunk_func, chunks, args)
         if _may_freeze[0]:
@@ -164,28 +163,24 @@ def _forked(chunk_func: Callable[..., list[R]], chunks: list[list], n_workers: i
         finally:
             _forked_call = None
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        # From here the main process only gathers records, which live to the end of the run
-        gathering = long_lived()
-        gathering.__enter__()
-        done: dict[int, list] = {}
-        next_out = next_sent = 0
-        while next_out < len(chunks):
-            for worker in workers:  # keep every worker busy, and the results waiting for an earlier one bounded
-                while (len(worker.held) < IN_FLIGHT_PER_WORKER and next_sent < len(chunks)
-                       and next_sent - next_out < 4 * n_workers):
-                    worker.tasks.send(next_sent)
-                    worker.held.append(next_sent)
-                    next_sent += 1
-            ready = set(wait([w.results for w in workers] + [w.process.sentinel for w in workers]))
-            for worker in workers:
-                if worker.results in ready or worker.process.sentinel in ready:
-                    done.update(worker.receive())
-            while next_out in done:
-                yield from done.pop(next_out)
-                next_out += 1
+        with long_lived():  # from here the main process only gathers records, which live to the end of the run
+            done: dict[int, list] = {}
+            next_out = next_sent = 0
+            while next_out < len(chunks):
+                for worker in workers:  # every worker busy, and the results waiting for an earlier one bounded
+                    while (len(worker.held) < IN_FLIGHT_PER_WORKER and next_sent < len(chunks)
+                           and next_sent - next_out < 4 * n_workers):
+                        worker.tasks.send(next_sent)
+                        worker.held.append(next_sent)
+                        next_sent += 1
+                ready = set(wait([w.results for w in workers] + [w.process.sentinel for w in workers]))
+                for worker in workers:
+                    if worker.results in ready or worker.process.sentinel in ready:
+                        done.update(worker.receive())
+                while next_out in done:
+                    yield from done.pop(next_out)
+                    next_out += 1
     finally:
-        if gathering is not None:
-            gathering.__exit__(None, None, None)
         for worker in workers:  # stopping is the point: a half-written file is a temp file the journal names
             worker.process.kill()
         for worker in workers:  # gone before the caller reads their run files
@@ -289,7 +284,6 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
     except OutputWriteError as exc:
         return [TaskRecord(work[0][0].key, fatal=f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} "
                                                           f"writing {exc.filename}")]
-    prefetch_seeds(task for task, _ in work)
     journal = _TaskJournal(config, log, set(prenamed))
     with LibraryMessages.caught() as messages, announcing_writes(journal.announce):
         for task, fingerprint in work:

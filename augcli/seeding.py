@@ -35,14 +35,15 @@ class LazyGenerator:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in ("_made", "_seed"):  # copy/pickle probing, an unset slot
             raise AttributeError(name)
-        if self._made is None:
-            self._made = np.random.default_rng(self._seed)
-        return getattr(self._made, name)
+        return getattr(self._generator(), name)
 
     def __reduce__(self) -> tuple:  # copied or pickled with a pipeline: the generator it stands for, as it is
+        return self._generator().__reduce__()
+
+    def _generator(self) -> np.random.Generator:
         if self._made is None:
             self._made = np.random.default_rng(self._seed)
-        return self._made.__reduce__()
+        return self._made
 
 
 def generators(seed: int) -> tuple[Any, random.Random]:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import json
 import os
-import stat
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -15,7 +12,7 @@ from pathlib import Path
 from augcli.config import Config, load_config
 from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError, ItemError
-from augcli.io import capture_writes, read_file, sha256, sha256_file
+from augcli.io import capture_writes, file_sha256, read_file, sha256, sha256_file
 from augcli.journal import LOCK_NAME
 from augcli.lock import OutputLock
 from augcli.manifest import MANIFEST_NAME, RUN_NAME, STATE_DIR, is_own_file, read_manifest
@@ -233,7 +230,7 @@ def _read_output(path: str) -> bytes | str | Unreadable:
     hashing them), the sha256 of a large one, or why it cannot be read."""
     try:
         data = read_file(path) if os.path.getsize(path) <= COMPARE_BYTES_UP_TO else None
-        return data if data is not None and len(data) <= COMPARE_BYTES_UP_TO else _file_sha256(path)
+        return data if data is not None and len(data) <= COMPARE_BYTES_UP_TO else file_sha256(path)
     except OSError as exc:  # gone since listed, permission denied, an I/O error
         return Unreadable(exc.strerror or str(exc))
     except ItemError as exc:  # not a regular file
@@ -261,21 +258,13 @@ def _check_file_hashes(row: dict, config: Config, on_disk: _ReadAhead) -> list[F
     if not _matches(found, row["sha256"], None):
         return [_mismatch(row["output"], found, "its sha256 differs from the manifest: it was modified")]
     try:
-        source_hash = _file_sha256(os.path.join(config.input, row["source"]))
-    except OSError as exc:
-        return [Finding(row["output"], "source missing", f"cannot read {row['source']}: {exc.strerror}")]
+        source_hash = file_sha256(os.path.join(config.input, row["source"]))
+    except (OSError, ItemError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).split(":")[0]
+        return [Finding(row["output"], "source missing", f"cannot read {row['source']}: {reason}")]
     if "source_sha256" in row and source_hash != row["source_sha256"]:
         return [Finding(row["output"], "source changed", f"{row['source']} is not the file the run read")]
     return []
-
-
-def _file_sha256(path: str) -> str:
-    """The sha256 of a regular file; OSError for anything else (a FIFO would be waited on forever)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with open(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-        return hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else sha256(f.read())
 
 
 def _key(row: dict) -> tuple:
