@@ -6,6 +6,7 @@ finished some tasks (read from the journal), then attacks it. tests/test_faults.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -48,24 +49,48 @@ def finish(proc: subprocess.Popen, timeout: float = 90) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def tasks_done(out: Path) -> int:
+def tasks_done(out: Path, sid: int) -> int:
+    """Tasks the run of session ``sid`` has finished: the records in the run files of its workers
+    (``run-PID.jsonl``; an earlier, interrupted run's files do not count)."""
+    pids = session_processes(sid)
     done = 0
     for path in (out / STATE_DIR).glob(RUN_PREFIX + "*"):
-        done += path.read_bytes().count(b'{"task":')
+        if int(path.name[len(RUN_PREFIX):].split(".")[0]) in pids:
+            done += path.read_bytes().count(b'{"task":')
     return done
 
 
 def wait_for_progress(proc: subprocess.Popen, out: Path, n: int = 12, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while tasks_done(out) < n:
+    while tasks_done(out, proc.pid) < n:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run made no progress"
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
-def session_alive(sid: int) -> list[int]:
-    """Live (not zombie) processes of a session: the run's main process, workers, trackers."""
-    alive = []
+@contextlib.contextmanager
+def frozen(proc: subprocess.Popen, out: Path, n: int = 12):
+    """Wait until the run has finished ``n`` tasks, then stop its whole session (SIGSTOP, as Ctrl-Z
+    stops a job) for the body of the block, so that the attack lands mid-run however fast the
+    machine finishes the rest (a run of these 720 outputs takes under a second); SIGCONT after."""
+    wait_for_progress(proc, out, n)
+    os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 10
+        while any(state not in "TZX" for state in session_states(proc.pid)):
+            assert time.monotonic() < deadline, "the run did not stop on SIGSTOP"
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it was stopped"
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the attack left no process of the run
+            os.killpg(proc.pid, signal.SIGCONT)
+
+
+def session_processes(sid: int) -> dict[int, str]:
+    """PID -> state (R, S, T, Z...) of every process of a session: the run's main process, workers,
+    trackers."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -73,9 +98,18 @@ def session_alive(sid: int) -> list[int]:
             except OSError:
                 continue
             fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[3]) == sid and fields[0] != "Z":
-                alive.append(int(entry.name))
-    return alive
+            if int(fields[3]) == sid:
+                found[int(entry.name)] = fields[0]
+    return found
+
+
+def session_states(sid: int) -> list[str]:
+    return list(session_processes(sid).values())
+
+
+def session_alive(sid: int) -> list[int]:
+    """Live (not zombie) processes of a session."""
+    return [pid for pid, state in session_processes(sid).items() if state != "Z"]
 
 
 def parent_of(pid: int) -> int:
@@ -114,8 +148,8 @@ def test_interrupt_kill_and_resume_give_the_clean_result(big):
 
     cfg = config(big, "out", copies=3)
     proc = start(cfg)
-    wait_for_progress(proc, out)
-    proc.send_signal(signal.SIGINT)
+    with frozen(proc, out):
+        proc.send_signal(signal.SIGINT)
     code, _, err = finish(proc)
     assert code == 130, err
     assert err.startswith("interrupted by SIGINT: ") and err.count("\n") == 1 and "Traceback" not in err
@@ -124,8 +158,8 @@ def test_interrupt_kill_and_resume_give_the_clean_result(big):
     wait_session_gone(proc.pid)
 
     proc = start(cfg)
-    wait_for_progress(proc, out, n=40)
-    os.kill(proc.pid, signal.SIGKILL)
+    with frozen(proc, out, n=40):
+        os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     wait_session_gone(proc.pid)
 
@@ -143,8 +177,8 @@ def test_interrupt_kill_and_resume_give_the_clean_result(big):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigterm_exits_143_and_stops_the_workers(big):
     proc = start(config(big, "term"))
-    wait_for_progress(proc, big / "term")
-    proc.send_signal(signal.SIGTERM)
+    with frozen(proc, big / "term"):
+        proc.send_signal(signal.SIGTERM)
     code, _, err = finish(proc)
     assert code == 143 and err.startswith("interrupted by SIGTERM: ") and "Traceback" not in err
     wait_session_gone(proc.pid)
@@ -155,11 +189,11 @@ def test_a_killed_worker_fails_its_source_and_the_run_goes_on(big):
     """Issue 8 item 7: a raw TerminatedWorkerError traceback, and the files it wrote unlisted."""
     out = big / "oom"
     proc = start(config(big, "oom"), "--json")
-    wait_for_progress(proc, out)
-    workers = [pid for pid in session_alive(proc.pid) if pid != proc.pid and parent_of(pid) == proc.pid
-               and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    assert workers
-    os.kill(workers[0], signal.SIGKILL)
+    with frozen(proc, out):
+        workers = [pid for pid in session_alive(proc.pid) if pid != proc.pid and parent_of(pid) == proc.pid
+                   and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert workers
+        os.kill(workers[0], signal.SIGKILL)
     code, stdout, err = finish(proc)
     assert code == 1 and "Traceback" not in err, (code, err, stdout)
     failures = [line for line in err.splitlines() if line.startswith("failed: ")]
@@ -174,12 +208,15 @@ def test_a_killed_worker_fails_its_source_and_the_run_goes_on(big):
 
 
 def test_a_second_run_into_a_held_output_exits_2_at_once(big):
-    """Issue 8 item 4: two runs interleaved their manifests, one crashed."""
+    """Issue 8 item 4: two runs interleaved their manifests, one crashed. The first run is stopped
+    (Ctrl-Z) while the second starts: it holds the output however long it takes to come back (the
+    second run used to be started while the first went on, and on a fast machine the first had
+    finished before the second looked, so the second ran and exited 0)."""
     out = big / "held"
     first = start(config(big, "held"))
-    wait_for_progress(first, out, n=2)
-    began = time.monotonic()
-    code, _, err = finish(start(config(big, "held")))
+    with frozen(first, out, n=2):
+        began = time.monotonic()
+        code, _, err = finish(start(config(big, "held")))
     assert code == 2 and time.monotonic() - began < 20
     assert err == f"error: output folder {out} is in use by another augcli run (PID {first.pid}); wait for it " \
                   "to finish, stop it, or choose another output\n"
