@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.faults.procs import poll, read_proc, wchan
+from tests.faults.procs import poll, read_proc, run_until, wchan
 from tests.faults.runs import (
     MANIFEST,
     RUN_JSON,
@@ -193,18 +193,15 @@ def assert_recovered(launch, case: Case, reference: Reference, out: Path, expect
 
 
 def poll_changed(run: Run, out: Path, before: dict, n: int) -> int:
-    """Wait until ``n`` of the files in ``before`` have been replaced; fails if the run ends first."""
-    def ready() -> int | str:
-        if run.proc.poll() is not None:
-            return "ended"
-        now = identities(out)
-        changed = sum(now.get(name) != ident for name, ident in before.items())
-        return changed if changed >= n else 0
+    """Wait until ``n`` of the files in ``before`` have been replaced and leave the run stopped there
+    (``run.resume()``); fails if the run ends first."""
+    def changed() -> int:
+        now = identities(out)  # a stat of every file: ~5 ms
+        return sum(now.get(name) != ident for name, ident in before.items())
 
-    got = poll(ready, RUN_TIMEOUT, interval=0.02)  # a stat of every file costs ~5 ms
-    assert got != "ended", f"the run ended before it replaced {n} files: {run.describe()}"
-    assert got, f"fewer than {n} files replaced after {RUN_TIMEOUT:.0f} s: {run.describe()}"
-    return got
+    return run_until(run.pid, reached=lambda: (count := changed()) >= n and count,
+                     ended=lambda: run.proc.poll() is not None, timeout=RUN_TIMEOUT,
+                     head_start=lambda: changed() >= n // 2)
 
 
 def assert_journal_true(out: Path) -> None:
@@ -221,6 +218,7 @@ def test_kill_9_of_the_main_process_then_resume(launch, case, reference, tmp_pat
     tree = run.tree()
     assert run.workers(), f"no worker in {list(map(str, tree))}"
     os.kill(run.pid, signal.SIGKILL)
+    run.resume()  # the workers, to see that the main process is gone
     assert run.wait() == -signal.SIGKILL, run.describe()
     left = run.survivors(tree)
     assert not left, "processes of the killed run still alive:\n" + "\n".join(map(str, left))
@@ -235,8 +233,8 @@ def test_kill_9_of_one_worker_fails_its_sources_and_the_next_run_completes(launc
     wait_for_outputs(run, out, N_FILES // 5)
     workers = run.workers()
     assert workers, f"no worker among {list(map(str, run.tree()))}"
-    busy = [w for w in workers if w.state == "R"]  # an idle one (between two chunks) holds no source
-    os.kill((busy or workers)[0].pid, signal.SIGKILL)
+    os.kill(workers[0].pid, signal.SIGKILL)
+    run.resume()
     # Exit 1 with the sources it held as errors; 0 only if it held none (killed between two chunks).
     code = finish(run, (0, 1)).proc.returncode
     summary = run.summary()
@@ -266,8 +264,9 @@ def test_kill_9_of_the_workers_while_one_sends_its_results(launch, case, referen
     Contract 5: the sources they held become error entries, exit 1, no hang, the next run finishes."""
     out = tmp_path / "out"
     run = run_config(launch, case, out)
-    wait_for_outputs(run, out, N_FILES // 10)
-    os.kill(run.pid, signal.SIGSTOP)
+    wait_for_outputs(run, out, N_FILES // 10)  # leaves the whole run stopped
+    for worker in run.tree():  # the workers go on; the main process stays stopped
+        os.kill(worker.pid, signal.SIGCONT)
     try:
         assert poll(lambda: (p := read_proc(run.pid)) is not None and p.state in "Tt", 10), run.describe()
         blocked = poll(lambda: [w for w in run.workers() if "pipe_write" in wchan(w.pid)], 60, interval=0.01)
@@ -295,6 +294,7 @@ def test_signal_stops_the_run_cleanly(launch, case, reference, tmp_path, signum,
         os.killpg(run.pid, signum)
     else:
         os.kill(run.pid, signum)
+    run.resume()
     finish(run, expected)
     recorded = json.loads((out / RUN_JSON).read_text())
     assert recorded["status"] == "interrupted", recorded["status"]
@@ -309,6 +309,8 @@ def test_ctrl_c_pressed_again_and_again_still_stops_cleanly(launch, case, refere
     out = tmp_path / "out"
     run = run_config(launch, case, out)
     wait_for_outputs(run, out, N_FILES // 3)
+    os.killpg(run.pid, signal.SIGINT)
+    run.resume()
     deadline = time.monotonic() + 3.0
     while run.proc.poll() is None and time.monotonic() < deadline:
         with contextlib.suppress(ProcessLookupError):  # the group is gone: the run has ended
@@ -344,13 +346,8 @@ def test_ctrl_c_during_start_up_exits_130_and_writes_nothing(launch, case, refer
 def test_a_second_run_into_a_held_output_exits_2_at_once(launch, case, reference, tmp_path):
     out = tmp_path / "out"
     first = run_config(launch, case, out)
-    wait_for_outputs(first, out, N_FILES // 10)
-    os.killpg(first.pid, signal.SIGSTOP)  # holds its lock, frozen: the second run cannot outwait it
+    wait_for_outputs(first, out, N_FILES // 10)  # stopped there: holds its lock, the second cannot outwait it
     try:
-        # A signal takes effect when its target next runs: wait until every process has stopped.
-        group = [first.pid, *(p.pid for p in first.tree())]
-        stopped = poll(lambda: all((p := read_proc(pid)) is None or p.state in "TtZX" for pid in group), 10)
-        assert stopped, "the first run did not stop on SIGSTOP"
         before = {name: ((out / name).stat().st_ino, (out / name).stat().st_mtime_ns, (out / name).stat().st_size)
                   for name in output_files(out)}
         second = finish(run_config(launch, case, out), 2, timeout=30)  # the holder is frozen: no waiting it out
@@ -363,7 +360,7 @@ def test_a_second_run_into_a_held_output_exits_2_at_once(launch, case, reference
                  for name in output_files(out)}
         assert after == before, "the refused run touched the output folder"
     finally:
-        os.killpg(first.pid, signal.SIGCONT)
+        first.resume()
     finish(first, 0)
     assert first.summary()["status"] == "complete"
     problems = complete_output_problems(out, reference.rows)
@@ -416,6 +413,7 @@ def test_kill_9_of_a_rerun_keeps_the_complete_run_it_was_replacing(launch, case,
     changed = poll_changed(rerun, out, first, N_FILES // 4)
     tree = rerun.tree()
     os.kill(rerun.pid, signal.SIGKILL)
+    rerun.resume()
     assert rerun.wait() == -signal.SIGKILL, rerun.describe()
     left = rerun.survivors(tree)
     assert not left, "processes of the killed run still alive:\n" + "\n".join(map(str, left))

@@ -21,6 +21,7 @@ import pytest
 from augcli.journal import RUN_PREFIX, STATE_DIR
 from augcli.manifest import is_own_file, read_manifest
 from tests.conftest import make_image_folder, write_config
+from tests.faults.procs import continue_group, run_until
 
 PIPELINE = [{"Rotate": {"limit": 20, "p": 1.0}}, {"GaussianBlur": {"p": 0.5}}]
 
@@ -60,31 +61,17 @@ def tasks_done(out: Path, sid: int) -> int:
     return done
 
 
-def wait_for_progress(proc: subprocess.Popen, out: Path, n: int = 12, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while tasks_done(out, proc.pid) < n:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run made no progress"
-        time.sleep(0.01)
-
-
 @contextlib.contextmanager
 def frozen(proc: subprocess.Popen, out: Path, n: int = 12):
-    """Wait until the run has finished ``n`` tasks, then stop its whole session (SIGSTOP, as Ctrl-Z
-    stops a job) for the body of the block, so that the attack lands mid-run however fast the
-    machine finishes the rest (a run of these 720 outputs takes under a second); SIGCONT after."""
-    wait_for_progress(proc, out, n)
-    os.killpg(proc.pid, signal.SIGSTOP)
+    """Let the run finish ``n`` tasks, then keep its whole session stopped (SIGSTOP, as Ctrl-Z stops a
+    job) for the body of the block, so that the attack lands mid-run however fast the machine (the
+    720 outputs take under a second); SIGCONT after."""
+    run_until(proc.pid, reached=lambda: tasks_done(out, proc.pid) >= n, ended=lambda: proc.poll() is not None,
+              timeout=60, head_start=lambda: tasks_done(out, proc.pid) >= n // 2)
     try:
-        deadline = time.monotonic() + 10
-        while any(state not in "TZX" for state in session_states(proc.pid)):
-            assert time.monotonic() < deadline, "the run did not stop on SIGSTOP"
-            time.sleep(0.01)
-        assert proc.poll() is None, "the run ended before it was stopped"
         yield
     finally:
-        with contextlib.suppress(ProcessLookupError):  # the attack left no process of the run
-            os.killpg(proc.pid, signal.SIGCONT)
+        continue_group(proc.pid)
 
 
 def session_processes(sid: int) -> dict[int, str]:
@@ -101,10 +88,6 @@ def session_processes(sid: int) -> dict[int, str]:
             if int(fields[3]) == sid:
                 found[int(entry.name)] = fields[0]
     return found
-
-
-def session_states(sid: int) -> list[str]:
-    return list(session_processes(sid).values())
 
 
 def session_alive(sid: int) -> list[int]:

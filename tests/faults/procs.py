@@ -8,7 +8,9 @@ scan finds every survivor of a run, including children started after the test lo
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ T = TypeVar("T")
 class Proc:
     pid: int
     ppid: int
+    pgrp: int  # process group: a run's session leader's pid, for everything it started
     state: str  # R, S, D, T, Z, ...
     start: int  # start time in clock ticks after boot: tells a pid from a recycled one
     cmdline: str
@@ -41,7 +44,8 @@ def read_proc(pid: int) -> Proc | None:
         return None
     # The command name sits in parentheses and may itself hold spaces and parentheses.
     fields = stat[stat.rindex(")") + 2:].split()
-    return Proc(pid, ppid=int(fields[1]), state=fields[0], start=int(fields[19]), cmdline=cmdline)
+    return Proc(pid, ppid=int(fields[1]), pgrp=int(fields[2]), state=fields[0], start=int(fields[19]),
+                cmdline=cmdline)
 
 
 def all_procs() -> list[Proc]:
@@ -120,3 +124,38 @@ def wchan(pid: int) -> str:
             return f.read()
     except OSError:
         return ""
+
+
+def stop_group(pgid: int, timeout: float = 10.0) -> None:
+    """SIGSTOP the process group ``pgid`` (as Ctrl-Z stops a job) and wait until every member has
+    stopped: a signal takes effect when its target next runs."""
+    os.killpg(pgid, signal.SIGSTOP)
+    stopped = poll(lambda: all(p.state in "TtZX" for p in all_procs() if p.pgrp == pgid), timeout)
+    assert stopped, f"process group {pgid} did not stop on SIGSTOP"
+
+
+def continue_group(pgid: int) -> None:
+    """SIGCONT the group, if anything is left of it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGCONT)
+
+
+def run_until(pgid: int, reached: Callable[[], T], ended: Callable[[], bool], timeout: float,
+              head_start: Callable[[], bool] = lambda: True, step: float = 0.002) -> T:
+    """Let the group ``pgid`` run until ``reached()`` is true, and leave it stopped there, however
+    fast the machine: it runs freely until ``head_start()``, then ``step`` s at a time, and
+    ``reached()`` is asked while it is stopped. Fails if ``ended()`` (the run finished before it
+    got there: a fault meant for the middle would come too late)."""
+    deadline = time.monotonic() + timeout
+    while not head_start():
+        assert not ended(), "the run ended before it got to the point of the test"
+        assert time.monotonic() < deadline, f"the run did not get to the point of the test in {timeout:.0f} s"
+        time.sleep(0.01)
+    stop_group(pgid)
+    while not (value := reached()):
+        assert not ended(), "the run ended before it got to the point of the test"
+        assert time.monotonic() < deadline, f"the run did not get to the point of the test in {timeout:.0f} s"
+        continue_group(pgid)
+        time.sleep(step)
+        stop_group(pgid)
+    return value
