@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.faults.procs import poll, read_proc, run_until, wchan
+from tests.faults.procs import poll, read_proc, run_until, stop_group, wchan
 from tests.faults.runs import (
     MANIFEST,
     RUN_JSON,
@@ -337,8 +337,11 @@ def test_ctrl_c_during_start_up_exits_130_and_writes_nothing(launch, case, refer
             return False
 
     assert poll(importing_numpy, RUN_TIMEOUT, interval=0.002), run.describe()
+    stop_group(run.pid)  # there, however fast the machine goes on to its first output (~0.4 s here)
     os.killpg(run.pid, signal.SIGINT)
+    run.resume()
     finish(run, 130)
+    assert "Aborted" not in run.stderr, run.describe()  # click's own message for a KeyboardInterrupt
     assert not out.exists() or count_outputs(out) == 0
     assert_recovered(launch, case, reference, out, expect_reused=False)
 

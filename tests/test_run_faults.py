@@ -232,12 +232,3 @@ def test_a_full_disk_stops_with_one_line_and_the_next_run_resumes(big, tmpfs):
     assert json.loads(stdout)["counts"]["reused"] > 0
     assert not list(out.rglob("*.tmp"))
     assert_consistent(out)
-
-
-def test_ctrl_c_while_starting_up_exits_130_and_writes_nothing(big):
-    proc = start(config(big, "early"))
-    time.sleep(0.3)  # importing the libraries takes longer than this
-    proc.send_signal(signal.SIGINT)
-    code, _, err = finish(proc)
-    assert code == 130 and "Traceback" not in err and "Aborted" not in err, err
-    assert not (big / "early").exists()
