@@ -98,3 +98,20 @@ def suggest(word: str, choices: list[str]) -> str:
     lowered = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
+
+
+def cannot_read(what: str, exc: BaseException) -> str:
+    """'cannot read WHAT (why): what to do' for a file that would not read: an OSError (no "[Errno 13]"
+    nor the absolute path the caller already names) or text that is not UTF-8."""
+    if isinstance(exc, UnicodeDecodeError):
+        why = f"not UTF-8 text: byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}"
+    else:
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    hint = ""
+    if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM):
+        hint = ": make it readable (chmod u+r) or exclude it"
+    elif getattr(exc, "errno", None) == errno.EIO:
+        hint = ": check the disk"
+    elif isinstance(exc, UnicodeDecodeError):
+        hint = ": save it as UTF-8"
+    return f"cannot read {what} ({why}){hint}"

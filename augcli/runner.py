@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from augcli.config import Config
-from augcli.errors import FATAL_WRITE_ERRNOS, ItemError, OutputWriteError
+from augcli.errors import FATAL_WRITE_ERRNOS, ItemError, OutputWriteError, cannot_read
 from augcli.io import announcing_writes, sha256_file
 from augcli.journal import RunLog, TaskRecord, forget_inherited_logs, process_log
 from augcli.manifest import ManifestRow
@@ -371,8 +371,8 @@ def process_task(task: Task, config: Config, fingerprint: str, messages: Library
             record.error = f"cannot write {exc.filename}: {exc.strerror}"
     except ItemError as exc:
         record.error = str(exc)
-    except OSError as exc:
-        record.error = f"{exc.strerror or exc} ({exc.filename or task.item.relpath})"
+    except OSError as exc:  # writes raise OutputWriteError: this is a read
+        record.error = read_failure(exc, config.input, task.item.relpath)
     except Exception as exc:  # a library failing on one item must not stop the others
         record.error = f"{type(exc).__name__}: {exc}"
     if not record.ok:
@@ -393,6 +393,16 @@ def process_task(task: Task, config: Config, fingerprint: str, messages: Library
     except OutputWriteError as exc:
         record.fatal = f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} writing {exc.filename}"
     return record
+
+
+def read_failure(exc: OSError, root: str, relpath: str) -> str:
+    """A task's error for a file it could not read: the source itself ("it") or the file named (a mask, a
+    partner; relative to the input folder), why, and what to do where that is clear."""
+    name = os.fspath(exc.filename) if exc.filename else None
+    if name is None or name == os.path.join(root, relpath):
+        return cannot_read("it", exc)
+    inside = os.path.relpath(name, root)
+    return cannot_read(name if inside.startswith("..") else inside.replace(os.sep, "/"), exc)
 
 
 @functools.cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -78,3 +79,15 @@ def dataset(tmp_path: Path) -> Path:
     """tmp_path/data: train/{cat,dog} x 3 PNGs and val/{cat,dog} x 1 PNG, from real photos."""
     make_image_folder(tmp_path / "data", {"train/cat": 3, "train/dog": 3, "val/cat": 1, "val/dog": 1})
     return tmp_path / "data"
+
+
+def without_root_powers() -> list[str]:
+    """A command prefix under which chmod 000 really denies access (root ignores it otherwise)."""
+    if os.geteuid() != 0:
+        return []
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search",
+            "--"]
+    probe = subprocess.run([*drop, "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("running as root and setpriv cannot drop CAP_DAC_OVERRIDE here")
+    return drop

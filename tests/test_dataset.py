@@ -8,7 +8,7 @@ import pytest
 
 from augcli.config import load_config
 from augcli.dataset import AUGMENT, COPY, discover, glob_to_regex
-from tests.conftest import invoke, make_image_folder, write_config
+from tests.conftest import invoke, make_image_folder, without_root_powers, write_config
 
 
 @pytest.mark.parametrize(
@@ -95,25 +95,13 @@ def test_non_utf8_name_fails_alone_in_run_and_validate(tmp_path):
     assert run_json["errors"] == summary["errors"]
 
 
-def _without_root_powers() -> list[str]:
-    """A command prefix under which chmod 000 really denies access (root ignores it otherwise)."""
-    if os.geteuid() != 0:
-        return []
-    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search",
-            "--"]
-    probe = subprocess.run([*drop, "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("running as root and setpriv cannot drop CAP_DAC_OVERRIDE here")
-    return drop
-
-
 def test_unreadable_folder_is_an_error_entry_naming_it(tmp_path):
     make_image_folder(tmp_path / "data", {"train/cat": 2, "train/dog": 2})
     locked = tmp_path / "data/train/dog"
     cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {"p": 1}}]})
     locked.chmod(0)
     try:
-        done = subprocess.run([*_without_root_powers(), sys.executable, "-m", "augcli", "run", str(cfg), "--json",
+        done = subprocess.run([*without_root_powers(), sys.executable, "-m", "augcli", "run", str(cfg), "--json",
                                "--workers", "1"], capture_output=True, text=True, timeout=120)
     finally:
         locked.chmod(0o755)

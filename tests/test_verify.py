@@ -236,3 +236,41 @@ def test_pipes_where_files_were_are_findings_and_errors_never_a_wait(tmp_path, d
     assert check.returncode == 1, check.stderr
     assert ("unreadable: train/dog/img_01__aug0.png: cannot read it (not a regular file (a pipe, socket or "
             "device)): check its permissions and the disk") in check.stderr
+
+
+def test_files_it_may_not_read_are_named_with_what_to_do(tmp_path, dataset):
+    """chmod 000 on a source and on an output (root loses its power to ignore that): the run records an
+    error naming the source and the fix, verify calls the output unreadable, not "changed", and once
+    both are readable again the next run completes and verifies."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import without_root_powers
+
+    drop = without_root_powers()
+    cfg = write_config(tmp_path / "c.yaml", copies=1, workers=2, image={"pipeline": PIPELINE})
+    source = dataset / "train" / "cat" / "img_00.png"
+    source.chmod(0)
+    run = subprocess.run([*drop, sys.executable, "-m", "augcli", "run", str(cfg), "--json"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert json.loads(run.stdout)["errors"] == [{"source": "train/cat/img_00.png", "reason": (
+        "cannot read it (Permission denied): make it readable (chmod u+r) or exclude it")}]
+    assert ("failed: train/cat/img_00.png: cannot read it (Permission denied): make it readable (chmod u+r) or "
+            "exclude it") in run.stderr
+    victim = tmp_path / "out" / "train" / "dog" / "img_01__aug0.png"
+    victim.chmod(0)
+    check = subprocess.run([*drop, sys.executable, "-m", "augcli", "verify", str(tmp_path / "out")],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1, check.stderr
+    assert ("unreadable: train/dog/img_01__aug0.png: cannot read it (Permission denied): check its permissions "
+            "and the disk") in check.stderr
+    assert "differs" not in check.stderr and check.stderr.count("unreadable: ") == 1
+    source.chmod(0o644)
+    os.chmod(victim, 0o644)
+    again = subprocess.run([*drop, sys.executable, "-m", "augcli", "run", str(cfg), "--json"], capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["outputs_written"] == 1  # the source that failed; the rest reused
+    assert invoke("verify", tmp_path / "out").exit_code == 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from augcli.annotations import Layout, geometry
 from augcli.annotations.model import Annotations, Obj
+from augcli.errors import cannot_read
 
 _KNOWN_ANN_KEYS = ("bbox", "segmentation", "keypoints")
 
@@ -62,7 +63,7 @@ def _read_one(root: Path, rel: str, present: set[str], section: Any, layout: Lay
         layout.errors.append({"source": rel, "reason": "the COCO file named by image.annotations.file does not exist"})
         return
     except (OSError, UnicodeDecodeError) as exc:
-        layout.errors.append({"source": rel, "reason": f"cannot read the COCO file: {exc}"})
+        layout.errors.append({"source": rel, "reason": cannot_read("the COCO file", exc)})
         _cover(layout, present, images_dir)
         return
     except json.JSONDecodeError as exc:

@@ -60,8 +60,11 @@ def read_mask(data: bytes, where: str) -> tuple[np.ndarray, dict]:
                 if "transparency" in img.info:
                     info["transparency"] = img.info["transparency"]
             return np.array(img), info
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ItemError(f"{where}: cannot read the mask: {exc}") from None
+    except UnidentifiedImageError:  # its message names the BytesIO object, with its address
+        raise ItemError(f"{where}: cannot read the mask: not an image (PNG, BMP, TIFF...): "
+                        "check the file or remove it") from None
+    except OSError as exc:  # a truncated or corrupt image
+        raise ItemError(f"{where}: cannot read the mask: {exc}: check the file or remove it") from None
 
 
 def write_mask(mask: np.ndarray, info: dict, suffix: str) -> bytes:

@@ -17,6 +17,7 @@ import yaml
 
 from augcli.annotations import Layout, beside, geometry, split_of, under
 from augcli.annotations.model import Annotations, Obj
+from augcli.errors import cannot_read
 
 REPAIR_TOLERANCE = 1e-3  # how far outside [0, 1] a coordinate may be and still count as rounding
 DECIMALS = 6
@@ -54,7 +55,7 @@ def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
         try:
             text = (root / lp).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            layout.annotations[relpath] = Annotations("yolo", lp, error=f"{lp}: cannot read: {exc}")
+            layout.annotations[relpath] = Annotations("yolo", lp, error=cannot_read(lp, exc))
             continue
         objects, repaired, error = parse_labels(text, lp, kpt_shape)
         layout.repaired += repaired

@@ -231,3 +231,36 @@ def test_randaugment_moves_boxes_with_its_geometric_ops_and_leaves_them_for_colo
             kept += 1
     assert moved >= 5 and kept >= 5
     assert verify(out).exit_code == 0
+
+
+def test_label_and_mask_files_that_do_not_read_name_the_file_and_the_fix(tmp_path, yolo_data, masks_data):
+    """chmod 000 (root loses its power to ignore it), bytes that are not UTF-8, a mask that is no image:
+    an error entry for the image, naming the file (relative, no "[Errno 13]"), why, and what to do."""
+    import subprocess
+    import sys
+
+    from tests.conftest import without_root_powers
+
+    drop = without_root_powers()
+    (yolo_data / "labels/train/chelsea.txt").chmod(0)
+    (yolo_data / "labels/train/coffee.txt").write_bytes(b"\xff\xfe3 0.5 0.5 0.2 0.2\n")
+    (masks_data / "masks/train/chelsea.png").chmod(0)
+    (masks_data / "masks/train/coffee.png").write_text("not a PNG")
+    reasons = {}
+    for data in (yolo_data, masks_data):
+        cfg = write_config(tmp_path / f"{data.name}.yaml", input=str(data), output=str(tmp_path / f"{data.name}-out"),
+                           workers=1, image={"pipeline": [{"HorizontalFlip": {"p": 1}}]})
+        done = subprocess.run([*drop, sys.executable, "-m", "augcli", "run", str(cfg), "--json"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        reasons[data.name] = {e["source"]: e["reason"] for e in json.loads(done.stdout)["errors"]}
+    assert reasons[yolo_data.name] == {
+        "images/train/chelsea.jpg": "cannot read labels/train/chelsea.txt (Permission denied): make it readable "
+                                    "(chmod u+r) or exclude it",
+        "images/train/coffee.jpg": "cannot read labels/train/coffee.txt (not UTF-8 text: byte 0 is b'\\xff'): "
+                                   "save it as UTF-8"}
+    assert reasons[masks_data.name] == {
+        "images/train/chelsea.jpg": "cannot read masks/train/chelsea.png (Permission denied): make it readable "
+                                    "(chmod u+r) or exclude it",
+        "images/train/coffee.jpg": "masks/train/coffee.png: cannot read the mask: not an image (PNG, BMP, "
+                                   "TIFF...): check the file or remove it"}
