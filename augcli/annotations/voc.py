@@ -15,6 +15,7 @@ from typing import Any
 
 from augcli.annotations import SPLIT_NAMES, Layout, beside, under
 from augcli.annotations.model import Annotations, Obj
+from augcli.errors import cannot_read
 
 
 def xml_path(image_relpath: str) -> str | None:
@@ -37,7 +38,7 @@ def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
         try:
             text = (root / rel).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            layout.errors.append({"source": rel, "reason": f"cannot read: {exc}"})
+            layout.errors.append({"source": rel, "reason": cannot_read("it", exc)})
             continue
         for line in text.splitlines():
             if line.strip():
@@ -56,10 +57,15 @@ def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
             layout.annotations[relpath] = Annotations("voc", "", meta={**meta, "background": True})
             continue
         try:
-            text = (root / xp).read_text(encoding="utf-8")
-            tree = ET.fromstring(text)
-        except (OSError, UnicodeDecodeError) as exc:
-            layout.annotations[relpath] = Annotations("voc", xp, meta=meta, error=f"{xp}: cannot read: {exc}")
+            data = (root / xp).read_bytes()
+            try:
+                text = data.decode("utf-8")
+                tree = ET.fromstring(text)
+            except UnicodeDecodeError:  # another encoding, named by its XML declaration (ISO-8859-1...)
+                tree = ET.fromstring(data)
+                text = ET.tostring(tree, encoding="unicode")
+        except OSError as exc:
+            layout.annotations[relpath] = Annotations("voc", xp, meta=meta, error=cannot_read(xp, exc))
             continue
         except ET.ParseError as exc:
             line, column = exc.position

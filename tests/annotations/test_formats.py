@@ -203,6 +203,23 @@ def test_voc_identity_round_trip(tmp_path, voc_data):
         assert ET.tostring(copy) == ET.tostring(ET.parse(voc_data / f"Annotations/{name}.xml").getroot())
 
 
+def test_voc_xml_in_the_encoding_its_declaration_names(tmp_path, voc_data):
+    """An ISO-8859-1 file with its XML declaration is well-formed XML (it was refused as not UTF-8); the
+    copy is UTF-8, with the same text."""
+    xml = voc_data / "Annotations/coffee.xml"
+    text = xml.read_text().replace("<owner>", "").replace("scikit-image data", "Caf\u00e9 cr\u00e8me")
+    xml.write_bytes(('<?xml version="1.0" encoding="ISO-8859-1"?>\n' + text).encode("latin-1"))
+    result, out, _ = run(tmp_path, voc_data, [], copies=1)
+    assert result.exit_code == 0, result.errors
+    copy = (out / "Annotations/coffee__aug0.xml").read_bytes()
+    assert ET.fromstring(copy).findtext("source/database") == "Caf\u00e9 cr\u00e8me"
+    assert "Caf\u00e9 cr\u00e8me".encode() in copy and b"ISO-8859-1" not in copy
+    (voc_data / "Annotations/chelsea.xml").write_bytes(b"<annotation>caf\xe9</annotation>")  # not UTF-8, no declaration
+    result, _, _ = run(tmp_path, voc_data, [], copies=1, out="o2")
+    assert [(e["source"], e["reason"]) for e in result.errors] == [
+        ("JPEGImages/chelsea.jpg", "Annotations/chelsea.xml:1: not well-formed XML (column 15)")]
+
+
 def test_masks_identity_and_no_new_label_values(tmp_path, masks_data):
     result, out, _ = run(tmp_path, masks_data, [], copies=1)
     assert result.exit_code == 0
