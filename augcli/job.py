@@ -623,15 +623,20 @@ def _remove_temp_files(output: Path) -> None:
 
 
 def _refuse_foreign_folder(output: Path) -> None:
-    """augcli never writes into, or deletes from, a folder it did not create."""
+    """augcli never writes into, or deletes from, a folder it did not create. Empty folders in it (made
+    ready for the run) hold nothing to lose."""
     if not output.is_dir() or not any(output.iterdir()):
         return
     ours = (MANIFEST_NAME, MANIFEST_NAME + PARTIAL_SUFFIX, STATE_DIR)
-    if not any((output / name).exists() for name in ours):
-        raise DatasetError(
-            f"output folder {output} already holds files that augcli did not write (no {MANIFEST_NAME}); "
-            "choose a new or empty folder"
-        )
+    if any((output / name).exists() for name in ours):
+        return
+    for folder, _dirs, names in os.walk(output):  # stops at the first folder holding anything but folders
+        if names:
+            example = os.path.relpath(os.path.join(folder, names[0]), output)
+            raise DatasetError(
+                f"output folder {output} already holds files that augcli did not write ({example}, and no "
+                f"{MANIFEST_NAME}); choose a new or empty folder"
+            )
 
 
 def _listed(manifest: Path) -> set[str]:

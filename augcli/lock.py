@@ -31,7 +31,8 @@ class OutputLock:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise DatasetError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from None
+            raise DatasetError(f"cannot write to the output folder {folder} ({exc.strerror or exc}): check its "
+                               "permissions and the disk, or choose another output") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

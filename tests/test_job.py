@@ -169,8 +169,25 @@ def test_output_folder_with_foreign_files_is_refused(tmp_path, dataset):
     cfg = write_config(tmp_path / "c.yaml", image={"pipeline": RANDOM_PIPELINE})
     result = invoke("run", cfg)
     assert result.exit_code == 2
-    assert "already holds files that augcli did not write" in result.output
+    assert "already holds files that augcli did not write (precious.txt, and no manifest.jsonl)" in result.output
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["precious.txt"]
+    (tmp_path / "out" / "precious.txt").unlink()
+    (tmp_path / "out" / "train" / "cat" / "deeper").mkdir(parents=True)
+    (tmp_path / "out" / "train" / "cat" / "deeper" / "notes.md").write_text("mine")
+    result = invoke("run", cfg)
+    assert result.exit_code == 2 and "(train/cat/deeper/notes.md, and no manifest.jsonl)" in result.output
+    assert (tmp_path / "out" / "train" / "cat" / "deeper" / "notes.md").read_text() == "mine"
+
+
+def test_output_folder_of_empty_folders_is_used(tmp_path, dataset):
+    """Folders made ready for the run hold nothing augcli could lose: it writes into them."""
+    for split in ("train/cat", "train/dog", "val/extra"):
+        (tmp_path / "out" / split).mkdir(parents=True)
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": RANDOM_PIPELINE})
+    result = invoke("run", cfg)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "train" / "cat" / "img_00__aug0.png").is_file()
+    assert invoke("verify", tmp_path / "out").exit_code == 0
 
 
 def test_output_name_collision_is_refused_before_writing(tmp_path):
@@ -249,6 +266,6 @@ def test_unwritable_output_is_a_clear_error(tmp_path, dataset):
     cfg = write_config(tmp_path / "c.yaml", output="afile/out", image={"pipeline": RANDOM_PIPELINE})
     result = invoke("run", cfg)
     assert result.exit_code == 2
-    assert f"error: cannot write to the output folder {tmp_path.resolve() / 'afile' / 'out'}: Not a directory" in (
-        result.output)
+    assert (f"error: cannot write to the output folder {tmp_path.resolve() / 'afile' / 'out'} (Not a directory): "
+            "check its permissions and the disk, or choose another output") in result.output
     assert (tmp_path / "afile").read_text() == "a file, not a folder"
