@@ -44,7 +44,12 @@ def make_inputs(root: Path, n: int, side: int) -> Path:
     """N JPEGs cut from scikit-image's photos; the same files every time (made once, then reused)."""
     import cv2
     import numpy as np
-    import skimage.data
+
+    try:
+        import skimage.data
+    except ImportError:
+        raise SystemExit("benchmarks/images.py cuts its inputs from scikit-image's photos: "
+                         "pip install -e '.[samples]' first") from None
 
     data = root / f"images-{n}x{side}"
     if (data / "DONE").is_file():
