@@ -373,6 +373,8 @@ class _Execution:
         if record.source in self.outcomes:
             return None
         record.rows = self.spool.put(record.rows)
+        if not isinstance(record.rows, list):  # its rows went out of memory: so does their journal line
+            record.line = None
         self.outcomes[record.source] = record
         result = self.result
         if record.warnings:
@@ -521,6 +523,7 @@ class _Execution:
                 record.rows = shift_rows(record.rows, offset)
             offset += len(record.rows)
             record.files = {table: table_sha256}
+            record.line = None  # changed: its journal line is made again
         if not offset:  # no row at all (every one dropped): the table is still listed, as a file
             module = importlib.import_module(f"augcli.modalities.{ranges[0].item.modality}")
             done[-1].rows = module.table_part_rows(self.config, ranges[0], table_sha256, done[-1].source_sha256)

@@ -389,9 +389,12 @@ def process_task(task: Task, config: Config, fingerprint: str, messages: Library
     for name in written:  # table rows and lines hash their sample: such a file is hashed here
         record.files[name] = file_hashes.get(name) or sha256_file(os.path.join(out_root, name)) or ""
     try:
-        log.append({"task": record.to_plain()})
+        journaled = log.append({"task": record.to_plain()})
     except OutputWriteError as exc:
         record.fatal = f"{FATAL_WRITE_ERRNOS.get(exc.errno, exc.strerror)} writing {exc.filename}"
+    else:
+        if not record.warnings:  # the very line the journal holds at the run's end
+            record.line = journaled
     return record
 
 

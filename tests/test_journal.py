@@ -193,3 +193,35 @@ def test_after_a_torn_line_nothing_more_is_appended_to_be_glued_to_it(tmp_path, 
     assert state.dropped_lines == 1 and state.named == {"a__aug0.png"} and state.begun == {"a.png"}
     log.close()  # a new run file (a worker outliving the run) starts clean
     log.append({"chunk": ["c.png"], "names": []})
+
+
+def test_a_runs_journal_holds_each_record_as_encoded_anew_without_library_messages(tmp_path, dataset, monkeypatch):
+    """Workers hand back the journal line they wrote (the run's end writes it instead of encoding the record
+    again): it must be the line the record gives, and a record with library messages is journaled without them."""
+    import json
+    import warnings
+
+    from augcli.modalities import image
+    from tests.conftest import invoke, write_config
+
+    real = image.process
+
+    def noisy_for_dogs(task, *args, **kwargs):
+        if "/dog/" in task.item.relpath:
+            warnings.warn("a library's note", UserWarning, stacklevel=1)
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(image, "process", noisy_for_dogs)
+    cfg = write_config(tmp_path / "c.yaml", copies=2, image={"pipeline": [{"HorizontalFlip": {"p": 0.5}}]})
+    result = invoke("run", cfg, "--workers", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["warnings"]  # the run reported them
+    lines = (state_dir(tmp_path / "out") / JOURNAL_NAME).read_bytes().splitlines(keepends=True)
+    tasks = [json.loads(raw)["task"] for raw in lines if raw.startswith(b'{"task"')]
+    assert sorted(t["source"] for t in tasks) == sorted(
+        f"{split}/{label}/{name}" for split, label, name in
+        (p.relative_to(dataset).parts for p in dataset.rglob("*.png")))
+    assert all(t["warnings"] == [] for t in tasks)
+    for raw in lines:
+        if raw.startswith(b'{"task"'):
+            assert raw == TaskRecord.from_plain(json.loads(raw)["task"]).journal_line()

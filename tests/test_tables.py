@@ -97,6 +97,8 @@ def test_ranges_and_workers_give_the_bytes_of_one_task(data, include, options, m
     counts = json.loads(again.output)["counts"]
     assert counts["reused"] == len(rows) and counts["outputs_written"] == 0
     assert (two / table).read_bytes() == (whole / table).read_bytes()
+    # the manifest of reused rows comes from the journal: the rows' places in the joined table are in it
+    assert (two / "manifest.jsonl").read_bytes() == (whole / "manifest.jsonl").read_bytes()
 
 
 def test_a_table_that_does_not_read_is_one_error_and_no_file(tmp_path, monkeypatch):
