@@ -251,7 +251,9 @@ def transforms(modality, as_json) -> None:
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--sample", type=click.IntRange(min=1), help="Re-derive only N outputs (deterministic choice).")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: the run's).")
-def verify(output_dir: Path, sample, workers) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line; problems only.")
+def verify(output_dir: Path, sample, workers, as_json, quiet) -> None:
     """Prove an OUTPUT_DIR is exactly what its manifest says.
 
     Re-derives every augmented output from its source, seed and the recorded config and
@@ -263,6 +265,7 @@ def verify(output_dir: Path, sample, workers) -> None:
     Example:
         augcli verify out/quickstart
         augcli verify out/big-run --sample 200
+        augcli verify out/quickstart --json --quiet > report.json
     """
     from augcli.verify import verify as run_verify
 
@@ -272,9 +275,12 @@ def verify(output_dir: Path, sample, workers) -> None:
         raise UserError(exc) from None
     for finding in report.findings:
         click.echo(str(finding), err=True)
-    verdict = "all match" if not report.findings else f"{len(report.findings)} problems"
-    click.echo(f"verified {output_dir}: {report.files} manifest entries, {report.hashed} checked, "
-               f"{report.regenerated} re-derived: {verdict}")
+    if as_json:
+        click.echo(json.dumps(report.summary(output_dir), indent=2))
+    elif not quiet:
+        verdict = "all match" if not report.findings else f"{len(report.findings)} problems"
+        click.echo(f"verified {output_dir}: {report.files} manifest entries, {report.hashed} checked, "
+                   f"{report.regenerated} re-derived: {verdict}")
     if report.version_changes:
         click.echo("library versions differ from the run's: " + "; ".join(report.version_changes), err=True)
     sys.exit(report.exit_code)

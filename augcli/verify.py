@@ -43,6 +43,20 @@ class VerifyReport:
     def exit_code(self) -> int:
         return EXIT_ITEMS_FAILED if self.findings else EXIT_OK
 
+    def summary(self, output: str | os.PathLike) -> dict:
+        """The machine-readable report (``augcli verify --json``)."""
+        return {
+            "output": str(output),
+            "status": "problems" if self.findings else "all match",
+            "exit_code": self.exit_code,
+            "counts": {"manifest_entries": self.files, "checked": self.hashed, "re_derived": self.regenerated,
+                       "problems": len(self.findings)},
+            "problems": [{"path": f.path, "problem": f.problem, "detail": f.detail} for f in self.findings],
+            "version_changes": self.version_changes,
+            "warnings": [{"message": m, "count": n}
+                         for m, n in sorted(self.warnings.items(), key=lambda kv: (-kv[1], kv[0]))],
+        }
+
 
 def verify(output_dir: str | os.PathLike, sample: int | None = None, workers: int | None = None) -> VerifyReport:
     """Check an output folder against its manifest; ``sample`` re-derives a deterministic subset.

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -274,3 +276,36 @@ def test_files_it_may_not_read_are_named_with_what_to_do(tmp_path, dataset):
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["counts"]["outputs_written"] == 1  # the source that failed; the rest reused
     assert invoke("verify", tmp_path / "out").exit_code == 0
+
+
+def test_json_report_and_quiet_for_ci(run_output):
+    """`--json`: the report on stdout for a script; `--quiet`: no summary line; problems on stderr either way."""
+    clean = subprocess.run([sys.executable, "-m", "augcli", "verify", run_output, "--json"], capture_output=True,
+                           text=True)
+    assert clean.returncode == 0 and clean.stderr == ""
+    report = json.loads(clean.stdout)
+    assert report["status"] == "all match" and report["exit_code"] == 0 and report["problems"] == []
+    assert report["counts"] == {"manifest_entries": 20, "checked": 20, "re_derived": 12, "problems": 0}
+    assert report["output"] == str(run_output) and report["version_changes"] == []
+
+    victim = run_output / "train" / "dog" / "img_01__aug1.png"
+    victim.write_bytes(victim.read_bytes()[:-20])
+    (run_output / "val" / "cat" / "notes.txt").write_text("mine")
+    bad = subprocess.run([sys.executable, "-m", "augcli", "verify", run_output, "--json", "--quiet"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["status"] == "problems" and report["exit_code"] == 1 and report["counts"]["problems"] == 2
+    assert sorted((p["path"], p["problem"]) for p in report["problems"]) == [
+        ("train/dog/img_01__aug1.png", "changed"), ("val/cat/notes.txt", "stray")]
+    assert sorted(bad.stderr.splitlines()) == sorted(
+        f"{p['problem']}: {p['path']}: {p['detail']}" for p in report["problems"])
+
+    quiet = subprocess.run([sys.executable, "-m", "augcli", "verify", run_output, "-q"], capture_output=True, text=True)
+    assert quiet.returncode == 1 and quiet.stdout == "" and quiet.stderr == bad.stderr
+    (run_output / "val" / "cat" / "notes.txt").unlink()
+    victim.unlink()
+    missing = subprocess.run([sys.executable, "-m", "augcli", "verify", run_output, "-q"], capture_output=True,
+                             text=True)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr == ("missing: train/dog/img_01__aug1.png: listed in the manifest but not on disk\n")
