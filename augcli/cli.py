@@ -378,8 +378,12 @@ def _print_summary(result) -> None:
     counts = result.counts()
     written = counts["outputs_written"] + counts["originals_written"]
     rate = counts["outputs_written"] / result.seconds if result.seconds else 0.0
+    # rows of a table and lines of a text file are samples of their own, many to a file
+    files = counts["files_written"]
+    total = (f"{written} files" if written == files
+             else f"{written} samples, {files} file{'s' if files != 1 else ''},")
     click.echo(f"{result.status}: {counts['outputs_written']} augmented + {counts['originals_written']} "
-               f"originals/copies = {written} files in {result.seconds:.1f} s ({rate:.0f} augmented/s) "
+               f"originals/copies = {total} in {result.seconds:.1f} s ({rate:.0f} augmented/s) "
                f"-> {result.config.output}")
     if counts["failed"]:
         click.echo(f"{counts['failed']} of {counts['sources']} sources failed (listed in run.json)")

@@ -84,6 +84,7 @@ class RunResult:
     status: str = "planned"  # planned | complete | stopped | interrupted | failed
     outputs_written: int = 0
     originals_written: int = 0
+    files_written: int = 0  # files on disk: a table or text file holds many samples (rows, lines)
     reused: int = 0  # manifest rows of outputs kept from an earlier run (resume)
     errors: list[dict[str, str]] = field(default_factory=list)
     stale_removed: int = 0
@@ -115,6 +116,7 @@ class RunResult:
             "planned_originals": self.plan.n_originals,
             "outputs_written": self.outputs_written,
             "originals_written": self.originals_written,
+            "files_written": self.files_written,
             "reused": self.reused,
             "failed": len(self.errors),
             "dropped_unchanged": self.dropped_unchanged,
@@ -462,9 +464,11 @@ class _Execution:
             if status == "complete":
                 lines = itertools.chain(lines, self._write_aggregates(kept, aggregates))
                 produced |= aggregates
+                result.files_written = len(produced - {name for r in self.reused.values() for name in r.files})
                 result.stale_removed = self._remove(named - produced)
                 records, leftovers = kept, set(aggregates)
             else:  # the plan is not done: keep every record whose files are still there, and name the rest
+                result.files_written = len({name for r in self.outcomes.values() if r.ok for name in r.files})
                 records = kept + [r for s, r in self.old_records.items()
                                   if s not in self.outcomes and s not in self.reused]
                 if status in ("stopped", "failed"):  # what this run began and did not finish (or failed)

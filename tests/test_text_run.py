@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from augcli.manifest import is_own_file, read_manifest
-from tests.conftest import SAMPLE_DATA, invoke, write_config
+from tests.conftest import SAMPLE_DATA, invoke, make_image_folder, write_config
 
 PIPELINE = [
     {"RandomWordAug": {"action": "swap"}},
@@ -196,3 +196,28 @@ def test_manifest_offsets_rebuild_every_output_cell_from_its_source(tmp_path, co
                 assert [t.text for t in tokenize(before) if t.start == change["start"]] == [change["from"]]
         changed += after != before
     assert changed >= 10
+
+
+def test_the_summary_counts_samples_and_the_files_that_hold_them(tmp_path, corpus):
+    """A table's rows are samples of their own: the summary said '= N files' for N rows in one file."""
+    def files_on_disk(out):
+        return sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                      if p.is_file() and ".augcli" not in p.parts and p.name not in ("manifest.jsonl", "run.json"))
+
+    cfg = write_config(tmp_path / "c.yaml", copies=2, text={"include": ["**/*.csv"], "pipeline": PIPELINE})
+    result = invoke("run", cfg)
+    assert result.exit_code == 0, result.output
+    rows = len(read_csv(corpus / "reviews.csv")) - 1
+    assert files_on_disk(tmp_path / "out") == ["train/reviews.csv"]
+    assert result.output.startswith(f"complete: {2 * rows} augmented + {rows} originals/copies = {3 * rows} samples, "
+                                    "1 file, in ")
+    summary = json.loads(invoke("run", cfg, "--json", "--fresh").output)
+    assert summary["counts"]["files_written"] == 1 and summary["counts"]["outputs_written"] == 2 * rows
+
+    photos = tmp_path / "photos"
+    make_image_folder(photos, {"train/cat": 2})
+    cfg = write_config(tmp_path / "i.yaml", input="photos", output="iout", copies=2,
+                       image={"pipeline": [{"HorizontalFlip": {"p": 0.5}}]})
+    result = invoke("run", cfg)
+    assert len(files_on_disk(tmp_path / "iout")) == 6
+    assert result.output.startswith("complete: 4 augmented + 2 originals/copies = 6 files in ")
