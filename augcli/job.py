@@ -67,7 +67,7 @@ from augcli.manifest import (
     write_manifest,
 )
 from augcli.plan import Plan, build_plan, fingerprint, run_digest
-from augcli.runner import WorkerDied, execute, long_lived, thawed_after
+from augcli.runner import WorkerDied, execute, long_lived, message_list, thawed_after
 from augcli.tables import PARTS_DIR
 
 Progress = Callable[[int, int], None]  # (sources done, sources to process)
@@ -128,7 +128,7 @@ class RunResult:
 
     def warning_list(self) -> list[dict[str, Any]]:
         """Distinct library messages with the number of sources that emitted each, most frequent first."""
-        return [{"message": m, "count": n} for m, n in sorted(self.warnings.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return message_list(self.warnings)
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable summary (``augcli run --json``)."""

@@ -416,6 +416,12 @@ def _stderr_sink() -> int:
     return fd
 
 
+def message_list(counts: Any) -> list[dict[str, Any]]:
+    """Distinct library messages with the number of sources that emitted each, most frequent first
+    (run.json, ``run --json``, ``verify --json``)."""
+    return [{"message": m, "count": n} for m, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 class LibraryMessages:
     """The Python warnings and the stderr lines (libpng, OpenCV, ...) of each task of a chunk, deduplicated,
     instead of letting them reach the terminal in the middle of a progress bar.

@@ -17,7 +17,7 @@ from augcli.journal import LOCK_NAME
 from augcli.lock import OutputLock
 from augcli.manifest import MANIFEST_NAME, RUN_NAME, STATE_DIR, is_own_file, read_manifest
 from augcli.plan import Task, build_plan, prefetch_seeds
-from augcli.runner import fan_out, long_lived, modality_module, thawed_after
+from augcli.runner import fan_out, long_lived, message_list, modality_module, thawed_after
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ class VerifyReport:
                        "problems": len(self.findings)},
             "problems": [{"path": f.path, "problem": f.problem, "detail": f.detail} for f in self.findings],
             "version_changes": self.version_changes,
-            "warnings": [{"message": m, "count": n}
-                         for m, n in sorted(self.warnings.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "warnings": message_list(self.warnings),
         }
 
 

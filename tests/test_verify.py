@@ -179,6 +179,9 @@ def test_library_messages_while_re_deriving_are_counted_not_printed(run_output, 
     sources = len({r["source"] for r in map(json.loads, (run_output / "manifest.jsonl").read_text().splitlines())})
     assert report.warnings == {"UserWarning: resampled, this hurt execution time": sources,
                                "libpng warning: iCCP: known incorrect sRGB profile": sources}
+    assert report.summary(run_output)["warnings"] == [  # verify --json, as run.json lists them
+        {"message": "UserWarning: resampled, this hurt execution time", "count": sources},
+        {"message": "libpng warning: iCCP: known incorrect sRGB profile", "count": sources}]
 
 
 def test_verify_waits_for_no_run_and_a_run_does_not_start_under_a_verify(run_output):
