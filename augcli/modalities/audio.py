@@ -394,6 +394,28 @@ def prepare(samples: np.ndarray, rate: int, section: Any) -> tuple[np.ndarray, i
     return samples, rate
 
 
+def mono_only_steps(pipeline: Pipeline) -> list[str]:
+    """The pipeline's steps (at any depth: inside OneOf, SomeOf...) that audiomentations applies to mono
+    audio only (``supports_multichannel`` False: AddBackgroundNoise, AddShortNoises...)."""
+    found, stack = [], [pipeline.compose]
+    while stack:
+        step = stack.pop()
+        if getattr(step, "supports_multichannel", True) is False:
+            found.append(type(step).__name__)
+        stack.extend(reversed(getattr(step, "transforms", None) or []))
+    return sorted(set(found))
+
+
+def check_channels(pipeline: Pipeline, samples: np.ndarray) -> None:
+    """A clip of several channels fails whenever the draw picks a mono-only step, which made the outcome
+    depend on the seed: such a clip is an error for every seed, saying what to do."""
+    mono_only = mono_only_steps(pipeline) if samples.ndim == 2 else []
+    if mono_only:
+        raise ItemError(f"this clip has {samples.shape[0]} channels and {', '.join(mono_only)} "
+                        f"{'works' if len(mono_only) == 1 else 'work'} on mono audio only: set audio.mono: true "
+                        "to down-mix clips before augmenting, exclude multichannel clips, or remove the step")
+
+
 def _duration(samples: np.ndarray, rate: int) -> float:
     return round(samples.shape[-1] / rate, 6)
 
@@ -425,6 +447,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     if task.outputs:
         samples, rate, info = read(data)  # once for all copies; a bad clip is not placed
         samples, rate = prepare(samples, rate, section)
+        check_channels(pipeline_for(section), samples)
     if task.original:
         write_atomic(os.path.join(out_root, task.original), data)
         rows.append(ManifestRow(item.relpath, task.original, "audio", None, None, [], source_hash, source_hash,

@@ -300,3 +300,26 @@ def test_ogg_serial_rewrite_keeps_libogg_checksums(subtype):
     assert renumbered.count((0xC0FFEE).to_bytes(4, "little")) == pages
     np.testing.assert_array_equal(sf.read(io.BytesIO(renumbered), dtype="float32")[0],
                                   sf.read(io.BytesIO(data), dtype="float32")[0])  # libogg drops bad-CRC pages
+
+
+def test_a_stereo_clip_with_a_mono_only_step_fails_for_every_seed_saying_what_to_do(tmp_path):
+    """AddBackgroundNoise takes mono audio only: a stereo clip failed only when the draw picked it (the bundled
+    quickstart failed with --seed 3 and passed with --seed 0). Now an error for any seed; audio.mono fixes it."""
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    shutil.copy(STEREO, data / "front.wav")
+    shutil.copy(SPEECH[0], data / "mono.wav")
+    pipeline = [{"OneOf": {"p": 0.5, "transforms": [
+        {"AddBackgroundNoise": {"sounds_path": str(SAMPLE_DATA / "noise"), "p": 1.0}}, {"Gain": {"p": 1.0}}]}}]
+    for seed in ("0", "3"):
+        result = run(tmp_path, pipeline, "--seed", seed, "--json", output=f"out{seed}")
+        assert result.exit_code == 1
+        (error,) = json.loads(result.stdout)["errors"]
+        assert error == {"source": "train/front.wav", "reason": (
+            "this clip has 2 channels and AddBackgroundNoise works on mono audio only: set audio.mono: true to "
+            "down-mix clips before augmenting, exclude multichannel clips, or remove the step")}
+        assert not (tmp_path / f"out{seed}" / "train" / "front.wav").exists()  # all or nothing
+        assert (tmp_path / f"out{seed}" / "train" / "mono__aug0.wav").exists()
+    result = run(tmp_path, pipeline, "--seed", "3", audio={"mono": True}, output="mono")
+    assert result.exit_code == 0, result.output
+    assert sf.info(tmp_path / "mono" / "train" / "front__aug0.wav").channels == 1
