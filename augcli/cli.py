@@ -151,7 +151,8 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         with LibraryMessages.caught() as caught:  # library warnings: one list below, not in the middle of the table
             samples = make_preview(cfg, n, copies) if cfg.image else []
             sounds = audio_preview(cfg, n, copies) if cfg.audio else []
-            texts = text_preview(cfg, n, copies) if cfg.text else []
+            failed_texts: list[tuple[str, str]] = []
+            texts = text_preview(cfg, n, copies, failed_texts) if cfg.text else []
             messages = caught.take()
         if as_html:
             files = {target or Path("preview.html"): gallery_html(samples + sounds, cfg, texts).encode()}
@@ -187,9 +188,8 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         click.echo(f"library messages ({len(messages)} distinct):")
         for message in messages[:MAX_WARNINGS_SHOWN]:
             click.echo(f"  {message}")
-    for sample in samples:
-        if sample.error:
-            click.echo(f"failed: {sample.source}: {sample.error}", err=True)
+    for source, reason in [(s.source, s.error) for s in samples + sounds if s.error] + failed_texts:
+        click.echo(f"failed: {source}: {reason}", err=True)
 
 
 @cli.command()

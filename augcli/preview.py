@@ -14,7 +14,7 @@ import numpy as np
 
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item, discover
-from augcli.errors import ItemError
+from augcli.errors import ItemError, cannot_read
 from augcli.manifest import applied_steps
 from augcli.plan import augmented_name
 from augcli.seeding import item_seed
@@ -97,8 +97,11 @@ class TextSample:
     copies: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)  # (text, applied steps)
 
 
-def text_preview(config: Config, n: int = 8, copies: int | None = None) -> list[TextSample]:
-    """``n`` text samples spread across files, each augmented as ``run`` would (same seeds)."""
+def text_preview(config: Config, n: int = 8, copies: int | None = None,
+                 failed: list[tuple[str, str]] | None = None) -> list[TextSample]:
+    """``n`` text samples spread across files, each augmented as ``run`` would (same seeds). A file that
+    gives no samples (not readable, an empty table, no text column...) is appended to ``failed`` as
+    (relpath, reason), as ``run`` records it, and the others are shown."""
     from augcli.modalities import text
     from augcli.plan import is_table
 
@@ -107,10 +110,15 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None) -> list[
     pipeline = text.pipeline_for(config.text)
     per_file: list[list[tuple[str, str, str, str | None]]] = []  # (display, seed key, text, label)
     for item in pick_samples(items, n):
-        with open(os.path.join(config.input, item.relpath), "rb") as f:
-            content, _ = text.decode_text(f.read(), config.text.encoding)
+        try:
+            with open(os.path.join(config.input, item.relpath), "rb") as f:
+                content, _ = text.decode_text(f.read(), config.text.encoding)
+            samples = text.table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
+        except (ItemError, OSError) as exc:
+            if failed is not None:
+                failed.append((item.relpath, cannot_read("it", exc) if isinstance(exc, OSError) else str(exc)))
+            continue
         if is_table(item.relpath):
-            samples = text.table_samples(content, item.relpath, config.text)
             units = [(f"{item.relpath} row {i}", f"{item.relpath}#{i}", body, label or item.label)
                      for i, (body, label) in enumerate(samples)]
         elif config.text.unit == "line":

@@ -1,3 +1,4 @@
+import json
 import shutil
 import subprocess
 
@@ -118,6 +119,24 @@ def test_text_preview_shows_what_run_writes_and_writes_markdown(tmp_path):
     assert samples[0].copies[1][0] == written[0] and samples[2].copies[1][0] == written[1]
     for sample in samples:
         assert f"## {sample.source}" in markdown and sample.original.split("\n")[0] in result.output
+
+
+def test_text_files_that_give_no_samples_are_named_and_the_others_previewed(tmp_path):
+    """An empty table made preview print a traceback (run records it as a failed source)."""
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    shutil.copy(SAMPLE_DATA / "train" / "reviews.csv", data)
+    (data / "empty.csv").write_bytes(b"")
+    (data / "latin.csv").write_bytes("text,label\ncaf\xe9,x\n".encode("latin-1"))
+    (data / "nocol.csv").write_text("foo,label\nx,y\n")
+    cfg = write_config(tmp_path / "c.yaml", text={"pipeline": [{"RandomWordAug": {"action": "swap"}}]})
+    result = invoke("preview", cfg, "-n", 4, "-o", tmp_path / "p.md")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "train/reviews.csv row 0" in result.stdout
+    run = invoke("run", cfg, "--json")
+    reasons = {e["source"]: e["reason"] for e in json.loads(run.stdout)["errors"]}
+    assert sorted(reasons) == ["train/empty.csv", "train/latin.csv", "train/nocol.csv"]
+    assert sorted(result.stderr.splitlines()) == sorted(f"failed: {k}: {v}" for k, v in reasons.items())
 
 
 @pytest.fixture
