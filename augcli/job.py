@@ -85,6 +85,7 @@ class RunResult:
     outputs_written: int = 0
     originals_written: int = 0
     files_written: int = 0  # files on disk: a table or text file holds many samples (rows, lines)
+    files_recorded: int = 0  # a stopped run: files in the output that the journal records (any run's)
     reused: int = 0  # manifest rows of outputs kept from an earlier run (resume)
     errors: list[dict[str, str]] = field(default_factory=list)
     stale_removed: int = 0
@@ -207,7 +208,9 @@ def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | 
 
 
 def _kept(result: RunResult) -> int:
-    return result.outputs_written + result.originals_written + result.reused
+    """The files a stopped run leaves recorded in the output: this run's and earlier runs' (samples of a
+    table or text file share one)."""
+    return result.files_recorded
 
 
 class _Signalled(BaseException):
@@ -471,6 +474,8 @@ class _Execution:
                 result.files_written = len({name for r in self.outcomes.values() if r.ok for name in r.files})
                 records = kept + [r for s, r in self.old_records.items()
                                   if s not in self.outcomes and s not in self.reused]
+                result.files_recorded = len({name for r in records for name in r.files
+                                             if not name.startswith(STATE_DIR + "/")})  # not a table's parts
                 if status in ("stopped", "failed"):  # what this run began and did not finish (or failed)
                     result.stale_removed = self._remove(self._uncovered(this_run.named, {r.source: r for r in records}))
                 leftovers = self._uncovered(named, {r.source: r for r in records})

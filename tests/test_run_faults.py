@@ -136,6 +136,9 @@ def test_interrupt_kill_and_resume_give_the_clean_result(big):
     code, _, err = finish(proc)
     assert code == 130, err
     assert err.startswith("interrupted by SIGINT: ") and err.count("\n") == 1 and "Traceback" not in err
+    on_disk = [p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.parts
+               and p.name not in ("manifest.jsonl", "run.json")]
+    assert err.startswith(f"interrupted by SIGINT: {len(on_disk)} files are in {out} and recorded")
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert (out / "manifest.jsonl").read_bytes() == previous
     wait_session_gone(proc.pid)
