@@ -31,12 +31,16 @@ class Splits(_Section):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+#: More copies of one source than this is refused (exit 2): a mistyped number far more often than a wish.
+MAX_COPIES = 100_000
+
+
 class Mix(_Section):
     """Mixup / CutMix outputs: each source mixed with partners drawn from its augmented split."""
 
     method: Literal["mixup", "cutmix"]
     alpha: float | None = Field(default=None, gt=0)  # Beta(alpha, alpha); default 0.4 for mixup, 1.0 for cutmix
-    copies: int = Field(default=1, ge=1)  # mixed outputs per source
+    copies: int = Field(default=1, ge=1, le=MAX_COPIES)  # mixed outputs per source
     same_label: bool = False  # partners only from the source's own label
 
 
@@ -106,7 +110,7 @@ class Balance(_Section):
     """Class balancing: copies per source planned so every label reaches ``target`` outputs."""
 
     target: Union[Literal["max", "median"], int] = "max"  # noqa: UP007 (outputs per label: originals + copies)
-    max_copies: int = Field(default=20, ge=0)  # never more copies of one source
+    max_copies: int = Field(default=20, ge=0, le=MAX_COPIES)  # never more copies of one source
     min_copies: int = Field(default=0, ge=0)  # every labelled source gets at least this many
 
     @field_validator("target", mode="before")

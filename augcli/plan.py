@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from augcli.balance import copies_per_source
-from augcli.config import Config
+from augcli.config import MAX_COPIES, Config
 from augcli.dataset import AUGMENT, Item
 from augcli.errors import DatasetError
 from augcli.mix import with_partners
@@ -162,27 +162,31 @@ def output_format(config: Config, modality: str) -> str | None:
 #: A plan this large is refused before anything is computed: seeding and naming 10 million outputs
 #: takes minutes and gigabytes, which is a mistyped --copies far more often than a wish.
 MAX_PLANNED_FILES = 10_000_000
-MAX_COPIES = 100_000
 
 
-def check_size(config: Config, items: list[Item]) -> None:
+def check_size(config: Config, items: list[Item], copies_for: Callable[[Item], int]) -> None:
+    """Refuse a plan too big to be meant, before naming or seeding any output: copies, and the files that
+    copies (or balance's copies per source) and mixed outputs make."""
     if config.copies > MAX_COPIES:
         raise DatasetError(f"copies: {config.copies:,} copies of each source is more than augcli makes "
                            f"({MAX_COPIES:,}); was it a typo?")
-    n_augmented = sum(item.action == AUGMENT for item in items)
-    planned = n_augmented * config.copies + len(items)
+    augmented = [item for item in items if item.action == AUGMENT]
+    mix = config.image.mix if config.image is not None else None
+    mixed = mix.copies * sum(item.modality == "image" for item in augmented) if mix is not None else 0
+    planned = sum(map(copies_for, augmented)) + mixed + len(items)
     if planned > MAX_PLANNED_FILES:
+        how = " with balance's copies" if config.balance is not None else f" x {config.copies:,} copies"
         raise DatasetError(
-            f"the plan would write about {planned:,} files ({n_augmented:,} sources x {config.copies:,} copies), "
-            f"more than augcli plans in one run ({MAX_PLANNED_FILES:,}); lower copies, or split the input "
-            "into several runs"
+            f"the plan would write about {planned:,} files ({len(augmented):,} sources{how}"
+            f"{f', {mixed:,} mixed' if mixed else ''}), more than augcli plans in one run ({MAX_PLANNED_FILES:,}); "
+            "lower copies (or balance.target), or split the input into several runs"
         )
 
 
 def build_plan(config: Config, items: list[Item]) -> Plan:
-    check_size(config, items)
-    tasks = []
     copies_for = copies_per_source(config, items)  # config.copies, or what balance plans per source
+    check_size(config, items, copies_for)
+    tasks = []
     for item in with_partners(config, items):  # image.mix: mixed outputs and their partners
         if item.action == AUGMENT and item.modality == "text" and is_table(item.relpath):
             # one output table holding every copy (and the originals); seeds are per row, drawn in the worker;

@@ -7,6 +7,7 @@ import shutil
 import warnings
 
 import pytest
+import yaml
 
 import augcli
 from augcli import io as augcli_io
@@ -211,6 +212,20 @@ def test_an_absurd_plan_is_refused_at_once(tmp_path, cfg, monkeypatch):
     result = invoke("run", cfg, "--copies", "1000", "--dry-run")
     assert result.exit_code == 2
     assert "the plan would write about 6,008 files (6 sources x 1,000 copies), more than" in result.output
+    # balance's copies per source and mixed outputs count too (they went past every limit)
+    config = yaml.safe_load(cfg.read_text())
+    write_config(cfg, **{**config, "balance": {"target": 10**8, "max_copies": 100_000}})
+    result = invoke("validate", cfg)
+    assert result.exit_code == 2, result.output
+    assert "the plan would write about 600,008 files (6 sources with balance's copies), more than" in result.output
+    write_config(cfg, **{**config, "balance": {"target": 10**8, "max_copies": 10**8}})
+    result = invoke("validate", cfg)
+    assert result.exit_code == 2 and "balance.max_copies: Input should be less than or equal to 100000" in result.output
+    image = {**config["image"], "mix": {"method": "mixup", "copies": 500}}
+    write_config(cfg, **{**config, "image": image})
+    result = invoke("run", cfg, "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert "the plan would write about 3,020 files (6 sources x 2 copies, 3,000 mixed), more than" in result.output
 
 
 def test_folders_of_older_versions_are_taken_over(tmp_path, cfg):
