@@ -88,6 +88,19 @@ def test_jsonl_keeps_other_fields(tmp_path, corpus):
         assert row["aug_copy"] == 0
 
 
+@pytest.mark.parametrize(("value", "shown"), [(5, "5"), (None, "null"), (["a", "b"], '["a", "b"]')])
+def test_a_jsonl_text_field_that_is_not_a_string_is_an_error_naming_the_line(tmp_path, corpus, value, shown):
+    """It was written back as a string ("5", "", "['a', 'b']"), in the original rows too."""
+    lines = [{"text": "A sentence to keep.", "id": 1}, {"text": value, "id": 2}]
+    (corpus / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    cfg = write_config(tmp_path / "c.yaml", text={"include": ["**/*.jsonl"], "pipeline": PIPELINE})
+    result = invoke("run", cfg, "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["errors"] == [{"source": "train/d.jsonl", "reason": (
+        f"line 2: field 'text' holds {shown}, not a string: make it text (or remove the line) or exclude the file")}]
+    assert not (tmp_path / "out" / "train" / "d.jsonl").exists()
+
+
 def test_undecodable_file_is_an_error_with_its_byte_offset(tmp_path, corpus):
     (corpus / "latin1.txt").write_bytes("Une phrase très française.".encode("latin-1"))
     cfg = write_config(tmp_path / "c.yaml", text={"pipeline": PIPELINE})
