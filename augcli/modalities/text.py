@@ -821,8 +821,9 @@ def _read_jsonl(text: str, field: str) -> tuple[list[str], list[dict], str]:
             raise ItemError(f"line {number} has no field '{field}'; set text.field")
         if not isinstance(record[field], str):  # written back as a string, it would change the original row
             shown = json.dumps(record[field], ensure_ascii=False)
-            raise ItemError(f"line {number}: field '{field}' holds {shown if len(shown) <= 40 else shown[:37] + '...'}, "
-                            "not a string: make it text (or remove the line) or exclude the file")
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise ItemError(f"line {number}: field '{field}' holds {shown}, not a string: make it text "
+                            "(or remove the line) or exclude the file")
         records.append(record)
     return [], records, field
 
