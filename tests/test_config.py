@@ -115,3 +115,15 @@ def test_missing_config_file_exits_2(tmp_path):
     result = invoke("run", tmp_path / "nope.yaml")
     assert result.exit_code == 2
     assert "nope.yaml does not exist" in result.output
+
+
+@pytest.mark.parametrize("name", ["Normalize", "ToFloat"])
+def test_steps_that_make_a_models_input_are_refused_saying_why(tmp_path, dataset, name):
+    """Normalize wrote JPEGs of values 0-2 (black), exit 0, and verify passed them."""
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {}}, {name: {}}]})
+    result = invoke("validate", cfg)
+    assert result.exit_code == 2
+    assert (f"image.pipeline[1]: augcli cannot run {name}: it makes a model's input (floats around 0), which "
+            "an image file cannot hold: the written image comes out black; do it in your training pipeline"
+            ) in result.output
+    assert name not in invoke("transforms", "image").output.split()

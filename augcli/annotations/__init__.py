@@ -29,6 +29,10 @@ UNSUPPORTED = {
     "Mosaic": "it combines several images per output; augcli augments one source per output",
     **{name: "it is a 3D/volume transform; augcli augments 2-D images" for name in (
         "CenterCrop3D", "CoarseDropout3D", "CubicSymmetry", "Pad3D", "PadIfNeeded3D", "RandomCrop3D")},
+    # a model's input, not an image: written to a file its floats around 0 come out black (Normalize's
+    # ImageNet mean/std gave JPEGs of values 0-2, and verify passed them)
+    **{name: "it makes a model's input (floats around 0), which an image file cannot hold: the written "
+             "image comes out black; do it in your training pipeline" for name in ("Normalize", "ToFloat")},
 }
 SPLIT_NAMES = ("train", "val", "valid", "validation", "test")
 LAYOUTS = {"coco": "COCO JSON (with 'images' and 'annotations') whose file_names exist",
