@@ -169,8 +169,11 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
             write_atomic(path, data)
     except AugcliError as exc:
         raise UserError(exc) from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot write the preview: {exc.strerror or exc}") from None
+    except OSError as exc:  # -o names a file in a folder that is not there, not writable, a full disk...
+        from augcli.errors import DatasetError
+
+        raise UserError(DatasetError(f"cannot write the preview {exc.filename or ''} ({exc.strerror or exc}): "
+                                     "choose another -o path, or make its folder writable")) from None
     if texts and not as_html:
         click.echo(text_table(texts, color=sys.stdout.isatty()))
     shown = max((len(s.cells) for s in samples + sounds), default=1)

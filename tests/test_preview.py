@@ -189,3 +189,12 @@ def test_library_messages_are_listed_once_after_the_preview_not_printed_raw(labe
     assert "libpng" not in capfd.readouterr().err
     assert result.output.endswith("library messages (2 distinct):\n  UserWarning: resampled, this hurt execution time\n"
                                   "  libpng warning: iCCP: known incorrect sRGB profile\n")
+
+
+def test_a_preview_path_that_cannot_be_written_is_named_with_what_to_do(tmp_path, dataset):
+    cfg = write_config(tmp_path / "c.yaml", image={"pipeline": [{"HorizontalFlip": {}}]})
+    (tmp_path / "afile").write_text("")
+    result = invoke("preview", cfg, "-o", tmp_path / "afile" / "x.png")
+    assert result.exit_code == 2
+    assert result.output == (f"error: cannot write the preview {tmp_path / 'afile' / 'x.png'} (Not a directory): "
+                             "choose another -o path, or make its folder writable\n")
