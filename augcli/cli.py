@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from augcli import __version__
-from augcli.errors import AugcliError, RunStoppedError
+from augcli.errors import AugcliError, DatasetError, RunStoppedError
 
 MAX_ERRORS_SHOWN = 20
 _OWN_PROCESS = False  # True when started as the `augcli` command (main), not called in-process by a test
@@ -170,8 +170,6 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
     except AugcliError as exc:
         raise UserError(exc) from None
     except OSError as exc:  # -o names a file in a folder that is not there, not writable, a full disk...
-        from augcli.errors import DatasetError
-
         raise UserError(DatasetError(f"cannot write the preview {exc.filename or ''} ({exc.strerror or exc}): "
                                      "choose another -o path, or make its folder writable")) from None
     if texts and not as_html:

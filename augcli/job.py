@@ -199,18 +199,12 @@ def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | 
         lock.release()
     if result.status == "interrupted":
         raise RunStoppedError(
-            f"interrupted by {SIGNAL_NAMES.get(result.signal, 'a signal')}: {_kept(result)} files are in "
+            f"interrupted by {SIGNAL_NAMES.get(result.signal, 'a signal')}: {result.files_recorded} files are in "
             f"{config.output} and recorded; run the same command again to resume", result, result.exit_code)
     if result.status == "failed":
         raise RunStoppedError(f"{result.fatal}; make room (or fix the output folder) and run the same command "
                               "again to resume", result, EXIT_ITEMS_FAILED)
     return result
-
-
-def _kept(result: RunResult) -> int:
-    """The files a stopped run leaves recorded in the output: this run's and earlier runs' (samples of a
-    table or text file share one)."""
-    return result.files_recorded
 
 
 class _Signalled(BaseException):

@@ -14,7 +14,7 @@ import numpy as np
 
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item, discover
-from augcli.errors import ItemError, cannot_read
+from augcli.errors import ItemError
 from augcli.manifest import applied_steps
 from augcli.plan import augmented_name
 from augcli.seeding import item_seed
@@ -104,6 +104,7 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None,
     (relpath, reason), as ``run`` records it, and the others are shown."""
     from augcli.modalities import text
     from augcli.plan import is_table
+    from augcli.runner import read_failure
 
     copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
     items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "text"]
@@ -116,7 +117,8 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None,
             samples = text.table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
         except (ItemError, OSError) as exc:
             if failed is not None:
-                failed.append((item.relpath, cannot_read("it", exc) if isinstance(exc, OSError) else str(exc)))
+                failed.append((item.relpath, read_failure(exc, str(config.input), item.relpath)
+                               if isinstance(exc, OSError) else str(exc)))
             continue
         if is_table(item.relpath):
             units = [(f"{item.relpath} row {i}", f"{item.relpath}#{i}", body, label or item.label)

@@ -73,6 +73,19 @@ class _Recorder:
 class Pipeline:
     def __init__(self, compose: Any, recorder: _Recorder, spec_steps: list[tuple[str, dict]]):
         self.compose, self.recorder, self.spec_steps = compose, recorder, spec_steps
+        self.mono_only = _mono_only_steps(compose)  # built once per process, checked for every clip
+
+
+def _mono_only_steps(compose: Any) -> list[str]:
+    """The steps (at any depth: inside OneOf, SomeOf...) that audiomentations applies to mono audio only
+    (``supports_multichannel`` False: AddBackgroundNoise, AddShortNoises...)."""
+    found, stack = [], [compose]
+    while stack:
+        step = stack.pop()
+        if getattr(step, "supports_multichannel", True) is False:
+            found.append(type(step).__name__)
+        stack.extend(getattr(step, "transforms", None) or [])
+    return sorted(set(found))
 
 
 def check_section(section: dict, base: Any, path: str) -> list[Problem]:
@@ -394,22 +407,10 @@ def prepare(samples: np.ndarray, rate: int, section: Any) -> tuple[np.ndarray, i
     return samples, rate
 
 
-def mono_only_steps(pipeline: Pipeline) -> list[str]:
-    """The pipeline's steps (at any depth: inside OneOf, SomeOf...) that audiomentations applies to mono
-    audio only (``supports_multichannel`` False: AddBackgroundNoise, AddShortNoises...)."""
-    found, stack = [], [pipeline.compose]
-    while stack:
-        step = stack.pop()
-        if getattr(step, "supports_multichannel", True) is False:
-            found.append(type(step).__name__)
-        stack.extend(reversed(getattr(step, "transforms", None) or []))
-    return sorted(set(found))
-
-
 def check_channels(pipeline: Pipeline, samples: np.ndarray) -> None:
     """A clip of several channels fails whenever the draw picks a mono-only step, which made the outcome
     depend on the seed: such a clip is an error for every seed, saying what to do."""
-    mono_only = mono_only_steps(pipeline) if samples.ndim == 2 else []
+    mono_only = pipeline.mono_only if samples.ndim == 2 else []
     if mono_only:
         raise ItemError(f"this clip has {samples.shape[0]} channels and {', '.join(mono_only)} "
                         f"{'works' if len(mono_only) == 1 else 'work'} on mono audio only: set audio.mono: true "
