@@ -10,6 +10,7 @@ from typing import Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import GenerateJsonSchema
 
 from augcli.errors import ConfigError, Problem, suggest, yaml_path
 
@@ -282,11 +283,20 @@ def load_config(
     return config.model_copy(update=update)
 
 
+class _SchemaWithFactoryDefaults(GenerateJsonSchema):
+    """Defaults made by a factory (lists, sections) are shown too, as editors and the docs show defaults."""
+
+    def get_default_value(self, schema: Any) -> Any:
+        if "default_factory" in schema and not schema.get("default_factory_takes_data"):
+            return schema["default_factory"]()
+        return super().get_default_value(schema)
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the config file, from the models, with every image step name spelled out."""
     from augcli.modalities import audio, image, text
 
-    schema = Config.model_json_schema(by_alias=True)
+    schema = Config.model_json_schema(by_alias=True, schema_generator=_SchemaWithFactoryDefaults)
     for section, names, library in (("ImageSection", image.transform_names(), "albumentations transform"),
                                     ("AudioSection", audio.transform_names(), "audiomentations transform"),
                                     ("TextSection", text.step_names(), "nlpaug augmenter or EDA step")):
