@@ -186,9 +186,9 @@ class Balance(_Section):
 
 class Config(_Section):
     input: Path
-    """The dataset root (required), relative to the config file."""
+    """The dataset root, relative to the config file."""
     output: Path
-    """Where the augmented dataset goes (required), relative to the config file; not inside input, nor holding it."""
+    """Where the augmented dataset goes, relative to the config file; not inside input, nor holding it."""
     seed: int = Field(default=0, ge=0)
     """The run seed: an output's seed is derived from it, the source's path and the copy index."""
     copies: int = Field(default=1, ge=1)

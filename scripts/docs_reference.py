@@ -92,9 +92,9 @@ def config_keys(root: dict[str, Any]) -> str:
             out.append(f"| `{full}` | {_cell(_type(prop, defs, full))} | {_cell(default)} | {_cell(description)} |")
         out.append("")
         for full, sub in nested:
-            walk(sub, full, min(level + 1, 4))
+            walk(sub, full, min(level + 1, 5))
 
-    walk(root, "", 2)
+    walk(root, "", 3)  # under the page's own "## Every key"
     return "\n".join(out)
 
 
