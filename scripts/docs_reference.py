@@ -28,7 +28,7 @@ def _invoke(*args: str) -> str:
 
     from augcli.cli import cli
 
-    result = CliRunner().invoke(cli, list(args), prog_name="augcli", terminal_width=100, catch_exceptions=False)
+    result = CliRunner().invoke(cli, list(args), prog_name="augcli", terminal_width=80, catch_exceptions=False)
     if result.exit_code != 0:
         raise RuntimeError(f"augcli {' '.join(args)} exited {result.exit_code}: {result.output}")
     return result.stdout
@@ -49,7 +49,7 @@ def render(name: str, arg: str | None) -> str:
     if name == "steps" and arg in transforms():
         return steps(arg, transforms()[arg])
     if name == "help" and arg:
-        return f"```text\n$ augcli {arg} --help\n{_invoke(arg, '--help').rstrip()}\n```\n"
+        return f"```console\n$ augcli {arg} --help\n{_invoke(arg, '--help').rstrip()}\n```\n"
     raise ValueError(f"unknown marker <!-- generated: {name}{' ' + arg if arg else ''} -->")
 
 

@@ -1,5 +1,6 @@
-"""Every `augcli` command and every config shown in README.md and docs/ runs as written, and the
-generated parts of the docs cover every config key, every modality's steps and every command.
+"""Every `augcli` command and every config shown in README.md and docs/ runs as written (the pages
+as the site shows them: the generated `--help` examples included), and the generated parts of the
+docs cover every config key, every modality's steps and every command.
 
 The commands run in a scratch copy of the repository's root (configs/ copied, sample_data/ linked),
 so their relative paths work as written and what they write lands in a temporary folder. A page's
@@ -26,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 #: Commands shown in the docs that a test cannot run, each with the reason. A stale entry fails the test.
-NOT_RUN: dict[str, str] = {}
+NOT_RUN: dict[str, str] = {
+    "augcli verify out/big-run --sample 200": "verify's --help example: out/big-run stands for any large run's folder",
+}
 
 #: A fragment (a YAML block without `input`) runs merged into this config, written in configs/.
 #: (the quickstart's exclude: audio resources, and detection/'s annotated layouts, which have configs of their own).
@@ -49,8 +52,19 @@ class Block:
         return f"{self.page.relative_to(ROOT)}:{self.line}"
 
 
+def reference():
+    spec = importlib.util.spec_from_file_location("docs_reference", ROOT / "scripts" / "docs_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DOCS = reference()  # the site's hook: what it renders is cached, so each command runs once per session
+
+
 def blocks(page: Path) -> list[Block]:
-    source = page.read_text(encoding="utf-8")
+    """The fenced blocks of a page as the site shows it (line numbers: of the page as built)."""
+    source = DOCS.fill(page.read_text(encoding="utf-8"))
     found = []
     for match in FENCE.finditer(source):
         indent = len(match.group(1))
@@ -60,14 +74,13 @@ def blocks(page: Path) -> list[Block]:
 
 
 def commands(block: Block) -> list[str]:
-    """The `augcli ...` commands of a shell block (each part of an `a && b` line that is one),
-    without their comments."""
+    """The `augcli ...` commands of a shell block (each part of an `a && b` line that is one, and
+    the lines of a `--help` shown in a console block), without their comments."""
     found = []
     for line in block.text.splitlines():
-        for part in line.removeprefix("$ ").split("&&"):
-            words = shlex.split(part, comments=True)
-            if words[:1] == ["augcli"]:
-                found.append(shlex.join(words))
+        for part in line.strip().removeprefix("$ ").split("&&"):
+            if re.match(r"\s*augcli(\s|$)", part):
+                found.append(shlex.join(shlex.split(part, comments=True)))
     return found
 
 
@@ -97,6 +110,8 @@ RAN: set[str] = set()  # commands run successfully in the scratch root
 def run_command(command: str, where: str) -> None:
     args = shlex.split(command)[1:]
     target = None
+    if "|" in args:  # `augcli transforms text --json | jq ...`: the augcli part runs (jq is no test dependency)
+        args = args[: args.index("|")]
     if ">" in args:  # `augcli schema > augcli.schema.json`: the file lands in the workspace
         at = args.index(">")
         args, target = args[:at], args[at + 1]
@@ -171,13 +186,6 @@ def test_the_pages_show_commands_and_configs():
 # --- the generated parts --------------------------------------------------------------------------------
 
 
-def reference():
-    spec = importlib.util.spec_from_file_location("docs_reference", ROOT / "scripts" / "docs_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def schema_keys(schema: dict) -> dict[str, dict]:
     """Every key of the config schema by its dotted path, sections included."""
     keys = {}
@@ -195,15 +203,14 @@ def schema_keys(schema: dict) -> dict[str, dict]:
 
 
 def test_every_config_key_is_described_in_the_reference():
-    docs = reference()
-    schema = docs.schema()
+    schema = DOCS.schema()
     keys = schema_keys(schema)
     assert {"input", "image.annotations.min_visibility", "text.synonyms.min_share", "splits.copy"} <= set(keys)
     undescribed = sorted(path for path, prop in keys.items() if not prop.get("description", "").strip())
     assert not undescribed, (
         f"config keys without a description: {undescribed}; write a docstring under the field in augcli/config.py"
         " (it is the key's description in `augcli schema` and in docs/reference/config.md)")
-    rendered = docs.config_keys(schema)
+    rendered = DOCS.config_keys(schema)
     rows = dict(re.findall(r"^\| `([\w.]+)` \| (.*)$", rendered, re.MULTILINE))
     assert set(rows) == set(keys)
     for path, prop in keys.items():
@@ -211,10 +218,9 @@ def test_every_config_key_is_described_in_the_reference():
 
 
 def test_the_reference_pages_have_every_modality_and_command():
-    docs = reference()
     site = "\n".join(page.read_text(encoding="utf-8") for page in PAGES if page.parent != ROOT)
-    markers = set(docs.MARKER.findall(site))
-    modalities = set(docs.transforms())
+    markers = set(DOCS.MARKER.findall(site))
+    modalities = set(DOCS.transforms())
     assert {"image", "audio", "text"} <= modalities
     missing = sorted(f"<!-- generated: steps {m} -->" for m in modalities if ("steps", m) not in markers)
     assert not missing, f"docs/reference/transforms.md has no section for {missing}"
@@ -226,12 +232,11 @@ def test_the_reference_pages_have_every_modality_and_command():
 
 
 def test_a_marker_renders_what_the_command_prints_and_a_typo_fails():
-    docs = reference()
-    audio = docs.fill("x\n<!-- generated: steps audio -->\ny")
+    audio = DOCS.fill("x\n<!-- generated: steps audio -->\ny")
     assert "| `AddGaussianNoise` | `min_amplitude=0.001`, `max_amplitude=0.015`, `p=0.5` |" in audio
-    verify_help = docs.fill("<!-- generated: help verify -->")
-    assert verify_help.startswith("```text\n$ augcli verify --help\nUsage: augcli verify [OPTIONS] OUTPUT_DIR")
-    assert docs.fill("inline `<!-- generated: help run -->` is left alone") == \
+    verify_help = DOCS.fill("<!-- generated: help verify -->")
+    assert verify_help.startswith("```console\n$ augcli verify --help\nUsage: augcli verify [OPTIONS] OUTPUT_DIR")
+    assert DOCS.fill("inline `<!-- generated: help run -->` is left alone") == \
         "inline `<!-- generated: help run -->` is left alone"
     with pytest.raises(ValueError, match="unknown marker <!-- generated: steps imgae -->"):
-        docs.fill("<!-- generated: steps imgae -->")
+        DOCS.fill("<!-- generated: steps imgae -->")
