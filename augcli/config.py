@@ -10,7 +10,7 @@ from typing import Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.json_schema import GenerateJsonSchema
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 
 from augcli.errors import ConfigError, Problem, suggest, yaml_path
 
@@ -19,9 +19,24 @@ DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.
 MODALITIES = ("image", "audio", "text")  # discovery order: the first whose include matches takes a file
 
 
+class _SchemaWithFactoryDefaults(GenerateJsonSchema):
+    """Defaults made by a factory (lists, sections) are in the schema too: editors and the docs show them."""
+
+    def get_default_value(self, schema: Any) -> Any:
+        if "default_factory" in schema and not schema.get("default_factory_takes_data"):
+            return schema["default_factory"]()
+        return super().get_default_value(schema)
+
+
 class _Section(BaseModel):
     # A field's docstring is its description in `augcli schema` and in the docs' config reference.
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    @classmethod
+    def model_json_schema(cls, by_alias: bool = True, ref_template: str = DEFAULT_REF_TEMPLATE,
+                          schema_generator: type[GenerateJsonSchema] = _SchemaWithFactoryDefaults,
+                          mode: JsonSchemaMode = "validation", **kwargs: Any) -> dict[str, Any]:
+        return super().model_json_schema(by_alias, ref_template, schema_generator, mode, **kwargs)
 
 
 class Splits(_Section):
@@ -283,20 +298,11 @@ def load_config(
     return config.model_copy(update=update)
 
 
-class _SchemaWithFactoryDefaults(GenerateJsonSchema):
-    """Defaults made by a factory (lists, sections) are shown too, as editors and the docs show defaults."""
-
-    def get_default_value(self, schema: Any) -> Any:
-        if "default_factory" in schema and not schema.get("default_factory_takes_data"):
-            return schema["default_factory"]()
-        return super().get_default_value(schema)
-
-
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the config file, from the models, with every image step name spelled out."""
     from augcli.modalities import audio, image, text
 
-    schema = Config.model_json_schema(by_alias=True, schema_generator=_SchemaWithFactoryDefaults)
+    schema = Config.model_json_schema(by_alias=True)
     for section, names, library in (("ImageSection", image.transform_names(), "albumentations transform"),
                                     ("AudioSection", audio.transform_names(), "audiomentations transform"),
                                     ("TextSection", text.step_names(), "nlpaug augmenter or EDA step")):
