@@ -253,6 +253,7 @@ class _Execution:
         self.fresh, self.started = fresh, started
         self.output: Path = config.output
         self.reused: dict[str, TaskRecord] = {}
+        self.aggregates_kept: set[str] = set()  # aggregate files whose bytes a re-run would not change
         self.outcomes: dict[str, TaskRecord] = {}  # this run's records, ok or failed
         self.old_records: dict[str, TaskRecord] = {}
         self.named: set[str] = set()  # every file an earlier run or this one may have left
@@ -461,7 +462,8 @@ class _Execution:
             if status == "complete":
                 lines = itertools.chain(lines, self._write_aggregates(kept, aggregates))
                 produced |= aggregates
-                result.files_written = len(produced - {name for r in self.reused.values() for name in r.files})
+                result.files_written = len(produced - {name for r in self.reused.values() for name in r.files}
+                                           - self.aggregates_kept)
                 result.stale_removed = self._remove(named - produced)
                 records, leftovers = kept, set(aggregates)
             else:  # the plan is not done: keep every record whose files are still there, and name the rest
@@ -548,11 +550,15 @@ class _Execution:
             for target, modality, blob, extra in made:
                 source = extra.pop("source", target)
                 source_hash = extra.pop("source_sha256", None) or sha256_file(self.config.input / source)
-                write_atomic(self.output / target, blob)
+                # the same bytes as the file already there (a re-run): kept as it is, mtime too, and counted as reused
+                if write_atomic(self.output / target, blob, unless_same=True):
+                    self.result.originals_written += 1
+                else:
+                    self.aggregates_kept.add(target)
+                    self.result.reused += 1
                 targets.add(target)
                 lines.append(ManifestRow(source, target, modality, None, None, [], sha256(blob), source_hash,
                                          extra={"aggregate": True, **extra}).to_json())
-        self.result.originals_written += len(lines)
         return lines
 
     def _remove(self, stale: set[str]) -> int:
