@@ -52,3 +52,34 @@ def test_item6_noop_rerun_rewrites_nothing(name, tmp_path):
     assert counts["reused"] == len(read_manifest(out / MANIFEST_NAME))
     text = invoke("run", config, "--output", out, "--copies", "1", "--workers", "1").stdout
     assert "0 augmented + 0 originals/copies = 0 files" in text
+
+
+# ---- item 10: COCO area and bbox are those of the polygon as written ---------------------------------------
+
+def test_item10_coco_area_and_bbox_match_pycocotools_on_the_written_polygons(tmp_path):
+    from pycocotools import mask as mask_utils
+
+    out = tmp_path / "out"
+    result = invoke("run", CONFIGS / "detection_coco.yaml", "--output", out, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    checked = 0
+    for path in sorted((out / "annotations").glob("*.json")):
+        data = json.loads(path.read_text())
+        sizes = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
+        for ann in data["annotations"]:
+            height, width = sizes[ann["image_id"]]
+            seg = ann.get("segmentation")
+            if isinstance(seg, list) and seg:
+                rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
+                xs = [v for p in seg for v in p[0::2]]
+                ys = [v for p in seg for v in p[1::2]]
+                box = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+                assert ann["bbox"] == pytest.approx(box, abs=0.006), (path.name, ann["id"])
+            elif isinstance(seg, dict):
+                rle = mask_utils.frPyObjects(seg, height, width) if isinstance(seg["counts"], list) else seg
+            else:
+                assert ann["area"] == pytest.approx(ann["bbox"][2] * ann["bbox"][3], abs=0.01)
+                continue
+            assert ann["area"] == pytest.approx(float(mask_utils.area(rle)), abs=0.006), (path.name, ann["id"])
+            checked += 1
+    assert checked >= 30  # the config's output holds 36 annotations, most with polygons
