@@ -119,7 +119,8 @@ class RunResult:
             "originals_written": self.originals_written,
             "files_written": self.files_written,
             "reused": self.reused,
-            "failed": len(self.errors),
+            "failed": sum("kind" not in e for e in self.errors),  # sources that failed
+            "problems": sum("kind" in e for e in self.errors),  # other entries: COCO image entries, folders...
             "dropped_unchanged": self.dropped_unchanged,
             "unmatched_files": self.discovery.unmatched,
             "stale_removed": self.stale_removed,

@@ -83,3 +83,29 @@ def test_item10_coco_area_and_bbox_match_pycocotools_on_the_written_polygons(tmp
             assert ann["area"] == pytest.approx(float(mask_utils.area(rle)), abs=0.006), (path.name, ann["id"])
             checked += 1
     assert checked >= 30  # the config's output holds 36 annotations, most with polygons
+
+
+# ---- item 7: errors counted and worded by what they are ---------------------------------------------------
+
+def test_item7_two_bad_image_entries_and_a_good_one_are_not_2_of_1_sources_failed(tmp_path):
+    data = tmp_path / "coco"
+    (data / "images").mkdir(parents=True)
+    shutil.copy(SAMPLE_DATA / "detection/coco/images/val/rocket.jpg", data / "images/rocket.jpg")
+    coco = json.loads((SAMPLE_DATA / "detection/coco/annotations/instances_val.json").read_text())
+    coco["images"] += [{"id": 104, "width": 256, "height": 171},  # no file_name
+                       {"id": 105, "file_name": "gone.jpg", "width": 256, "height": 171}]  # no such file
+    (data / "annotations").mkdir()
+    (data / "annotations/instances.json").write_text(json.dumps(coco))
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"input": str(data), "output": str(tmp_path / "out"), "copies": 1,
+                                      "workers": 1, "image": {"annotations": {"format": "coco"},
+                                                              "pipeline": [{"HorizontalFlip": {"p": 1.0}}]}}))
+    result = invoke("run", config)
+    assert result.exit_code == 1  # the input has problems: said, and the exit code says so
+    assert "sources failed" not in result.stdout
+    assert "2 image entries of annotations/instances.json left out (listed in run.json)" in result.stdout
+    summary = json.loads(invoke("run", config, "--json").stdout)
+    assert summary["counts"]["sources"] == 1
+    assert summary["counts"]["failed"] == 0 and summary["counts"]["problems"] == 2
+    assert [e["kind"] for e in summary["errors"]] == ["image entry", "image entry"]
+    assert all(e["source"] == "annotations/instances.json" for e in summary["errors"])
