@@ -339,10 +339,14 @@ def _print_plan(result) -> None:
         click.echo(f"  by {key}: " + ", ".join(f"{k} {v}" for k, v in breakdown[key].items()))
     n_copied = counts["copied_sources"]
     n_mixed = sum(len(t.item.mix) for t in result.plan.tasks)
-    total = counts["planned_outputs"] + counts["planned_originals"] + n_mixed
-    click.echo(f"  files to write: {total} ({counts['planned_outputs']} augmented, "
+    planned = result.planned_files()
+    extras = planned["labels_and_sidecars"]
+    click.echo(f"  files to write: {planned['files']} ({counts['planned_outputs']} augmented, "
                f"{counts['planned_originals'] - n_copied} originals kept, {n_copied} copied unchanged"
-               + (f", {n_mixed} mixed" if n_mixed else "") + ")")
+               + (f", {n_mixed} mixed" if n_mixed else "")
+               + (f", {extras} label/sidecar file{'s' if extras != 1 else ''}" if extras else "")
+               + (f", {planned['aggregates']} aggregate file{'s' if planned['aggregates'] != 1 else ''}"
+                  if planned["aggregates"] else "") + ")")
     click.echo(f"  workers: {_workers_line(result)}")
     if counts["unmatched_files"]:
         click.echo(f"  ignored: {counts['unmatched_files']} files matching no include pattern")

@@ -94,6 +94,7 @@ class RunResult:
     signal: int | None = None  # the signal that interrupted the run
     fatal: str | None = None  # why the run could not go on (disk full: names the file)
     warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it
+    _planned: dict[str, int] | None = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -107,6 +108,22 @@ class RunResult:
         tasks = self.plan.tasks
         return min(self.config.n_workers(tasks), max(1, len(tasks)))
 
+    def planned_files(self) -> dict[str, int]:
+        """Every file the plan writes, as each modality's ``planned_files`` names them: ``files`` in all, of
+        which ``labels_and_sidecars`` (label files, masks, transcript sidecars) and ``aggregates`` (COCO
+        JSONs, ImageSets lists, data.yaml, metadata.csv, soft_labels.csv: one per run however many tasks add to it)."""
+        if self._planned is None:
+            own, aggregates = 0, set()
+            for task in self.plan.tasks:
+                n, targets = importlib.import_module(f"augcli.modalities.{task.item.modality}").planned_files(
+                    task, self.config)
+                own += n
+                aggregates.update(targets)
+            samples = self.plan.n_outputs + self.plan.n_originals + sum(len(t.item.mix) for t in self.plan.tasks)
+            self._planned = {"files": own + len(aggregates), "labels_and_sidecars": own - samples,
+                             "aggregates": len(aggregates)}
+        return self._planned
+
     def counts(self) -> dict[str, int]:
         tasks = [t for t in self.plan.tasks if t.first]  # a table made in row ranges is one source
         return {
@@ -115,6 +132,7 @@ class RunResult:
             "copied_sources": sum(t.item.action != AUGMENT for t in tasks),
             "planned_outputs": self.plan.n_outputs,
             "planned_originals": self.plan.n_originals,
+            "planned_files": self.planned_files()["files"],  # every file the run writes: labels, aggregates too
             "outputs_written": self.outputs_written,
             "originals_written": self.originals_written,
             "files_written": self.files_written,

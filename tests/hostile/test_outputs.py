@@ -109,3 +109,23 @@ def test_item7_two_bad_image_entries_and_a_good_one_are_not_2_of_1_sources_faile
     assert summary["counts"]["failed"] == 0 and summary["counts"]["problems"] == 2
     assert [e["kind"] for e in summary["errors"]] == ["image entry", "image entry"]
     assert all(e["source"] == "annotations/instances.json" for e in summary["errors"])
+
+
+# ---- item 8: the plan counts every file the run writes ----------------------------------------------------
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda c: c.stem)
+def test_item8_planned_files_are_the_files_the_run_writes(config, tmp_path):
+    out = tmp_path / "out"
+    args = ("--output", out, "--copies", "1", "--workers", "1", "--json")
+    planned = json.loads(invoke("run", config, "--dry-run", *args).stdout)["counts"]["planned_files"]
+    result = invoke("run", config, *args)
+    assert result.exit_code == 0, result.output
+    written = {row["output"] for row in read_manifest(out / MANIFEST_NAME)}
+    assert planned == len(written)
+    assert json.loads(result.stdout)["counts"]["files_written"] == len(written)
+
+
+@pytest.mark.parametrize(("name", "files"), [("quickstart", 117), ("detection_yolo", 27), ("speech", 52)])
+def test_item8_validate_says_the_files_the_issue_counted(name, files):
+    text = invoke("validate", CONFIGS / f"{name}.yaml").stdout
+    assert f"  files to write: {files} (" in text
