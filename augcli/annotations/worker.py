@@ -137,6 +137,8 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
                                                         "outputs": stems}))
     if ann.format == "yolo" and ann.meta.get("yaml"):
         fragments.append(Fragment(ann.meta["yaml"], "image", {"format": "yolo-yaml"}))
+    for companion in ann.meta.get("companions", ()):  # labelmap.txt, classes.txt, README...: byte for byte
+        fragments.append(Fragment(companion, "image", {"format": "verbatim"}))
     return dropped
 
 
@@ -156,7 +158,7 @@ def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
         aggregates += sorted(ann.meta.get("lists", {}))
     if ann.format == "yolo" and ann.meta.get("yaml"):
         aggregates.append(ann.meta["yaml"])
-    return own, aggregates
+    return own, aggregates + list(ann.meta.get("companions", ()))
 
 
 def _stem(relpath: str) -> str:
@@ -173,6 +175,8 @@ def finish(config: Any, target: str, datas: list[dict]) -> tuple[bytes, dict]:
         return coco.finish(root, target, datas)
     if kind == "voc-list":
         return voc.finish(root, target, datas)
+    if kind == "verbatim":  # a file of the layout (COMPANIONS): as it is
+        return read_file(root / target), {}
     return yolo.finish(root, target, datas, Path(config.output))
 
 

@@ -129,3 +129,37 @@ def test_item8_planned_files_are_the_files_the_run_writes(config, tmp_path):
 def test_item8_validate_says_the_files_the_issue_counted(name, files):
     text = invoke("validate", CONFIGS / f"{name}.yaml").stdout
     assert f"  files to write: {files} (" in text
+
+
+# ---- item 9: the files of a layout travel with it ------------------------------------------------------------
+
+LABELMAP = b"# label:color_rgb:parts:actions\nbackground:0,0,0::\nrocket:128,0,0::\ntower:0,128,0::\n"
+
+
+@pytest.mark.parametrize(("layout", "companions"), [
+    ("voc", {"labelmap.txt": LABELMAP, "README.md": b"A tiny VOC set\n", "LICENSE": b"CC-BY-4.0\n"}),
+    ("yolo", {"classes.txt": b"person\ncat\n", "labels/train/classes.txt": b"person\ncat\n", "obj.names": b"cat\n"}),
+    ("coco", {"LICENSE.txt": b"CC-BY-4.0\n", "annotations/README": b"instances_*.json: boxes, polygons\n"}),
+])
+def test_item9_files_of_a_layout_travel_with_it_byte_for_byte(layout, companions, tmp_path):
+    data = tmp_path / layout
+    shutil.copytree(SAMPLE_DATA / "detection" / layout, data)
+    for name, blob in companions.items():
+        (data / name).write_bytes(blob)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"input": str(data), "output": str(tmp_path / "out"), "copies": 1,
+                                      "workers": 1, "image": {"annotations": {"format": layout},
+                                                              "pipeline": [{"HorizontalFlip": {"p": 1.0}}]}}))
+    planned = json.loads(invoke("run", config, "--dry-run", "--json").stdout)["counts"]["planned_files"]
+    result = invoke("run", config, "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0, summary["errors"]
+    assert summary["counts"]["unmatched_files"] == 0  # labelmap.txt was dropped: unmatched_files 1, nothing said
+    out = tmp_path / "out"
+    rows = {row["output"]: row for row in read_manifest(out / MANIFEST_NAME)}
+    for name, blob in companions.items():
+        assert (out / name).read_bytes() == blob
+        assert rows[name]["aggregate"] is True and rows[name]["source"] == name
+        assert rows[name]["sha256"] == rows[name]["source_sha256"]
+    assert planned == len(rows)
+    assert invoke("verify", out).exit_code == 0
