@@ -22,6 +22,7 @@ from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
 from augcli.modalities import policies
 from augcli.modalities import steps as steps_
+from augcli.modalities.sampled import record_sampled
 from augcli.seeding import generators
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
@@ -162,7 +163,10 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return cls(**params)
+            transform = cls(**params)
+        if isinstance(transform, A.BasicTransform):  # the angle, scale, sigma it draws: recorded as well
+            record_sampled(transform)
+        return transform
     except Exception as exc:  # the library's own validation speaks
         cause = exc.__cause__
         if hasattr(cause, "errors"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -163,3 +164,134 @@ def test_item9_files_of_a_layout_travel_with_it_byte_for_byte(layout, companions
         assert rows[name]["sha256"] == rows[name]["source_sha256"]
     assert planned == len(rows)
     assert invoke("verify", out).exit_code == 0
+
+
+# ---- item 11: the recorded parameters say what was drawn --------------------------------------------------
+
+def _range_params() -> list[tuple[str, str, float]]:
+    """(step, parameter, one-point value) for every range parameter (a default of two numbers) of every step
+    `augcli transforms image` lists: the value is 30% of the way into the default range (its low end for ints)."""
+    import inspect
+    from numbers import Number
+
+    from augcli.modalities import image
+
+    found = []
+    for entry in image.describe_transforms():
+        if entry["composition"]:
+            continue
+        for p in inspect.signature(image.step_class(entry["name"]).__init__).parameters.values():
+            d = p.default
+            if isinstance(d, tuple) and len(d) == 2 and all(isinstance(x, Number) and not isinstance(x, bool)
+                                                            for x in d):
+                value = d[0] if all(isinstance(x, int) for x in d) else round(d[0] + (d[1] - d[0]) * 0.3, 3)
+                found.append((entry["name"], p.name, value))
+    return found
+
+
+H, W = 64, 80
+#: Two numbers that are not a range to draw from (a size, a grid): nothing is drawn.
+NOT_A_RANGE = {("CLAHE", "tile_grid_size"): "the tile grid", ("Morphological", "scale"): "the kernel's size",
+               ("RandomGridShuffle", "grid"): "the grid", ("GridDropout", "shift_xy"): "the grid's offset",
+               ("AdvancedBlur", "beta_limit"): "a range that must hold 1.0 strictly inside: never one point",
+               ("AdvancedBlur", "noise_limit"): "drawn once per kernel element: the recorded kernel holds them"}
+#: Steps that need data a pipeline step cannot have here (reference images, a font file).
+NEEDS_DATA = {"FDA": "reference images", "HistogramMatching": "reference images",
+              "PixelDistributionAdaptation": "reference images", "TextImage": "a font file"}
+#: What else the step needs to use that parameter.
+EXTRA = {"RandomResizedCrop": {"size": [32, 32]}, ("GridDistortion", "distort_limit"): {"normalized": False},
+         "ConstrainedCoarseDropout": {"bbox_labels": [0]}, ("ChromaticAberration", "secondary_distortion_limit"):
+         {"mode": "red_blue"},
+         ("Illumination", "center_range"): {"mode": "gaussian"}, ("Illumination", "sigma_range"): {"mode": "gaussian"}}
+#: Where the library records the value drawn in other units: (key, value) from the one-point value.
+DERIVED = {
+    ("AdvancedBlur", "rotate_limit"): lambda v: ("angle", math.radians(v)),
+    ("CoarseDropout", "hole_height_range"): lambda v: ("hole_heights", int(v * H)),  # every hole's
+    ("CoarseDropout", "hole_width_range"): lambda v: ("hole_widths", int(v * W)),
+    ("ConstrainedCoarseDropout", "num_holes_range"): lambda v: ("num_holes_per_obj", v),
+    ("Erasing", "scale"): lambda v: ("erase_area", v * H * W),
+    ("RandomResizedCrop", "scale"): lambda v: ("target_area", v * H * W),
+    # relative to the object's box (40 x 30 px): as pixels, the holes' size and the crop's largest shift
+    ("ConstrainedCoarseDropout", "hole_height_range"): lambda v: ("holes", lambda holes: all(
+        y2 - y1 == int(v * 30) for _, y1, _, y2 in holes) and holes),
+    ("ConstrainedCoarseDropout", "hole_width_range"): lambda v: ("holes", lambda holes: all(
+        x2 - x1 == int(v * 40) for x1, _, x2, _ in holes) and holes),
+    ("RandomCropNearBBox", "max_part_shift"): lambda v: ("h_max_shift", round(v * 30)),
+    ("GridDistortion", "distort_limit"): lambda v: ("steps_x", [1 + v] * 6),
+    ("RandomBrightnessContrast", "brightness_limit"): lambda v: ("beta", v * 255),
+    ("RandomBrightnessContrast", "contrast_limit"): lambda v: ("alpha", 1 + v),
+    ("RandomScale", "scale_limit"): lambda v: ("scale", 1 + v),
+    ("ShiftScaleRotate", "shift_limit"): lambda v: ("translate", {"x": int(v * W), "y": int(v * H)}),
+    ("ShiftScaleRotate", "scale_limit"): lambda v: ("scale", {"x": 1 + v, "y": 1 + v}),
+    ("ThinPlateSpline", "scale_range"): lambda v: ("scale", v / 10),
+}
+
+
+def _holds(recorded, value) -> bool:
+    if callable(value):
+        return bool(value(recorded))
+    if isinstance(value, dict | list):
+        return recorded == pytest.approx(value, rel=1e-5)
+    if isinstance(recorded, bool):
+        return False
+    if isinstance(recorded, int | float):
+        return recorded == pytest.approx(value, rel=1e-5, abs=1e-9)
+    if isinstance(recorded, dict):
+        return any(_holds(v, value) for v in recorded.values())
+    if isinstance(recorded, list):
+        return any(_holds(v, value) for v in recorded)
+    return False
+
+
+@pytest.mark.parametrize(("step", "param", "value"), _range_params(), ids=lambda v: str(v))
+def test_item11_every_step_with_a_one_point_range_records_that_value(step, param, value):
+    import numpy as np
+
+    from augcli.annotations import NEEDS, transform
+    from augcli.manifest import applied_steps
+    from augcli.modalities import image
+    from augcli.seeding import generators
+
+    if (step, param) in NOT_A_RANGE or step in NEEDS_DATA:
+        pytest.skip(NOT_A_RANGE.get((step, param)) or f"{step} needs {NEEDS_DATA[step]}")
+    config = {**EXTRA.get(step, {}), **EXTRA.get((step, param), {}), param: [value, value], "p": 1.0}
+    pixels = (np.random.default_rng(0).random((H, W, 3)) * 255).astype(np.uint8)
+    if step in NEEDS:  # through the annotated pipeline, with an object (and its mask)
+        pipeline = transform.pipeline_for([{step: config}])
+        data = {"bboxes": np.array([[10.0, 8.0, 40.0, 30.0]]), "object_index": [0],
+                "keypoints": np.zeros((0, 2)), "point_index": [], "cropping_bbox": [10, 8, 50, 38]}
+        if NEEDS[step] == "mask":
+            data["mask"] = np.pad(np.ones((30, 40), np.uint8), ((8, H - 38), (10, W - 50)))
+    else:
+        pipeline, data = image.build_pipeline([{step: config}]), {}
+    pipeline.set_random_state(*generators(11))
+    (recorded,) = applied_steps(pipeline(image=pixels, **data)["applied_transforms"])
+    name, params = recorded["name"], recorded["params"]
+    key, expected = DERIVED[(step, param)](value) if (step, param) in DERIVED else (None, value)
+    assert name == step
+    assert _holds(params[key] if key else params, expected), f"{step}({param}={value}) recorded {params}"
+
+
+def test_item11_rotate_affine_and_the_bbox_safe_crop_say_their_angle_scale_and_box():
+    import numpy as np
+
+    from augcli.manifest import applied_steps
+    from augcli.modalities import image
+    from augcli.preview import _short_params
+    from augcli.seeding import generators
+
+    pipeline = image.build_pipeline([
+        {"Rotate": {"limit": [12, 12], "p": 1.0}},
+        {"Affine": {"rotate": [-7, -7], "scale": [1.25, 1.25], "translate_px": [3, 3], "shear": [4, 4], "p": 1.0}}])
+    pipeline.set_random_state(*generators(1))
+    rotate, affine = applied_steps(pipeline(image=np.zeros((H, W, 3), np.uint8))["applied_transforms"])
+    assert rotate["params"]["angle"] == 12.0 and len(rotate["params"]["matrix"]) == 3  # the matrix stays too
+    assert affine["params"]["rotate"] == -7.0 and affine["params"]["scale"] == {"x": 1.25, "y": 1.25}
+    assert affine["params"]["translate"] == {"x": 3, "y": 3}
+    assert affine["params"]["shear"] == {"x": -4.0, "y": -4.0}  # as albumentations builds its matrix: negated
+    assert "angle=12.0" in _short_params(rotate["params"]) and "matrix" not in _short_params(rotate["params"])
+    assert "scale={x: 1.25, y: 1.25}" in _short_params(affine["params"])
+    assert "translate={x: 3, y: 3}" in _short_params(affine["params"])
+    crop = {"name": "RandomSizedBBoxSafeCrop", "params": {"shape": [H, W, 3], "interpolation": 1,
+                                                         "crop_coords": [5, 0, 62, 34]}}
+    assert _short_params(crop["params"]) == "interpolation=1, crop_coords=[5, 0, 62, 34]"
