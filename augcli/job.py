@@ -113,10 +113,12 @@ class RunResult:
         which ``labels_and_sidecars`` (label files, masks, transcript sidecars) and ``aggregates`` (COCO
         JSONs, ImageSets lists, data.yaml, metadata.csv, soft_labels.csv: one per run however many tasks add to it)."""
         if self._planned is None:
-            own, aggregates = 0, set()
+            own, aggregates, counters = 0, set(), {}
             for task in self.plan.tasks:
-                n, targets = importlib.import_module(f"augcli.modalities.{task.item.modality}").planned_files(
-                    task, self.config)
+                modality = task.item.modality
+                if modality not in counters:
+                    counters[modality] = importlib.import_module(f"augcli.modalities.{modality}").planned_files
+                n, targets = counters[modality](task, self.config)
                 own += n
                 aggregates.update(targets)
             samples = self.plan.n_outputs + self.plan.n_originals + sum(len(t.item.mix) for t in self.plan.tasks)
