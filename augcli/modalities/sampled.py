@@ -12,7 +12,6 @@ transform's recorded parameters once it has applied (so it never reaches ``apply
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from numbers import Number
 from typing import Any
 
@@ -29,46 +28,57 @@ MAX_VALUES = 8  # a longer list or mapping is data for apply (a map, a kernel), 
 
 
 def record_sampled(transform: Any) -> None:
-    """Make ``transform`` (an albumentations BasicTransform) record the values it draws, on this instance."""
+    """Make ``transform`` (an albumentations BasicTransform) record the values it draws, on this instance
+    (through objects of this module's classes: the pipeline still copies and pickles)."""
     drawn: dict[str, Any] = {}
     for name in ("get_params", "get_params_dependent_on_data"):
-        method = getattr(transform, name, None)
-        code = getattr(getattr(method, "__func__", None), "__code__", None)
-        if code is not None:
-            setattr(transform, name, _capturing(method, code, drawn))
-    apply_with_params = transform.apply_with_params
-
-    def apply_then_record(params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return apply_with_params(params, *args, **kwargs)
-        finally:  # the params dict is the one Compose records (transform.params): after apply, never seen by it
-            for key, value in drawn.items():
-                params.setdefault(key, value)
-            drawn.clear()
-
-    transform.apply_with_params = apply_then_record
+        if getattr(getattr(type(transform), name, None), "__code__", None) is not None:
+            setattr(transform, name, _Capturing(transform, name, drawn))
+    transform.apply_with_params = _ApplyThenRecord(transform, drawn)
 
 
-def _capturing(method: Callable, code: Any, drawn: dict[str, Any]) -> Callable:
-    def hook(frame: Any, event: str, arg: Any) -> None:
-        if event == "return" and frame.f_code is code:
-            returned = arg if isinstance(arg, dict) else {}
-            for key, value in frame.f_locals.items():
-                if key in _NOT_DRAWN or key in returned or key.startswith("_"):
-                    continue
-                readable = _readable(value)
-                if readable is not None:
-                    drawn[key] = readable
+class _Capturing:
+    """A transform's ``get_params*`` method that keeps the readable locals it returns with (see the module)."""
 
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+    def __init__(self, transform: Any, name: str, drawn: dict[str, Any]):
+        self.transform, self.name, self.drawn = transform, name, drawn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        function = getattr(type(self.transform), self.name)
+        code, drawn = function.__code__, self.drawn
+
+        def hook(frame: Any, event: str, arg: Any) -> None:
+            if event == "return" and frame.f_code is code:
+                returned = arg if isinstance(arg, dict) else {}
+                for key, value in frame.f_locals.items():
+                    if key in _NOT_DRAWN or key in returned or key.startswith("_"):
+                        continue
+                    readable = _readable(value)
+                    if readable is not None:
+                        drawn[key] = readable
+
         previous = sys.getprofile()
         sys.setprofile(hook)
         try:
-            return method(*args, **kwargs)
+            return function(self.transform, *args, **kwargs)
         finally:
             sys.setprofile(previous)
 
-    return wrapped
+
+class _ApplyThenRecord:
+    """A transform's ``apply_with_params`` that adds what it drew to its params once it has applied: that dict
+    is the one Compose records (``transform.params``), and ``apply`` never sees the additions."""
+
+    def __init__(self, transform: Any, drawn: dict[str, Any]):
+        self.transform, self.drawn = transform, drawn
+
+    def __call__(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return type(self.transform).apply_with_params(self.transform, params, *args, **kwargs)
+        finally:
+            for key, value in self.drawn.items():
+                params.setdefault(key, value)
+            self.drawn.clear()
 
 
 def _number(value: Any) -> bool:
