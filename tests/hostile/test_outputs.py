@@ -34,15 +34,22 @@ def _voc_config(tmp_path: Path) -> Path:
 
 # ---- item 6: a no-op re-run into a complete output writes nothing -------------------------------------------
 
-@pytest.mark.parametrize("name", ["quickstart", "detection_coco", "detection_yolo", "mix", "voc"])
-def test_item6_noop_rerun_rewrites_nothing(name, tmp_path):
-    config = _voc_config(tmp_path) if name == "voc" else CONFIGS / f"{name}.yaml"
+@pytest.mark.parametrize("name", ["quickstart", "joined-table", "detection_coco", "detection_yolo", "mix", "voc"])
+def test_item6_noop_rerun_rewrites_nothing(name, tmp_path, monkeypatch):
+    from augcli import tables
+
+    if name == "joined-table":  # the quickstart's reviews.csv made in ranges of 4 rows, joined at the end
+        monkeypatch.setattr(tables, "RANGE_ROWS", 4)
+    config = _voc_config(tmp_path) if name == "voc" else CONFIGS / f"{name.replace('joined-table', 'quickstart')}.yaml"
     out = tmp_path / "out"
     args = ("run", config, "--output", out, "--copies", "1", "--workers", "1", "--json")
     first = invoke(*args)
     assert first.exit_code == 0, first.output
-    aggregates = [r["output"] for r in read_manifest(out / MANIFEST_NAME) if r.get("aggregate")]
-    assert aggregates  # metadata.csv, COCO JSONs, data.yaml, soft_labels.csv, ImageSets lists
+    rows = read_manifest(out / MANIFEST_NAME)
+    assert any(r.get("aggregate") for r in rows)  # metadata.csv, COCO JSONs, data.yaml, soft_labels.csv, ImageSets
+    if name == "joined-table":
+        assert len(tables.row_ranges(str(SAMPLE_DATA / "train/reviews.csv"), "utf-8", ",")) == 5  # 20 rows
+        assert "train/reviews.csv#rows=4" in (out / STATE_DIR / "journal.jsonl").read_text()
     before = _files(out)
     again = invoke(*args)
     summary = json.loads(again.stdout)
