@@ -31,6 +31,12 @@ class Splits(_Section):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+#: Size limits: a source over one is an error naming the file, its size and the key (see the README).
+#: The image default is PIL's decompression-bomb limit; the others are far above any real sample.
+DEFAULT_MAX_PIXELS = 89_478_485  # about 89.5 megapixels: 1 GB of decoded RGB, 9459 x 9459
+DEFAULT_MAX_SECONDS = 10_800  # 3 hours of audio: 4 GB of float32 samples at 48 kHz stereo
+DEFAULT_MAX_CHARS = 10_000_000  # characters of one text sample: a file, a line or a table field
+
 #: More copies of one source than this is refused (exit 2): a mistyped number far more often than a wish.
 MAX_COPIES = 100_000
 
@@ -63,6 +69,7 @@ class ImageSection(_Section):
     quality: int | None = Field(default=None, ge=1, le=100)
     mix: Mix | None = None
     annotations: AnnotationsSection | None = None  # None: the layout is detected
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1, strict=True)  # width x height, read from the header
 
 
 DEFAULT_AUDIO_INCLUDE = ["**/*.wav", "**/*.flac", "**/*.ogg", "**/*.mp3"]
@@ -80,6 +87,7 @@ class AudioSection(_Section):
     n_fft: int = Field(default=400, ge=16)
     hop_length: int = Field(default=160, ge=1)
     spec_pipeline: list[Any] = Field(default_factory=list)  # SpecAugment steps on the log-mel
+    max_seconds: int = Field(default=DEFAULT_MAX_SECONDS, ge=1, strict=True)  # a clip's length, from its header
 
 
 class SynonymSection(_Section):
@@ -104,6 +112,7 @@ class TextSection(_Section):
     drop_unchanged: bool = False
     wordnet: Path | None = None  # a WordNet 3.0 dict folder or an NLTK data folder
     synonyms: SynonymSection = Field(default_factory=SynonymSection)
+    max_chars: int = Field(default=DEFAULT_MAX_CHARS, ge=1, strict=True)  # one sample: a file, a line or a field
 
 
 class Balance(_Section):

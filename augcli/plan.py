@@ -252,6 +252,10 @@ def chunk_size(n_tasks: int, n_workers: int) -> int:
     return max(1, min(32, n_tasks // (n_workers * 8) or 1))
 
 
+#: Keys that say which sources are refused, never what an output holds: raising one keeps the outputs made.
+SIZE_LIMITS = {"max_pixels", "max_seconds", "max_chars"}
+
+
 def run_digest(config: Config, modality: str, versions: dict[str, str]) -> str:
     """What the run decides for every augmented task of a modality, hashed: made once per run by the
     caller (``fingerprint``'s ``run``), not serialized again for each of 20,000 sources."""
@@ -261,7 +265,7 @@ def run_digest(config: Config, modality: str, versions: dict[str, str]) -> str:
     shape = {"seed": config.seed, "copies": config.copies,
              "balance": config.balance.model_dump(mode="json") if config.balance else None,
              "keep_originals": config.keep_originals, "augcli": __version__, "libraries": versions,
-             "section": section.model_dump(mode="json") if section is not None else None}
+             "section": section.model_dump(mode="json", exclude=SIZE_LIMITS) if section is not None else None}
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import json
 import os
 import warnings
@@ -177,20 +179,59 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
         return None
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Decode image bytes keeping what the file is; colour channels come back in RGB(A) order.
 
     Grayscale stays 2-D, alpha is kept, 16-bit stays uint16. JPEGs (which have no alpha) are
-    decoded with the flags that make OpenCV apply their EXIF orientation.
+    decoded with the flags that make OpenCV apply their EXIF orientation. An image of more than
+    ``max_pixels`` (``image.max_pixels``) is refused from its header, before any pixel is decoded.
     """
     if not data:
         raise ItemError("file is empty (0 bytes)")
+    size = header_size(data) if max_pixels is not None else None
+    if size is not None:
+        check_pixels(size, max_pixels, len(data))
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is None:
         raise ItemError("cannot decode the file as an image: it is corrupt or not in a format OpenCV reads; "
                         "fix it, remove it or exclude it")
+    if max_pixels is not None and size is None:  # a format PIL cannot read the header of: checked decoded
+        check_pixels((image.shape[1], image.shape[0]), max_pixels, len(data))
     return _swap_red_blue(image)
+
+
+@contextlib.contextmanager
+def pil_size_check_lifted():
+    """PIL refuses to open an image of more than twice ``Image.MAX_IMAGE_PIXELS`` (and warns above it):
+    augcli checks ``image.max_pixels`` itself, so a raised setting must not meet PIL's own limit."""
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield Image
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the file's header alone (PIL's ``Image.open`` reads no pixels: some
+    20 us a file); None for a format PIL does not know, which ``decode`` checks once decoded."""
+    with pil_size_check_lifted() as Image:
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+        except Exception:  # not an image PIL knows, or a corrupt header: OpenCV says which
+            return None
+
+
+def check_pixels(size: tuple[int, int], max_pixels: int, n_bytes: int, what: str = "the image") -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ItemError(f"{what} is {width} x {height} pixels ({width * height / 1e6:,.1f} megapixels, "
+                        f"from a {n_bytes / 1e3:,.0f} KB file), more than image.max_pixels ({max_pixels:,}): "
+                        "set image.max_pixels higher in the config to augment it, or exclude the file")
 
 
 def _swap_red_blue(image: np.ndarray) -> np.ndarray:
@@ -281,7 +322,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     item, out_root = task.item, str(config.output)
     data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
-    decoded = decode(data) if task.outputs else None  # once for all copies
+    decoded = decode(data, config.image.max_pixels) if task.outputs or item.mix else None  # once for all copies
     if task.original:
         write_atomic(os.path.join(out_root, task.original), data)
         rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], source_hash,
@@ -289,7 +330,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     if item.mix:  # mixup/cutmix outputs with partners the plan drew (augcli.mix)
         from augcli.mix import write_mixed
 
-        write_mixed(item, config, decoded if decoded is not None else decode(data), source_hash, rows, fragments)
+        write_mixed(item, config, decoded, source_hash, rows, fragments)
     if not task.outputs:
         return 0
     pipeline = pipeline_for(config.image.pipeline)
