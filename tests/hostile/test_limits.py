@@ -187,3 +187,35 @@ def test_item3_raising_a_limit_keeps_the_outputs_made(tmp_path, dataset):
                           image={"pipeline": [{"HorizontalFlip": {"p": 1}}], "max_pixels": 200_000_000})
     counts = json.loads(invoke("run", raised, "--json").stdout)["counts"]
     assert counts["reused"] == counts["planned_outputs"] + counts["planned_originals"] == 20, counts
+
+
+def test_item4_a_closed_stdout_or_a_reader_that_stops_loses_nothing(tmp_path, dataset):
+    """``augcli run c.yaml --json >&-`` was an AttributeError traceback; ``| head -c1`` depended on when
+    the reader left. Now: no traceback, the run's own exit code, and an output folder that verifies."""
+    import os
+
+    (dataset / "train" / "cat" / "broken.png").write_bytes(b"not a PNG")  # the run's code is 1 either way
+    cfg = write_config(tmp_path / "c.yaml", copies=2, workers=1, image={"pipeline": [{"HorizontalFlip": {"p": 1}}]})
+    augcli = [sys.executable, "-m", "augcli", "run", str(cfg), "--json"]
+
+    closed = subprocess.run(augcli, preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE, text=True, timeout=300)
+    assert closed.returncode == 1 and "Traceback" not in closed.stderr, closed.stderr
+    assert closed.stderr.splitlines() == [
+        "failed: train/cat/broken.png: cannot decode the file as an image: it is corrupt or not in a format OpenCV "
+        "reads; fix it, remove it or exclude it",
+        "augcli: standard output was closed, so nothing was printed on it (a run's summary is also in its output "
+        "folder's run.json)"]
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["counts"]["outputs_written"] == 12
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte: every write meets EPIPE
+    gone = subprocess.run([*augcli, "--output", str(tmp_path / "out2")], stdout=write_end, stderr=subprocess.PIPE,
+                          text=True, timeout=300)
+    os.close(write_end)
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr, gone.stderr
+    assert gone.stderr.startswith("failed: train/cat/broken.png") and len(gone.stderr.splitlines()) == 1
+    for out in ("out", "out2"):
+        done = subprocess.run([sys.executable, "-m", "augcli", "verify", str(tmp_path / out)], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert len((tmp_path / out / "manifest.jsonl").read_text().splitlines()) == 20  # 8 originals (2 of val), 12 copies
