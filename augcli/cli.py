@@ -308,12 +308,14 @@ class _ProgressBar:
         self.enabled, self.bar = enabled, None
 
     def update(self, done: int, total: int) -> None:
+        """``done`` of ``total`` outputs (files, or a table's samples); the total follows what tasks wrote."""
         if not self.enabled:
             return
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="src", desc="augmenting", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, unit="out", desc="augmenting", file=sys.stderr, leave=False)
+        self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:

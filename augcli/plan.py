@@ -209,6 +209,22 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
     return Plan(tasks)
 
 
+def expected_outputs(task: Task, config: Config) -> int:
+    """What a task is planned to write, for the progress bar: its files (copies, the original, mixed
+    outputs), or for a table its samples (rows x (copies + the original)), the rows counted from its
+    range or, for a table made in one task, from the file (at most tables.RANGE_ROWS rows, cheap)."""
+    if task.item.action != AUGMENT or not is_table(task.item.relpath):
+        return len(task.outputs) + (task.original is not None) + len(task.item.mix)
+    start, stop = task.rows or (0, None)
+    if stop is None:
+        from augcli.tables import count_rows
+
+        delimiter = None if task.item.relpath.lower().endswith(".jsonl") else (
+            "\t" if task.item.relpath.lower().endswith(".tsv") else ",")
+        stop = count_rows(str(config.input / task.item.relpath), config.text.encoding, delimiter) or start
+    return max(stop - start, 0) * (config.copies + config.keep_originals)
+
+
 def _row_ranges(config: Config, relpath: str) -> list[tuple[int, int | None]] | None:
     from augcli.tables import row_ranges
 
