@@ -308,7 +308,7 @@ class _ProgressBar:
         self.enabled, self.bar = enabled, None
 
     def update(self, done: int, total: int) -> None:
-        """``done`` of ``total`` outputs (files, or a table's samples); the total follows what tasks wrote."""
+        """``done`` of ``total`` outputs (files, or a table's samples); a failed source leaves the total."""
         if not self.enabled:
             return
         if self.bar is None:

@@ -394,10 +394,12 @@ class _Execution:
             result.originals_written += record.n_originals
             result.outputs_written += len(record.rows) - record.n_originals
             result.dropped_unchanged += record.dropped
-        if self.progress:  # what the task wrote (a failed or dropped output less): the total follows
-            made = len(record.rows)
-            self.outputs_done += made
-            self.outputs_to_make += made - self.expected.get(record.source, made)
+        if self.progress:  # a task's planned outputs are done, or for a failed one out of the total
+            planned = self.expected.get(record.source, 0)
+            if record.error:
+                self.outputs_to_make -= planned
+            else:
+                self.outputs_done += planned
             self.progress(self.outputs_done, self.outputs_to_make)
         if record.error and self.config.on_error == "fail":
             return "stopped"
