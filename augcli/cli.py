@@ -102,6 +102,8 @@ def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet, fr
         _print_plan(result)
     elif not quiet:
         _print_summary(result)
+    if not (quiet or as_json):
+        _print_config_warnings(result.config)
     _print_errors(result.errors)
     sys.exit(result.exit_code)
 
@@ -213,6 +215,12 @@ def validate(config: Path) -> None:
         raise UserError(exc) from None
     click.echo(f"{config}: valid")
     _print_plan(result)
+    _print_config_warnings(result.config)
+
+
+def _print_config_warnings(config) -> None:
+    for problem in config.warnings:
+        click.echo(f"warning: {problem}", err=True)
 
 
 @cli.command()

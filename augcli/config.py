@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from augcli.errors import ConfigError, Problem, suggest, yaml_path
+from augcli.errors import ConfigError, Problem, errors_in, suggest, yaml_path
 
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
@@ -150,6 +150,13 @@ class Config(_Section):
     image: ImageSection | None = None
     audio: AudioSection | None = None
     text: TextSection | None = None
+    _warnings: list[Problem] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """What the libraries warned while the pipelines were built (a value they change, a deprecated
+        step), each under its YAML path: the run goes on with what they made; ``validate`` shows them."""
+        return self._warnings
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -211,14 +218,16 @@ def load_config(
         if isinstance(section, dict) and "pipeline" in section:
             module = importlib.import_module(f"augcli.modalities.{name}")
             problems += module.check_section(section, base, name)
-    if problems:
-        raise ConfigError(problems, where)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems), where)
     update = {"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
     for name in ("audio", "text"):
         if getattr(config, name) is not None:
             module = importlib.import_module(f"augcli.modalities.{name}")
             update[name] = module.resolve_paths(getattr(config, name), base)
-    return config.model_copy(update=update)
+    resolved = config.model_copy(update=update)
+    resolved._warnings = [p for p in problems if p.warning]
+    return resolved
 
 
 def json_schema() -> dict[str, Any]:

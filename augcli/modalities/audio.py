@@ -8,14 +8,13 @@ import json
 import os
 import re
 import struct
-import warnings
 import zlib
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from augcli.errors import ConfigError, ItemError, Problem, suggest
+from augcli.errors import ConfigError, ItemError, Problem, errors_in, suggest
 from augcli.modalities import steps as steps_
 from augcli.seeding import seed_globals
 
@@ -111,8 +110,8 @@ def _cached(section_json: str) -> Pipeline:
     recorder = _Recorder()
     transforms = _build_steps(section["pipeline"], "audio.pipeline", problems, recorder)
     spec = _spec_steps(section.get("spec_pipeline") or [], "audio.spec_pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return Pipeline(audiomentations.Compose(transforms, p=1.0), recorder, spec)
 
 
@@ -143,6 +142,8 @@ def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Record
     where, cls = f"{path}.{name}", getattr(audiomentations, name)
     if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
         return None
+    if not steps_.check_probabilities(params, where, problems):
+        return None
     for key in PATH_PARAMS.get(name, ()):
         if key not in params:
             problems.append(Problem(f"{where}.{key}", "required: a local file or folder"))
@@ -159,11 +160,10 @@ def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Record
             if isinstance(params.get(key), list):
                 params[key] = tuple(params[key])
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with steps_.library_warnings(where, problems):
             transform = cls(**params)
-    except Exception as exc:  # the library's own validation speaks
-        problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # the library's own validation speaks (a bare assert: its condition)
+        problems.append(Problem(where, steps_.failure_message(exc)))
         return None
     if name not in COMPOSITIONS:
         recorder.watch(transform)

@@ -7,7 +7,6 @@ import inspect
 import io
 import json
 import os
-import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 
 from augcli.annotations import NEEDS, UNSUPPORTED
-from augcli.errors import ConfigError, ItemError, Problem, yaml_path
+from augcli.errors import ConfigError, ItemError, Problem, errors_in, yaml_path
 from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
@@ -113,8 +112,8 @@ def check_pipeline(steps: list, path: str) -> list[Problem]:
 def build_pipeline(steps: list) -> A.Compose:
     problems: list[Problem] = []
     transforms = _build_steps(steps, "image.pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return A.Compose(transforms, p=1.0, save_applied_params=True)
 
 
@@ -157,13 +156,33 @@ def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
             cls = _RecordedOneOrOther
     if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
         return None
+    if not (steps_.check_probabilities(params, where, problems) & _odd_kernel_sizes(params, where, problems)):
+        return None
     return _construct(cls, params, where, problems)
+
+
+#: Kernel sizes, which OpenCV takes odd: albumentations makes an even one odd, for some steps at
+#: construction with a warning (MotionBlur, MedianBlur), for GaussianBlur silently when it samples.
+KERNEL_SIZES = ("blur_limit",)
+
+
+def _odd_kernel_sizes(params: dict, where: str, problems: list[Problem]) -> bool:
+    ok = True
+    for key in KERNEL_SIZES:
+        value = params.get(key)
+        sizes = value if isinstance(value, list | tuple) else [value]
+        even = [v for v in sizes if isinstance(v, int) and not isinstance(v, bool) and v and v % 2 == 0]
+        if even:
+            problems.append(Problem(f"{where}.{key}", f"kernel sizes are odd: albumentations would make {even[0]} "
+                                                      f"into {even[0] + 1} without saying so in the manifest; "
+                                                      f"write {even[0] - 1} or {even[0] + 1}"))
+            ok = False
+    return ok
 
 
 def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> Any:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with steps_.library_warnings(where, problems):
             return cls(**params)
     except Exception as exc:  # the library's own validation speaks
         cause = exc.__cause__
@@ -175,7 +194,7 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
                     seen.add(field)
                     problems.append(Problem(yaml_path((where, *err["loc"][:1])), err["msg"]))
         else:
-            problems.append(Problem(where, str(exc) or type(exc).__name__))
+            problems.append(Problem(where, steps_.failure_message(exc)))
         return None
 
 

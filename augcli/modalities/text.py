@@ -26,7 +26,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from augcli.errors import ConfigError, ItemError, Problem
+from augcli.errors import ConfigError, ItemError, Problem, errors_in
 from augcli.modalities import eda
 from augcli.modalities import steps as steps_
 from augcli.modalities import text_tokens as tt
@@ -348,8 +348,8 @@ def _cached(section_json: str) -> _Sequential:
     section = json.loads(section_json)
     problems: list[Problem] = []
     root = _build(section["pipeline"], "text.pipeline", problems, section)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return root
 
 
@@ -460,6 +460,8 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
     accepted = steps_.signature_params(cls)
     if not steps_.known_params(name, params, accepted, where, problems):
         return None
+    if not steps_.check_probabilities(params, where, problems):
+        return None
     if name in MODEL_STEPS and not _check_model_step(name, params, where, problems):
         return None
     for key in PATH_PARAMS.get(name, ()):
@@ -492,9 +494,10 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
 
     forbid_downloads()
     try:
-        augmenter = cls(**params)
-    except Exception as exc:  # the library's own validation speaks
-        problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
+        with steps_.library_warnings(where, problems):
+            augmenter = cls(**params)
+    except Exception as exc:  # the library's own validation speaks (a bare assert: its condition)
+        problems.append(Problem(where, steps_.failure_message(exc)))
         return None
     if name in ("SynonymAug", "AntonymAug"):
         augmenter.model = _LexiconModel(ctx.lexicon, antonyms=name == "AntonymAug")

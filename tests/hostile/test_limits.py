@@ -244,3 +244,42 @@ def test_item13_the_progress_bar_counts_outputs_not_sources(tmp_path, dataset):
     assert set(totals) == {planned, planned - 13} and totals == sorted(totals, reverse=True), totals
     assert calls[-1] == (planned - 13, planned - 13)  # the failed source left the total, the bar ends full
     assert result.originals_written + result.outputs_written == planned - 13
+
+
+def test_item12_library_checks_that_said_nothing_name_the_bound_and_the_path(tmp_path):
+    """A bare assert (audiomentations' AddGaussianNoise, ClippingDistortion) was 'AssertionError: ' with nothing
+    after it; a value the library changes silently (GaussianBlur's even kernel) or takes and cannot mean
+    (SynonymAug's aug_p 2) ran. Now each is an error under its YAML path at validate (exit 2), and what a
+    library warns while building a step is a warning under the step's path (exit 0: the run goes on)."""
+    (tmp_path / "data").mkdir()
+    cfg = write_config(tmp_path / "c.yaml",
+                       audio={"pipeline": [{"AddGaussianNoise": {"min_amplitude": 0.5, "max_amplitude": 0.1}},
+                                           {"ClippingDistortion": {"min_percentile_threshold": 50,
+                                                                   "max_percentile_threshold": 10}}]},
+                       image={"pipeline": [{"GaussianBlur": {"blur_limit": 4}}, {"MotionBlur": {"blur_limit": [3, 6]}},
+                                           {"HorizontalFlip": {"p": 1.5}}]},
+                       text={"pipeline": [{"SynonymAug": {"aug_p": 2}}]})
+    result = invoke("validate", cfg)
+    assert result.exit_code == 2
+    assert sorted(result.stderr.splitlines()[1:]) == sorted([
+        "  - audio.pipeline[0].AddGaussianNoise: the library requires max_amplitude >= min_amplitude, but "
+        "max_amplitude = 0.1, min_amplitude = 0.5",
+        "  - audio.pipeline[1].ClippingDistortion: the library requires min_percentile_threshold <= "
+        "max_percentile_threshold, but min_percentile_threshold = 50, max_percentile_threshold = 10",
+        "  - image.pipeline[0].GaussianBlur.blur_limit: kernel sizes are odd: albumentations would make 4 into 5 "
+        "without saying so in the manifest; write 3 or 5",
+        "  - image.pipeline[1].MotionBlur.blur_limit: kernel sizes are odd: albumentations would make 6 into 7 "
+        "without saying so in the manifest; write 5 or 7",
+        "  - image.pipeline[2].HorizontalFlip.p: is a probability, from 0 to 1, not 1.5: the library would take it "
+        "without a word and run it as 1",
+        "  - text.pipeline[0].SynonymAug.aug_p: is a probability, from 0 to 1, not 2: the library would take it "
+        "without a word and run it as 1"]), result.stderr
+
+    shutil.copy(next((SAMPLE_DATA / "train" / "cat").glob("*.jpg")), tmp_path / "data")
+    fine = write_config(tmp_path / "f.yaml", image={"pipeline": [{"GaussianBlur": {"blur_limit": 5}},
+                                                                 {"ShiftScaleRotate": {}}]})
+    result = invoke("validate", fine)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == ["warning: image.pipeline[1].ShiftScaleRotate: the library warns: "
+                                          "ShiftScaleRotate is a special case of Affine transform. Please use "
+                                          "Affine transform instead."]
