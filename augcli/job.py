@@ -349,7 +349,8 @@ class _Execution:
         pending = [(t, self.fingerprints[t.key]) for t in self.plan.tasks if t.key not in self.reused]
         self.to_run = len(pending)
         if self.progress:  # counted in outputs: a source of 12 copies is 13 of the bar, as long to make
-            self.expected = {t.key: expected_outputs(t, self.config) for t, _ in pending}
+            planned = expected_outputs(self.plan.tasks, self.config)
+            self.expected = {t.key: planned[t.key] for t, _ in pending}
             self.outputs_to_make = sum(self.expected.values())
         while pending:
             try:

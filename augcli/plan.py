@@ -209,27 +209,38 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
     return Plan(tasks)
 
 
-def expected_outputs(task: Task, config: Config) -> int:
-    """What a task is planned to write, for the progress bar: its files (copies, the original, mixed
-    outputs), or for a table its samples (rows x (copies + the original)), the rows counted from its
-    range or, for a table made in one task, from the file (at most tables.RANGE_ROWS rows, cheap)."""
-    if task.item.action != AUGMENT or not is_table(task.item.relpath):
-        return len(task.outputs) + (task.original is not None) + len(task.item.mix)
-    start, stop = task.rows or (0, None)
-    if stop is None:
-        from augcli.tables import count_rows
+def expected_outputs(tasks: list[Task], config: Config) -> dict[str, int]:
+    """What each task is planned to write, by task key, for the progress bar: its files (copies, the
+    original, mixed outputs), or for a table its samples (rows x (copies + the original)). A range's
+    rows are known; the last range of a table is as long as the one before it (the plan cuts equal
+    ranges); a table made in one task has at most tables.RANGE_ROWS rows, counted from the file."""
+    expected, range_size = {}, {}
+    for task in tasks:
+        relpath = task.item.relpath
+        if task.item.action != AUGMENT or not is_table(relpath):
+            expected[task.key] = len(task.outputs) + (task.original is not None) + len(task.item.mix)
+            continue
+        start, stop = task.rows or (0, None)
+        if stop is not None:
+            rows = range_size[relpath] = stop - start
+        elif start > 0:
+            rows = range_size.get(relpath, start)
+        else:
+            from augcli.tables import count_rows
 
-        delimiter = None if task.item.relpath.lower().endswith(".jsonl") else (
-            "\t" if task.item.relpath.lower().endswith(".tsv") else ",")
-        stop = count_rows(str(config.input / task.item.relpath), config.text.encoding, delimiter) or start
-    return max(stop - start, 0) * (config.copies + config.keep_originals)
+            rows = count_rows(str(config.input / relpath), config.text.encoding, _delimiter(relpath)) or 0
+        expected[task.key] = rows * (config.copies + config.keep_originals)
+    return expected
 
 
 def _row_ranges(config: Config, relpath: str) -> list[tuple[int, int | None]] | None:
     from augcli.tables import row_ranges
 
-    delimiter = None if relpath.lower().endswith(".jsonl") else "\t" if relpath.lower().endswith(".tsv") else ","
-    return row_ranges(str(config.input / relpath), config.text.encoding, delimiter)
+    return row_ranges(str(config.input / relpath), config.text.encoding, _delimiter(relpath))
+
+
+def _delimiter(relpath: str) -> str | None:
+    return None if relpath.lower().endswith(".jsonl") else "\t" if relpath.lower().endswith(".tsv") else ","
 
 
 def _check_collisions(tasks: list[Task]) -> None:
