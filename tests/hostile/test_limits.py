@@ -221,12 +221,16 @@ def test_item4_a_closed_stdout_or_a_reader_that_stops_loses_nothing(tmp_path, da
         assert len((tmp_path / out / "manifest.jsonl").read_text().splitlines()) == 20  # 8 originals, 12 copies
 
 
-def test_item13_the_progress_bar_counts_outputs_not_sources(tmp_path, dataset):
-    """12 copies of a source are 13 steps of the bar (the original too), a table's samples count one each,
-    and a source that fails takes its planned outputs out of the total: the bar ends at done == total."""
+def test_item13_the_progress_bar_counts_outputs_not_sources(tmp_path, dataset, monkeypatch):
+    """12 copies of a source are 13 steps of the bar (the original too), a table's samples count one each
+    (here made in ranges of 2 rows), and a source that fails takes its planned outputs out of the total:
+    the bar ends at done == total."""
     import csv
 
+    from augcli import tables
     from augcli.job import run
+
+    monkeypatch.setattr(tables, "RANGE_ROWS", 2)
 
     shutil.copy(SAMPLE_DATA / "train" / "reviews.csv", dataset / "train" / "reviews.csv")
     with open(dataset / "train" / "reviews.csv", encoding="utf-8", newline="") as f:
@@ -239,7 +243,8 @@ def test_item13_the_progress_bar_counts_outputs_not_sources(tmp_path, dataset):
     result = run(config, progress=lambda done, total: calls.append((done, total)))
     planned = 6 * 13 + 2 + table_rows * 13 + 13  # 6 photos, val's 2 copied, the table's samples, broken.png
     steps = [done - before for before, done in zip([0] + [d for d, _ in calls], [d for d, _ in calls], strict=False)]
-    assert sorted(steps) == sorted([13] * 6 + [1] * 2 + [table_rows * 13, 0]), steps  # each source: what it wrote
+    assert table_rows == 20  # 10 ranges of 2 rows, 26 samples each
+    assert sorted(steps) == sorted([13] * 6 + [1] * 2 + [26] * 10 + [0]), steps  # each task: what it wrote
     totals = [total for _, total in calls]
     assert set(totals) == {planned, planned - 13} and totals == sorted(totals, reverse=True), totals
     assert calls[-1] == (planned - 13, planned - 13)  # the failed source left the total, the bar ends full
