@@ -51,7 +51,7 @@ def read_mask(data: bytes, where: str, max_pixels: int | None = None) -> tuple[n
     from PIL import UnidentifiedImageError
 
     from augcli.errors import ItemError
-    from augcli.modalities.image import check_pixels, pil_size_check_lifted
+    from augcli.io import check_pixels, pil_size_check_lifted
 
     try:
         with pil_size_check_lifted() as Image, Image.open(io.BytesIO(data)) as img:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import io
 import json
 import os
 from functools import lru_cache
@@ -18,7 +16,7 @@ import numpy as np
 
 from augcli.annotations import NEEDS, UNSUPPORTED
 from augcli.errors import ConfigError, ItemError, Problem, errors_in, yaml_path
-from augcli.io import read_file, sha256, write_atomic
+from augcli.io import check_pixels, image_header_size, read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
 from augcli.modalities import policies
@@ -207,7 +205,7 @@ def decode(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """
     if not data:
         raise ItemError("file is empty (0 bytes)")
-    size = header_size(data) if max_pixels is not None else None
+    size = image_header_size(data) if max_pixels is not None else None
     if size is not None:
         check_pixels(size, max_pixels, len(data))
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
@@ -218,39 +216,6 @@ def decode(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     if max_pixels is not None and size is None:  # a format PIL cannot read the header of: checked decoded
         check_pixels((image.shape[1], image.shape[0]), max_pixels, len(data))
     return _swap_red_blue(image)
-
-
-@contextlib.contextmanager
-def pil_size_check_lifted():
-    """PIL refuses to open an image of more than twice ``Image.MAX_IMAGE_PIXELS`` (and warns above it):
-    augcli checks ``image.max_pixels`` itself, so a raised setting must not meet PIL's own limit."""
-    from PIL import Image
-
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        yield Image
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
-
-
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the file's header alone (PIL's ``Image.open`` reads no pixels: some
-    20 us a file); None for a format PIL does not know, which ``decode`` checks once decoded."""
-    with pil_size_check_lifted() as Image:
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                return img.size
-        except Exception:  # not an image PIL knows, or a corrupt header: OpenCV says which
-            return None
-
-
-def check_pixels(size: tuple[int, int], max_pixels: int, n_bytes: int, what: str = "the image") -> None:
-    width, height = size
-    if width * height > max_pixels:
-        raise ItemError(f"{what} is {width} x {height} pixels ({width * height / 1e6:,.1f} megapixels, "
-                        f"from a {n_bytes / 1e3:,.0f} KB file), more than image.max_pixels ({max_pixels:,}): "
-                        "set image.max_pixels higher in the config to augment it, or exclude the file")
 
 
 def _swap_red_blue(image: np.ndarray) -> np.ndarray:
