@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 
-from augcli.errors import ConfigError, Problem, suggest, yaml_path
+from augcli.errors import ConfigError, Problem, errors_in, suggest, yaml_path
 
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
@@ -49,6 +49,13 @@ class Splits(_Section):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
+
+#: Size limits: a source over one is an error naming the file, its size and the key (docs/reference/config.md,
+#: "Size limits").
+#: The image default is PIL's decompression-bomb limit; the others are far above any real sample.
+DEFAULT_MAX_PIXELS = 89_478_485  # about 89.5 megapixels: 1 GB of decoded RGB, 9459 x 9459
+DEFAULT_MAX_SECONDS = 10_800  # 3 hours of audio: 4 GB of float32 samples at 48 kHz stereo
+DEFAULT_MAX_CHARS = 10_000_000  # characters of one text sample: a file, a line or a table field
 
 #: More copies of one source than this is refused (exit 2): a mistyped number far more often than a wish.
 MAX_COPIES = 100_000
@@ -101,6 +108,8 @@ class ImageSection(_Section):
     """Mixup / CutMix outputs, made from pairs of training images."""
     annotations: AnnotationsSection | None = None
     """Detection, segmentation and pose labels; null: the layout is detected."""
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1, strict=True)
+    """Width x height above which an image is refused, read from its header before decoding (masks too)."""
 
 
 DEFAULT_AUDIO_INCLUDE = ["**/*.wav", "**/*.flac", "**/*.ogg", "**/*.mp3"]
@@ -131,6 +140,8 @@ class AudioSection(_Section):
     """Samples between frames, with features: logmel."""
     spec_pipeline: list[Any] = Field(default_factory=list)
     """SpecAugment steps (FrequencyMask, TimeMask, TimeWarp) on the log-mel; features: logmel only."""
+    max_seconds: int = Field(default=DEFAULT_MAX_SECONDS, ge=1, strict=True)
+    """A longer clip is refused, its length read from its header before decoding (default 3 hours)."""
 
 
 class SynonymSection(_Section):
@@ -173,6 +184,8 @@ class TextSection(_Section):
     """A WordNet 3.0 dict folder or an NLTK data folder holding corpora/wordnet; null: found locally."""
     synonyms: SynonymSection = Field(default_factory=SynonymSection)
     """How SynonymAug, AntonymAug, EDA, SynonymReplacement and RandomInsertion choose replacements."""
+    max_chars: int = Field(default=DEFAULT_MAX_CHARS, ge=1, strict=True)
+    """A longer sample (a file, a line or a table field) is refused (default 10 million characters)."""
 
 
 class Balance(_Section):
@@ -227,6 +240,13 @@ class Config(_Section):
     """Audio: what to take and the audiomentations pipeline."""
     text: TextSection | None = None
     """Text: what to take and the nlpaug / EDA pipeline."""
+    _warnings: list[Problem] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """What the libraries warned while the pipelines were built (a value they change, a deprecated
+        step), each under its YAML path: the run goes on with what they made; ``validate`` shows them."""
+        return self._warnings
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -288,14 +308,16 @@ def load_config(
         if isinstance(section, dict) and "pipeline" in section:
             module = importlib.import_module(f"augcli.modalities.{name}")
             problems += module.check_section(section, base, name)
-    if problems:
-        raise ConfigError(problems, where)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems), where)
     update = {"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
     for name in ("audio", "text"):
         if getattr(config, name) is not None:
             module = importlib.import_module(f"augcli.modalities.{name}")
             update[name] = module.resolve_paths(getattr(config, name), base)
-    return config.model_copy(update=update)
+    resolved = config.model_copy(update=update)
+    resolved._warnings = [p for p in problems if p.warning]
+    return resolved
 
 
 def json_schema() -> dict[str, Any]:
