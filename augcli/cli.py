@@ -260,7 +260,9 @@ def verify(output_dir: Path, sample, workers, as_json, quiet) -> None:
     Re-derives every augmented output from its source, seed and the recorded config and
     compares sha256 hashes; checks that every file the manifest names exists, that none
     was altered, and that no stray file is present. Exit 0 when all match, 1 otherwise,
-    each problem named with its file and likely cause.
+    each problem named with its file and likely cause (the first 10 of each kind, then a
+    count; --json lists all). If the last run did not finish, says so in one line with the
+    command that finishes it, checks only the listed files' hashes, and exits 1.
 
     \b
     Example:
@@ -303,7 +305,8 @@ def _grouped(findings: list) -> list[str]:
     for finding in findings:
         kinds.setdefault(finding.problem, []).append(finding)
     lines = []
-    for problem, found in kinds.items():
+    order = list(PROBLEMS)
+    for problem, found in sorted(kinds.items(), key=lambda kind: order.index(kind[0]) if kind[0] in order else 99):
         lines += [str(finding) for finding in found[:SHOWN_PER_KIND]]
         if len(found) > SHOWN_PER_KIND:
             lines.append(f"... and {len(found) - SHOWN_PER_KIND:,} more {PROBLEMS.get(problem, problem)}")
