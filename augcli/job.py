@@ -451,12 +451,6 @@ class _Execution:
         self._reserve(0)
         if not self.recovered:  # stopped before the earlier runs' state was merged: leave it all to the next run
             return status
-        if status != "complete":  # from here on the manifest lists only what is complete, of this config
-            try:
-                self._set_aside()
-            except OutputWriteError as exc:
-                result.fatal = result.fatal or _write_failure(exc)
-                status = "failed" if status != "interrupted" else status
         if status == "complete" and not self.worker_died:  # every task's record names the files it wrote
             this_run = JournalState(named={name for record in self.outcomes.values() for name in record.files})
         else:  # a task may have named files it never recorded: the run files tell
@@ -489,7 +483,6 @@ class _Execution:
                 result.stale_removed = self._remove(named - produced)
                 records, leftovers = kept, set(aggregates)
             else:  # the plan is not done: keep every record whose files are still there, and name the rest
-                self._set_aside()  # a table that could not be joined: the run stops here
                 result.files_written = len({name for r in self.outcomes.values() if r.ok for name in r.files})
                 records = kept + [r for s, r in self.old_records.items()
                                   if s not in self.outcomes and s not in self.reused]
@@ -504,9 +497,11 @@ class _Execution:
             if status == "complete":  # every table is joined (or failed): its parts are not needed
                 shutil.rmtree(output / PARTS_DIR, ignore_errors=True)
             remove_run_files(output)
-            # the rows of a table not joined yet are not in the manifest (the table is not there): the journal has them
-            self._write_manifest(lambda: itertools.chain(_manifest_lines(kept), aggregate_lines),
-                                 "complete" if status == "complete" else "partial")
+            # the rows of a table not joined yet are not in the manifest (the table is not there): the journal has
+            # them. A run stopped before it changed anything (not set aside) leaves the manifest and run.json be.
+            if status == "complete" or self.set_aside:
+                self._write_manifest(lambda: itertools.chain(_manifest_lines(kept), aggregate_lines),
+                                     "complete" if status == "complete" else "partial")
         except OutputWriteError as exc:  # the run files stay: the next run merges them
             result.fatal = result.fatal or _write_failure(exc)
             return "failed" if status != "interrupted" else status

@@ -470,3 +470,23 @@ def test_a_no_op_rerun_leaves_the_manifest_untouched(tmp_path, dataset):
     after = manifest.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert json.loads((tmp_path / "out" / RUN_JSON).read_text())["manifest"] == "complete"
+
+
+def test_a_run_stopped_before_it_changed_anything_leaves_the_folder_as_it_was(tmp_path, dataset, monkeypatch):
+    """Ctrl-C while a re-run with another seed still checks what it may keep: nothing was rewritten, so
+    the complete run's manifest and run.json stay, bytes and mtimes (they still describe each other)."""
+    import augcli.job
+    from augcli.errors import RunStoppedError
+
+    cfg = write_config(tmp_path / "c.yaml", copies=2, image={"pipeline": [{"HorizontalFlip": {"p": 0.5}}]})
+    assert invoke("run", cfg).exit_code == 0
+    out = tmp_path / "out"
+    before = {name: ((out / name).read_bytes(), (out / name).stat().st_mtime_ns) for name in (MANIFEST, RUN_JSON)}
+
+    def pressed_ctrl_c(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(augcli.job, "sha256_file", pressed_ctrl_c)
+    with pytest.raises(RunStoppedError, match="^interrupted by SIGINT"):
+        augcli.job.run(cfg, overrides={"seed": 3})
+    assert {name: ((out / name).read_bytes(), (out / name).stat().st_mtime_ns) for name in before} == before
