@@ -487,6 +487,6 @@ def test_a_run_stopped_before_it_changed_anything_leaves_the_folder_as_it_was(tm
         raise KeyboardInterrupt
 
     monkeypatch.setattr(augcli.job, "sha256_file", pressed_ctrl_c)
-    with pytest.raises(RunStoppedError, match="^interrupted by SIGINT"):
+    with pytest.raises(RunStoppedError, match=r"^interrupted by SIGINT"):
         augcli.job.run(cfg, overrides={"seed": 3})
     assert {name: ((out / name).read_bytes(), (out / name).stat().st_mtime_ns) for name in before} == before
