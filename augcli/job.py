@@ -742,7 +742,7 @@ def _command(config: Any, overrides: dict[str, Any] | None) -> str | None:
         return None
     import shlex
 
-    words = ["augcli", "run", str(config)]
+    words = ["augcli", "run", str(Path(config).resolve())]  # absolute: verify may be run from anywhere
     for key in ("seed", "copies", "output"):
         if (overrides or {}).get(key) is not None:
             words += [f"--{key}", str(overrides[key])]
