@@ -614,14 +614,15 @@ class _Execution:
 
         made, errors = fold(self.config, fragments)
         self.result.errors += errors
-        self._before_changing((target for target, *_ in made), {target: sha256(blob) for target, _, blob, _ in made})
+        digests = {target: sha256(blob) for target, _, blob, _ in made}
+        self._before_changing(digests, digests)  # an aggregate made again with the same bytes keeps the manifest true
         with announcing_writes(announce):
             for target, modality, blob, extra in made:
                 source = extra.pop("source", target)
                 source_hash = extra.pop("source_sha256", None) or sha256_file(self.config.input / source)
                 write_atomic(self.output / target, blob)
                 targets.add(target)
-                lines.append(ManifestRow(source, target, modality, None, None, [], sha256(blob), source_hash,
+                lines.append(ManifestRow(source, target, modality, None, None, [], digests[target], source_hash,
                                          extra={"aggregate": True, **extra}).to_json())
         self.result.originals_written += len(lines)
         return lines
