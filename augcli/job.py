@@ -101,6 +101,7 @@ class RunResult:
     fatal: str | None = None  # why the run could not go on (disk full: names the file)
     manifest: str | None = None  # complete | partial (what was complete when it stopped) | absent; None: untouched
     command: str | None = None  # the command that makes (or finishes) this run, when the config came from a file
+    sources_complete: int = 0  # sources whose outputs are all in place and listed in the manifest
     warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it
 
     @property
@@ -502,6 +503,7 @@ class _Execution:
             if status == "complete" or self.set_aside:
                 self._write_manifest(lambda: itertools.chain(_manifest_lines(kept), aggregate_lines),
                                      "complete" if status == "complete" else "partial")
+                result.sources_complete = self._complete_sources(kept)
         except OutputWriteError as exc:  # the run files stay: the next run merges them
             result.fatal = result.fatal or _write_failure(exc)
             return "failed" if status != "interrupted" else status
@@ -539,6 +541,7 @@ class _Execution:
             return
         try:
             self._write_manifest(lambda: _manifest_lines(kept), "partial")
+            result.sources_complete = self._complete_sources(kept)
         except OutputWriteError:  # no room even for that: no manifest (run.json says so) rather than a false one
             with contextlib.suppress(FileNotFoundError):
                 (self.output / MANIFEST_NAME).unlink()
@@ -546,6 +549,10 @@ class _Execution:
             with contextlib.suppress(OSError):
                 _write_run_json(result, self.wall_start)
         self.listed = {}
+
+    def _complete_sources(self, records: list[TaskRecord]) -> int:
+        """Sources of these records whose rows are in the manifest (a table made in ranges: once joined)."""
+        return len({self.sources.get(r.source, r.source) for r in records if r.ok and not _unjoined(r)})
 
     def _write_manifest(self, lines: Callable[[], Iterable[str]], kind: str) -> None:
         """Replace manifest.jsonl with these rows (``lines()`` gives them, anew each call: they are read
@@ -782,6 +789,7 @@ def _write_run_json(result: RunResult, started: datetime) -> None:
         "fatal": result.fatal,
         "signal": SIGNAL_NAMES.get(result.signal) if result.signal else None,
         "manifest": result.manifest,
+        "progress": {"sources": result.counts()["sources"], "complete": result.sources_complete},
         "command": result.command,
     }
     write_atomic(result.config.output / RUN_NAME, (json.dumps(record, indent=2) + "\n").encode())

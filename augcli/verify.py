@@ -242,13 +242,14 @@ def _verify_unfinished(output: Path, run: dict) -> VerifyReport:
 def _how_it_ended(run: dict, listed: int, output: Path) -> str:
     """One line: how the last run ended, when, how far it got, and the command that finishes it."""
     timings = run.get("timings") if isinstance(run.get("timings"), dict) else {}
-    counts = run.get("counts") if isinstance(run.get("counts"), dict) else {}
-    planned = sum(n for n in (counts.get("planned_outputs"), counts.get("planned_originals")) if isinstance(n, int))
+    progress = run.get("progress") if isinstance(run.get("progress"), dict) else {}
+    done, total = progress.get("complete"), progress.get("sources")
     status = run.get("status")
     if status == "running":
         how = (f"the last run (started {timings.get('started', 'at an unknown time')}) did not finish: it was killed "
                "(kill -9, out of memory, a power cut?)")
-        far = f"manifest.jsonl lists the {listed:,} outputs it kept; the journal in {output / STATE_DIR} has the rest"
+        far = (f"manifest.jsonl lists what it kept ({listed:,} rows); the journal in {output / STATE_DIR} has the "
+               "rest of its progress")
     else:
         when = timings.get("finished", "at an unknown time")
         if status == "interrupted":
@@ -257,8 +258,8 @@ def _how_it_ended(run: dict, listed: int, output: Path) -> str:
             how = f"the last run stopped at {when}: {run.get('fatal') or 'it could not write'}"
         else:
             how = f"the last run stopped at {when} at its first failed source (on_error: fail)"
-        far = f"{listed:,} of {planned:,} planned outputs are complete and listed" if planned else (
-            f"{listed:,} outputs are complete and listed")
+        far = (f"{done:,} of {total:,} sources are complete ({listed:,} manifest rows)"
+               if isinstance(done, int) and isinstance(total, int) else f"{listed:,} manifest rows are complete")
     command = run.get("command") or "augcli run CONFIG"
     return f"{how}; {far}; finish it with: {command}"
 
