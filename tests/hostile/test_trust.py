@@ -491,3 +491,29 @@ def test_a_run_stopped_before_it_changed_anything_leaves_the_folder_as_it_was(tm
     with pytest.raises(RunStoppedError, match=r"^interrupted by SIGINT"):
         augcli.job.run(cfg, overrides={"seed": 3})
     assert {name: ((out / name).read_bytes(), (out / name).stat().st_mtime_ns) for name in before} == before
+
+
+def test_no_room_for_any_manifest_leaves_none_and_run_json_says_so(tmp_path, dataset, monkeypatch):
+    """A disk so full that not even the set-aside manifest fits: the complete run's manifest is deleted
+    (it would name files this run rewrites), and run.json says the manifest is absent, and why."""
+    import errno
+
+    import augcli.job
+    from augcli.errors import OutputWriteError, RunStoppedError
+
+    cfg = write_config(tmp_path / "c.yaml", copies=2, image={"pipeline": [{"HorizontalFlip": {"p": 0.5}}]})
+    assert invoke("run", cfg).exit_code == 0
+    out = tmp_path / "out"
+
+    def disk_full(output_dir, lines):
+        raise OutputWriteError(errno.ENOSPC, "No space left on device", str(output_dir / MANIFEST))
+
+    monkeypatch.setattr(augcli.job, "write_manifest", disk_full)
+    with pytest.raises(RunStoppedError, match=r"^no space left on device writing .*manifest\.jsonl; "):
+        augcli.job.run(cfg, overrides={"seed": 3})
+    assert not (out / MANIFEST).exists()
+    recorded = json.loads((out / RUN_JSON).read_text())
+    assert (recorded["status"], recorded["manifest"], recorded["config"]["seed"]) == ("failed", "absent", 3)
+    assert recorded["fatal"].startswith("no space left on device writing ")
+    result = invoke("verify", out)
+    assert result.exit_code == 1 and result.output.startswith("the last run stopped at "), result.output
