@@ -61,6 +61,7 @@ class Case:
     failing: Path  # the same with on_error: fail
     complete: Path  # a complete output of ``config`` (one source fails: BROKEN), copied by each test
     complete_bytes: int  # what it takes on a filesystem of 4 KiB blocks
+    complete_seeds: dict[str, int]  # output -> the seed the complete run gave it
 
 
 def _config(path: Path, **extra) -> Path:
@@ -100,7 +101,8 @@ def case(tmp_path_factory) -> Case:
     assert not complete_output_problems(complete)
     assert len(read_rows(complete / MANIFEST)) == N_FILES
     disk = sum(-(-(complete / name).stat().st_size // 4096) * 4096 for name in output_files(complete))
-    return Case(root, config, failing, complete, disk)
+    seeds = {row["output"]: row["seed"] for row in read_rows(complete / MANIFEST)}
+    return Case(root, config, failing, complete, disk, seeds)
 
 
 @pytest.fixture
@@ -170,7 +172,7 @@ def manifest_lies(out: Path) -> list[str]:
     return lies
 
 
-def assert_true_after_stop(out: Path, status: str, changed: bool) -> dict:
+def assert_true_after_stop(case: Case, out: Path, status: str, changed: bool) -> dict:
     """The rule: every manifest row matches the file on disk, or there is no manifest and run.json says
     why; run.json says how the run ended and describes the run that stopped."""
     lies = manifest_lies(out)
@@ -184,20 +186,10 @@ def assert_true_after_stop(out: Path, status: str, changed: bool) -> dict:
         # only rows of the run that stopped: the complete run's rows of seed 8 would be true of files but
         # not of run.json (verify would re-derive them with seed 9)
         if changed:
-            assert all(row["copy"] is None or row["seed"] != COMPLETE_SEEDS.get(row["output"]) for row in rows)
+            assert all(row["copy"] is None or row["seed"] != case.complete_seeds.get(row["output"]) for row in rows)
     else:
         assert recorded["manifest"] == "absent", recorded["manifest"]
     return recorded
-
-
-COMPLETE_SEEDS: dict[str, int] = {}  # output -> the seed the complete run of SEED gave it
-
-
-@pytest.fixture(autouse=True)
-def complete_seeds(request) -> None:
-    if "case" in request.fixturenames and not COMPLETE_SEEDS:
-        case = request.getfixturevalue("case")
-        COMPLETE_SEEDS.update({row["output"]: row["seed"] for row in read_rows(case.complete / MANIFEST)})
 
 
 def assert_verify_says_unfinished(out: Path, how: str) -> str:
@@ -229,11 +221,11 @@ def test_interrupted_changed_config_manifest_matches_disk(launch, case, tmp_path
     os.killpg(run.pid, signal.SIGINT)
     run.resume()
     finish(run, 130)
-    assert_true_after_stop(out, "interrupted", changed=True)
+    assert_true_after_stop(case, out, "interrupted", changed=True)
     rows = read_rows(out / MANIFEST)
     assert 0 < len(rows) < N_FILES
     finish(start_run(launch, case, out, changed=True), 1)  # BROKEN fails again; the rest is complete
-    assert_true_after_stop(out, "complete", changed=True)
+    assert_true_after_stop(case, out, "complete", changed=True)
     assert not complete_output_problems(out)
     assert len(read_rows(out / MANIFEST)) == N_FILES
 
@@ -283,7 +275,7 @@ def test_a_signal_leaves_a_true_partial_manifest(launch, case, tmp_path, changed
     (os.killpg if whole_group else os.kill)(run.pid, signum)
     run.resume()
     finish(run, code)
-    recorded = assert_true_after_stop(out, "interrupted", changed)
+    recorded = assert_true_after_stop(case, out, "interrupted", changed)
     assert recorded["signal"] == signal.Signals(signum).name
     assert 0 < len(read_rows(out / MANIFEST)) < N_FILES
 
@@ -303,10 +295,10 @@ def test_kill_9_leaves_a_true_manifest_and_verify_says_the_run_was_killed(launch
     assert not run.survivors(tree)
     # killed while the complete run's files were being rewritten: the manifest lists only what this run
     # kept (none of them: the seed changed every copy) and run.json says the run never ended
-    assert_true_after_stop(out, "running", changed)
+    assert_true_after_stop(case, out, "running", changed)
     assert_verify_says_unfinished(out, "the last run (started ")
     finish(start_run(launch, case, out, changed), 1)
-    assert_true_after_stop(out, "complete", changed)
+    assert_true_after_stop(case, out, "complete", changed)
     assert not complete_output_problems(out)
 
 
@@ -323,7 +315,7 @@ def test_a_killed_worker_leaves_a_true_manifest(launch, case, tmp_path, changed)
     os.kill(workers[0].pid, signal.SIGKILL)
     run.resume()
     finish(run, 1)  # BROKEN, and whatever the killed worker held
-    assert_true_after_stop(out, "complete", changed)
+    assert_true_after_stop(case, out, "complete", changed)
     rows = read_rows(out / MANIFEST)
     failed = {e["source"] for e in run.summary()["errors"]}
     assert {row["source"] for row in rows}.isdisjoint(failed)
@@ -336,7 +328,7 @@ def test_on_error_fail_leaves_a_true_partial_manifest(launch, case, tmp_path, ch
     prepare(case, out, changed)
     run = finish(start_run(launch, case, out, changed, failing=True), 1)
     assert BROKEN in run.stderr
-    assert_true_after_stop(out, "stopped", changed)
+    assert_true_after_stop(case, out, "stopped", changed)
     assert_verify_says_unfinished(out, "the last run stopped at ")
 
 
@@ -373,7 +365,7 @@ def test_a_full_disk_leaves_a_true_manifest(launch, case, tmpfs, changed):
     run = finish(launch("run", case.config, "--output", out, "--json", *copies,
                         *(["--seed", str(CHANGED_SEED)] if changed else [])), 1)
     assert "no space left on device" in run.stderr.lower(), run.describe()
-    assert_true_after_stop(out, "failed", changed)
+    assert_true_after_stop(case, out, "failed", changed)
     assert count_outputs(out) > 0
 
 
