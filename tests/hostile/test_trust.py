@@ -389,13 +389,8 @@ def test_verify_groups_problems_of_a_kind_and_json_keeps_them_all(small_output):
     changed = [line for line in result.output.splitlines() if line.startswith("changed: ")]
     assert len(changed) == 10, result.output
     assert f"... and {len(rows) - 10} more changed files" in result.output.splitlines()
-    report = json.loads(_json_of(small_output))
+    report = json.loads(invoke("verify", small_output, "--workers", "1", "--json", "--quiet").stdout)
     assert len(report["problems"]) == len(rows) and {p["problem"] for p in report["problems"]} == {"changed"}
-
-
-def _json_of(output: Path) -> str:
-    result = invoke("verify", output, "--workers", "1", "--json", "--quiet")
-    return result.output[result.output.index("{"):]
 
 
 class _Opens:
