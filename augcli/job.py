@@ -69,7 +69,6 @@ from augcli.manifest import (
     SCHEMA_VERSION,
     ManifestRow,
     is_own_file,
-    same_manifest,
     write_manifest,
 )
 from augcli.plan import Plan, build_plan, fingerprint, run_digest
@@ -103,6 +102,7 @@ class RunResult:
     command: str | None = None  # the command that makes (or finishes) this run, when the config came from a file
     sources_complete: int = 0  # sources whose outputs are all in place and listed in the manifest
     warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it
+    _planned: dict[str, int] | None = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -116,6 +116,24 @@ class RunResult:
         tasks = self.plan.tasks
         return min(self.config.n_workers(tasks), max(1, len(tasks)))
 
+    def planned_files(self) -> dict[str, int]:
+        """Every file the plan writes, as each modality's ``planned_files`` names them: ``files`` in all, of
+        which ``labels_and_sidecars`` (label files, masks, transcript sidecars) and ``aggregates`` (COCO
+        JSONs, ImageSets lists, data.yaml, metadata.csv, soft_labels.csv: one per run however many tasks add to it)."""
+        if self._planned is None:
+            own, aggregates, counters = 0, set(), {}
+            for task in self.plan.tasks:
+                modality = task.item.modality
+                if modality not in counters:
+                    counters[modality] = importlib.import_module(f"augcli.modalities.{modality}").planned_files
+                n, targets = counters[modality](task, self.config)
+                own += n
+                aggregates.update(targets)
+            samples = self.plan.n_outputs + self.plan.n_originals + sum(len(t.item.mix) for t in self.plan.tasks)
+            self._planned = {"files": own + len(aggregates), "labels_and_sidecars": own - samples,
+                             "aggregates": len(aggregates)}
+        return self._planned
+
     def counts(self) -> dict[str, int]:
         tasks = [t for t in self.plan.tasks if t.first]  # a table made in row ranges is one source
         return {
@@ -124,11 +142,13 @@ class RunResult:
             "copied_sources": sum(t.item.action != AUGMENT for t in tasks),
             "planned_outputs": self.plan.n_outputs,
             "planned_originals": self.plan.n_originals,
+            "planned_files": self.planned_files()["files"],  # every file the run writes: labels, aggregates too
             "outputs_written": self.outputs_written,
             "originals_written": self.originals_written,
             "files_written": self.files_written,
             "reused": self.reused,
-            "failed": len(self.errors),
+            "failed": sum("kind" not in e for e in self.errors),  # sources that failed
+            "problems": sum("kind" in e for e in self.errors),  # other entries: COCO image entries, folders...
             "dropped_unchanged": self.dropped_unchanged,
             "unmatched_files": self.discovery.unmatched,
             "stale_removed": self.stale_removed,
@@ -264,6 +284,7 @@ class _Execution:
         self.fresh, self.started = fresh, started
         self.output: Path = config.output
         self.reused: dict[str, TaskRecord] = {}
+        self.aggregates_kept: set[str] = set()  # aggregate files whose bytes a re-run would not change
         self.outcomes: dict[str, TaskRecord] = {}  # this run's records, ok or failed
         self.old_records: dict[str, TaskRecord] = {}
         self.named: set[str] = set()  # every file an earlier run or this one may have left
@@ -479,7 +500,8 @@ class _Execution:
             if status == "complete":
                 aggregate_lines = self._write_aggregates(kept, aggregates)
                 produced |= aggregates
-                result.files_written = len(produced - {name for r in self.reused.values() for name in r.files})
+                result.files_written = len(produced - {name for r in self.reused.values() for name in r.files}
+                                           - self.aggregates_kept)
                 self._before_changing(named - produced)
                 result.stale_removed = self._remove(named - produced)
                 records, leftovers = kept, set(aggregates)
@@ -501,7 +523,7 @@ class _Execution:
             # the rows of a table not joined yet are not in the manifest (the table is not there): the journal has
             # them. A run stopped before it changed anything (not set aside) leaves the manifest and run.json be.
             if status == "complete" or self.set_aside:
-                self._write_manifest(lambda: itertools.chain(_manifest_lines(kept), aggregate_lines),
+                self._write_manifest(itertools.chain(_manifest_lines(kept), aggregate_lines),
                                      "complete" if status == "complete" else "partial")
                 result.sources_complete = self._complete_sources(kept)
         except OutputWriteError as exc:  # the run files stay: the next run merges them
@@ -540,7 +562,7 @@ class _Execution:
         if not write:
             return
         try:
-            self._write_manifest(lambda: _manifest_lines(kept), "partial")
+            self._write_manifest(_manifest_lines(kept), "partial")
             result.sources_complete = self._complete_sources(kept)
         except OutputWriteError:  # no room even for that: no manifest (run.json says so) rather than a false one
             with contextlib.suppress(FileNotFoundError):
@@ -554,12 +576,9 @@ class _Execution:
         """Sources of these records whose rows are in the manifest (a table made in ranges: once joined)."""
         return len({self.sources.get(r.source, r.source) for r in records if r.ok and not _unjoined(r)})
 
-    def _write_manifest(self, lines: Callable[[], Iterable[str]], kind: str) -> None:
-        """Replace manifest.jsonl with these rows (``lines()`` gives them, anew each call: they are read
-        twice, never held whole) unless it holds exactly these already: a run that changed nothing leaves
-        it untouched, mtime included."""
-        if not same_manifest(self.output, lines()):
-            write_manifest(self.output, lines())
+    def _write_manifest(self, lines: Iterable[str], kind: str) -> None:
+        """Replace manifest.jsonl with these rows (unless it holds exactly these already: write_manifest)."""
+        write_manifest(self.output, lines)
         self.result.manifest = kind
 
     def _join_tables(self, kept: list[TaskRecord]) -> list[TaskRecord]:
@@ -627,11 +646,15 @@ class _Execution:
             for target, modality, blob, extra in made:
                 source = extra.pop("source", target)
                 source_hash = extra.pop("source_sha256", None) or sha256_file(self.config.input / source)
-                write_atomic(self.output / target, blob)
+                # the same bytes as the file already there (a re-run): kept as it is, mtime too, and counted as reused
+                if write_atomic(self.output / target, blob, unless_same=True):
+                    self.result.originals_written += 1
+                else:
+                    self.aggregates_kept.add(target)
+                    self.result.reused += 1
                 targets.add(target)
                 lines.append(ManifestRow(source, target, modality, None, None, [], digests[target], source_hash,
                                          extra={"aggregate": True, **extra}).to_json())
-        self.result.originals_written += len(lines)
         return lines
 
     def _remove(self, stale: set[str]) -> int:

@@ -105,22 +105,7 @@ def write_manifest(output_dir: Path, lines: Iterable[str]) -> None:
         while batch := list(itertools.islice(lines_, 1000)):
             yield "".join(line + "\n" for line in batch).encode("utf-8")
 
-    write_atomic(output_dir / MANIFEST_NAME, pieces())
-
-
-def same_manifest(output_dir: Path, lines: Iterable[str]) -> bool:
-    """Whether ``manifest.jsonl`` holds exactly these rows already (compared as it is read, in pieces)."""
-    try:
-        f = open(output_dir / MANIFEST_NAME, "rb")  # noqa: SIM115 (closed below)
-    except OSError:
-        return False
-    with f:
-        lines_ = iter(lines)
-        while batch := list(itertools.islice(lines_, 1000)):
-            expected = "".join(line + "\n" for line in batch).encode("utf-8")
-            if f.read(len(expected)) != expected:
-                return False
-        return f.read(1) == b""
+    write_atomic(output_dir / MANIFEST_NAME, pieces(), unless_same=True)  # a no-op re-run leaves it untouched
 
 
 def is_own_file(relpath: str) -> bool:
