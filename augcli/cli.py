@@ -216,23 +216,25 @@ def validate(config: Path) -> None:
 
 
 @cli.command()
-@click.argument("modality", type=click.Choice(["image", "audio", "text"]), required=False)
+@click.argument("modality", type=click.Choice(["image", "audio", "text", "video"]), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
 def transforms(modality, as_json) -> None:
     """List the step names a pipeline may use, with their parameters and defaults.
 
     Read from the libraries themselves (albumentations for images, audiomentations for
     audio, nlpaug for text), so the list is always that of the installed versions; text adds
-    augcli's EDA steps and compositions, audio the SpecAugment steps.
+    augcli's EDA steps and compositions, audio the SpecAugment steps, video its temporal
+    steps (TemporalCrop, FrameSubsample, SpeedChange, FrameDrop) before albumentations' own.
 
     \b
     Example:
         augcli transforms image
         augcli transforms text --json | jq '.text[] | select(.name == "SynonymAug")'
     """
-    from augcli.modalities import audio, image, text
+    from augcli.modalities import audio, image, text, video
 
-    describe = {"image": image.describe_transforms, "audio": audio.describe_transforms, "text": text.describe_steps}
+    describe = {"image": image.describe_transforms, "audio": audio.describe_transforms, "text": text.describe_steps,
+                "video": video.describe_transforms}
     listing = {name: describe[name]() for name in ([modality] if modality else describe)}
     if as_json:
         click.echo(json.dumps(listing, indent=2))
@@ -245,6 +247,7 @@ def transforms(modality, as_json) -> None:
                 for p, spec in entry["params"].items()
             )
             needs = f"  [needs {entry['needs']}: an annotated dataset]" if entry.get("needs") else ""
+            needs += "  [temporal: augcli's]" if entry.get("temporal") else ""
             click.echo(f"  {entry['name']}({params}){needs}")
 
 

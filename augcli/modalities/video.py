@@ -1,0 +1,537 @@
+"""Video clips with PyAV: albumentations on every frame, augcli's temporal steps, the audio kept in sync.
+
+A clip is decoded once for all its copies: its frames stream through in batches of ``BATCH``, each
+copy's encoder writes as they come (K encoders open at once), so memory does not grow with the
+clip's length. A copy draws one set of albumentations parameters, applied to every frame (the
+``images=`` target, re-seeded per batch: the same draws each time), and a timeline from the
+temporal steps (video_steps.py). Outputs keep the source's container, codecs, frame rate (unless
+a temporal step changes it), size and pixel format, and are byte-identical run to run and for
+any worker count: single-threaded encoders, FFmpeg's ``bitexact`` muxing (no version string, no
+random segment UID, no creation time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from augcli.errors import ConfigError, ItemError, Problem
+from augcli.modalities import steps as steps_
+from augcli.modalities.video_steps import TEMPORAL_STEPS, TemporalStep, Timeline, plan_timeline
+from augcli.seeding import generators
+
+#: Source video codec -> the encoder that writes the copies, and its default quality (constant rate factor:
+#: x264's 18 is near transparent; VP8/VP9's constant-quality scale differs, these are the matching points).
+ENCODERS = {"h264": "libx264", "vp9": "libvpx-vp9", "vp8": "libvpx"}
+DEFAULT_CRF = {"libx264": 18, "libvpx-vp9": 30, "libvpx": 8}
+#: Deterministic encoder settings (measured: two runs and 1 vs 2 joblib workers give the same bytes; x264
+#: with more threads writes its thread count into the stream, libvpx's threads change its decisions).
+ENCODER_OPTIONS = {"libx264": {"preset": "medium"},
+                   "libvpx-vp9": {"deadline": "good", "cpu-used": "4", "row-mt": "0"},
+                   "libvpx": {"deadline": "good", "cpu-used": "4"}}
+#: Source audio codec -> the encoder that writes a cut or time-stretched track (a track whose timing is
+#: unchanged is copied packet for packet, whatever its codec).
+AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus", "vorbis": "libvorbis", "mp3": "libmp3lame", "flac": "flac",
+                  "pcm_s16le": "pcm_s16le", "pcm_s24le": "pcm_s24le", "pcm_f32le": "pcm_f32le"}
+MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+#: No version string, no random segment UID, no creation time; every packet interleaved in time order.
+MUXER_OPTIONS = {"fflags": "+bitexact", "max_interleave_delta": "0"}
+BATCH = 16  # frames augmented at once (albumentations' images= target): 16 x 2.7 MB at 720p
+TIMING_STEPS = ("TemporalCrop", "SpeedChange")  # the steps that cut or stretch the audio
+WORKER_IMPORTS = ("av", "albumentations", "cv2")
+_CHUNK = 1 << 20
+
+
+# ---------------------------------------------------------------- building from config
+
+
+def step_names() -> list[str]:
+    from augcli.modalities import image
+
+    return sorted([*TEMPORAL_STEPS, *_frame_step_names(image)])
+
+
+def _frame_step_names(image: Any) -> list[str]:
+    from augcli.annotations import NEEDS
+
+    return [name for name in image.transform_names() if name not in NEEDS]
+
+
+@dataclass
+class Pipeline:
+    spatial: Any  # albumentations Compose, or None when no step touches pixels
+    temporal: list[TemporalStep]
+    changes_timing: bool  # a TemporalCrop or SpeedChange step: the audio may need cutting or stretching
+
+
+def check_section(section: dict, base: Any, path: str) -> list[Problem]:
+    problems: list[Problem] = []
+    _build(section["pipeline"], f"{path}.pipeline", problems)
+    bitrate = section.get("bitrate")
+    if bitrate is not None and parse_bitrate(bitrate) is None:
+        problems.append(Problem(f"{path}.bitrate", f"must be bits per second, e.g. 2000000 or '2M' or '800k', "
+                                                   f"not {bitrate!r}"))
+    return problems
+
+
+def parse_bitrate(value: Any) -> int | None:
+    """``2000000``, ``'2M'``, ``'800k'`` -> bits per second; None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 1000 else None
+    if isinstance(value, str):
+        text, scale = value.strip(), 1
+        if text[-1:].lower() in ("k", "m"):
+            text, scale = text[:-1], 1000 if value.strip()[-1].lower() == "k" else 1_000_000
+        try:
+            bits = round(float(text) * scale)
+        except ValueError:
+            return None
+        return bits if bits >= 1000 else None
+    return None
+
+
+def _build(steps: Any, path: str, problems: list[Problem]) -> Pipeline:
+    from augcli.modalities import image
+
+    known = step_names()
+    spatial: list = []
+    temporal: list[TemporalStep] = []
+    if not isinstance(steps, list):
+        problems.append(Problem(path, "must be a list of steps, e.g. [{HorizontalFlip: {p: 0.5}}, "
+                                      "{TemporalCrop: {frames: 32}}]"))
+        return Pipeline(None, [], False)
+    for i, step in enumerate(steps):
+        where = f"{path}[{i}]"
+        parsed = steps_.parse_step(step, where, problems, modality="video", kind="step", known=known,
+                                   example="- TemporalCrop: {frames: 32}",
+                                   hints=_hints(image))
+        if parsed is None:
+            continue
+        name, params = parsed
+        if name in TEMPORAL_STEPS:
+            cls = TEMPORAL_STEPS[name]
+            if steps_.known_params(name, params, steps_.signature_params(cls), f"{where}.{name}", problems):
+                try:
+                    temporal.append(cls(**params))
+                except ValueError as exc:
+                    problems.append(Problem(f"{where}.{name}", str(exc)))
+            continue
+        built = image._build_step({name: params}, where, problems)
+        if built is not None:
+            spatial.append(built)
+    compose = None
+    if spatial:
+        import albumentations as A
+
+        compose = A.Compose(spatial, p=1.0, save_applied_params=True)
+    return Pipeline(compose, temporal, any(s.name in TIMING_STEPS for s in temporal))
+
+
+def _hints(image: Any) -> dict[str, str]:
+    from augcli.annotations import NEEDS
+
+    hints = {name: f"{name} needs {why}, which video clips do not have" for name, why in NEEDS.items()}
+    hints["Compose"] = "use 'Sequential' to group steps inside a pipeline"
+    return hints
+
+
+@lru_cache(maxsize=8)
+def _cached_pipeline(steps_json: str) -> Pipeline:
+    problems: list[Problem] = []
+    pipeline = _build(json.loads(steps_json), "video.pipeline", problems)
+    if problems:
+        raise ConfigError(problems)
+    return pipeline
+
+
+def pipeline_for(section: Any) -> Pipeline:
+    """The section's pipeline, built once per process (workers reuse it for every clip)."""
+    return _cached_pipeline(json.dumps(section.pipeline, sort_keys=True, default=str))
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class AudioTrack:
+    codec: str
+    rate: int
+    layout: str
+    bit_rate: int
+    packets: list[tuple[bytes, int | None, int | None, int, bool]]  # (data, pts, dts, duration, keyframe)
+    time_base: Fraction
+    samples: np.ndarray | None = None  # (channels, n) float32, decoded only when a copy's timing may change
+
+
+@dataclass
+class Clip:
+    """What pass 1 learns of a source: enough to plan every copy's timeline before decoding a frame."""
+
+    path: str
+    muxer: str
+    codec: str
+    n_frames: int
+    fps: Fraction
+    width: int
+    height: int
+    pix_fmt: str
+    audio: AudioTrack | None = None
+
+    @property
+    def duration(self) -> float:
+        return float(self.n_frames / self.fps)
+
+
+def _cannot_read(exc: Exception) -> ItemError:
+    return ItemError(f"cannot read the file as a video (FFmpeg: {exc}): it is corrupt, truncated or not a video; "
+                     "fix it, remove it or exclude it")
+
+
+def probe(path: str, pipeline: Pipeline, section: Any) -> Clip:
+    """Pass 1: demux the clip (no video decoding) to count its frames and keep its audio packets; decode the
+    audio only when a copy may cut or stretch it. ItemError for a clip augcli cannot process."""
+    import av
+
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in MUXERS:
+        raise ItemError(f"augcli cannot write {suffix or 'suffix-less'} video files (it writes "
+                        f"{', '.join(sorted(MUXERS))}); exclude it")
+    try:
+        container = av.open(path)
+    except av.FFmpegError as exc:
+        raise _cannot_read(exc) from None
+    with container:
+        if not container.streams.video:
+            raise ItemError("the file has no video stream; exclude it (audio files belong in an 'audio' section)")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        if codec not in ENCODERS:
+            raise ItemError(f"its video codec is {codec}, which augcli cannot write back (it writes "
+                            f"{', '.join(sorted(ENCODERS))}); convert it or exclude it")
+        fps = stream.average_rate or stream.guessed_rate
+        if not fps:
+            raise ItemError("the video stream has no frame rate; fix the file or exclude it")
+        audio_stream = container.streams.audio[0] if container.streams.audio and not section.drop_audio else None
+        track = None
+        if audio_stream is not None:
+            ctx = audio_stream.codec_context
+            track = AudioTrack(ctx.name, ctx.sample_rate, ctx.layout.name, ctx.bit_rate or 0, [],
+                               Fraction(audio_stream.time_base))
+        decode_audio = track is not None and pipeline.changes_timing
+        if decode_audio and track.codec not in AUDIO_ENCODERS:
+            raise ItemError(f"its audio codec is {track.codec}, which augcli cannot write back after cutting or "
+                            f"stretching (it writes {', '.join(sorted(AUDIO_ENCODERS))}); set video.drop_audio, "
+                            "convert it or exclude it")
+        pieces: list[np.ndarray] = []
+        resampler = av.AudioResampler(format="fltp", layout=track.layout, rate=track.rate) if decode_audio else None
+        n_frames = 0
+        try:
+            for packet in container.demux(*[s for s in (stream, audio_stream) if s is not None]):
+                if packet.stream is stream:
+                    n_frames += packet.size > 0
+                    continue
+                if packet.size:
+                    track.packets.append((bytes(packet), packet.pts, packet.dts, packet.duration or 0,
+                                          packet.is_keyframe))
+                if resampler is not None:
+                    for frame in packet.decode():
+                        pieces += [f.to_ndarray() for f in resampler.resample(frame)]
+            if resampler is not None:
+                pieces += [f.to_ndarray() for f in resampler.resample(None)]
+        except av.FFmpegError as exc:
+            raise _cannot_read(exc) from None
+        if n_frames == 0:
+            raise ItemError("the video stream holds no frames; fix the file or exclude it")
+        if stream.frames and n_frames < stream.frames:
+            raise ItemError(f"the file is truncated: its index lists {stream.frames} frames, the file holds "
+                            f"{n_frames}; fix it, remove it or exclude it")
+        if decode_audio:
+            track.samples = (np.concatenate(pieces, axis=1) if pieces
+                             else np.zeros((1, 0), np.float32)).astype(np.float32, copy=False)
+        return Clip(path, MUXERS[suffix], codec, n_frames, Fraction(fps), stream.codec_context.width,
+                    stream.codec_context.height, stream.codec_context.pix_fmt or "yuv420p", track)
+
+
+# ---------------------------------------------------------------- writing
+
+
+@dataclass
+class Copy:
+    """One output being written: its timeline, its encoder (opened at its first frame), what it applied."""
+
+    seed: int
+    timeline: Timeline
+    applied_temporal: list[tuple[str, dict]]
+    file: BinaryIO = field(default_factory=lambda: tempfile.TemporaryFile())  # noqa: SIM115 (closed by caller)
+    container: Any = None
+    stream: Any = None
+    applied_spatial: list | None = None  # None until the first batch
+    next_frame: int = 0  # the next output frame to encode
+    is_source: bool = False  # nothing applied: the output is the source's bytes
+    audio: str | None = None  # copied | cut | stretched | cut, stretched | dropped | None (no track)
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def applied(self) -> list[tuple[str, dict]]:
+        return [*self.applied_temporal, *(self.applied_spatial or [])]
+
+
+def temporal_rng(seed: int) -> np.random.Generator:
+    """The temporal steps' generator: a stream of its own, apart from albumentations' draws with the same seed."""
+    return np.random.default_rng([seed, 0x7E4D])
+
+
+def plan_copies(pipeline: Pipeline, clip: Clip, seeds: list[int]) -> list[Copy]:
+    copies = []
+    for seed in seeds:
+        timeline, applied = plan_timeline(pipeline.temporal, temporal_rng(seed), clip.n_frames, clip.fps)
+        copies.append(Copy(seed, timeline, applied))
+    return copies
+
+
+def render(clip: Clip, pipeline: Pipeline, copies: list[Copy], section: Any) -> None:
+    """Pass 2: decode the clip once, in batches, and write every copy at once (each to its temporary file)."""
+    import av
+
+    try:
+        container = av.open(clip.path)
+    except av.FFmpegError as exc:
+        raise _cannot_read(exc) from None
+    with container:
+        stream = container.streams.video[0]
+        template = container.streams.audio[0] if clip.audio is not None else None
+        batch: list[np.ndarray] = []
+        start = 0
+        try:
+            for frame in container.decode(stream):
+                batch.append(frame.to_ndarray(format="rgb24"))
+                if len(batch) == BATCH:
+                    _write_batch(clip, pipeline, copies, section, template, start, batch)
+                    start, batch = start + len(batch), []
+            if batch:
+                _write_batch(clip, pipeline, copies, section, template, start, batch)
+                start += len(batch)
+        except av.FFmpegError as exc:
+            raise _cannot_read(exc) from None
+        if start < clip.n_frames:
+            raise ItemError(f"the file is truncated or damaged: {start} of its {clip.n_frames} frames decode; "
+                            "fix it, remove it or exclude it")
+    for copy in copies:
+        if copy.container is not None:
+            for packet in copy.stream.encode(None):
+                copy.container.mux(packet)
+            copy.container.close()
+
+
+def _write_batch(clip: Clip, pipeline: Pipeline, copies: list[Copy], section: Any, template: Any, start: int,
+                 batch: list[np.ndarray]) -> None:
+    end = start + len(batch)
+    for copy in copies:
+        frames = copy.timeline.frames
+        first = copy.next_frame
+        last = first
+        while last < len(frames) and frames[last] < end:
+            last += 1
+        if last == first or copy.is_source:
+            continue
+        wanted = sorted({frames[j] for j in range(first, last)})
+        augmented = dict(zip(wanted, _augment(pipeline, copy, [batch[i - start] for i in wanted]), strict=True))
+        if copy.container is None:
+            if not copy.applied:  # no step applied: the output is the source itself, bytes and all
+                copy.is_source = True
+                copy.audio = "copied" if clip.audio is not None else None
+                continue
+            _open_output(clip, copy, section, template, next(iter(augmented.values())))
+        for j in range(first, last):
+            video_frame = _to_frame(augmented[frames[j]], copy.stream)
+            video_frame.pts = j
+            for packet in copy.stream.encode(video_frame):
+                copy.container.mux(packet)
+        copy.next_frame = last
+
+
+def _augment(pipeline: Pipeline, copy: Copy, frames: list[np.ndarray]) -> list[np.ndarray]:
+    """The copy's albumentations draw on these frames: re-seeded with its seed for every batch, so each
+    batch gets the same parameters (albumentations samples from the generators, in the same order)."""
+    if pipeline.spatial is None:
+        copy.applied_spatial = copy.applied_spatial or []
+        return frames
+    pipeline.spatial.set_random_state(*generators(copy.seed))
+    result = pipeline.spatial(images=np.stack(frames))
+    if copy.applied_spatial is None:
+        copy.applied_spatial = list(result["applied_transforms"])
+    return list(result["images"])
+
+
+def _to_frame(array: np.ndarray, stream: Any) -> Any:
+    import av
+
+    if array.shape[1] != stream.width or array.shape[0] != stream.height:
+        raise ItemError(f"the pipeline made frames of different sizes ({array.shape[1]}x{array.shape[0]} after "
+                        f"{stream.width}x{stream.height}); a video needs one size for every frame")
+    if array.dtype != np.uint8:
+        array = np.clip(np.rint(array * 255.0 if array.dtype.kind == "f" else array), 0, 255).astype(np.uint8)
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+
+
+def _open_output(clip: Clip, copy: Copy, section: Any, template: Any, first: np.ndarray) -> None:
+    import av
+
+    height, width = first.shape[:2]
+    encoder = ENCODERS[clip.codec]
+    if clip.pix_fmt.startswith(("yuv420", "yuvj420", "nv12")) and (width % 2 or height % 2):
+        raise ItemError(f"the pipeline made {width}x{height} frames; {clip.pix_fmt} video needs an even width and "
+                        "height: crop or resize to even sizes")
+    copy.size = (width, height)
+    container = av.open(copy.file, "w", format=clip.muxer, options=dict(MUXER_OPTIONS))
+    stream = container.add_stream(encoder, rate=copy.timeline.fps)
+    stream.width, stream.height = width, height
+    supported = {f.name for f in (stream.codec.video_formats or [])}
+    stream.pix_fmt = clip.pix_fmt if clip.pix_fmt in supported else "yuv420p"
+    stream.codec_context.time_base = 1 / copy.timeline.fps
+    stream.codec_context.thread_count = 1  # deterministic bytes on any machine (see ENCODER_OPTIONS)
+    options = dict(ENCODER_OPTIONS[encoder])
+    bitrate = parse_bitrate(section.bitrate) if section.bitrate is not None else None
+    if bitrate:
+        stream.bit_rate = bitrate
+    else:
+        options["crf"] = str(section.crf if section.crf is not None else DEFAULT_CRF[encoder])
+        if encoder != "libx264":
+            options["b"] = "0"  # libvpx: constant quality, no bitrate cap
+    stream.options = options
+    copy.container, copy.stream = container, stream
+    if clip.audio is not None:
+        _write_audio(clip, copy, container, template)
+    elif section.drop_audio:
+        copy.audio = "dropped"
+
+
+def _write_audio(clip: Clip, copy: Copy, container: Any, template: Any) -> None:
+    """The copy's whole audio track, muxed up front: the muxer holds the (small, compressed) packets and
+    interleaves them with the video as it comes (``max_interleave_delta`` 0)."""
+    import av
+
+    track, timeline = clip.audio, copy.timeline
+    if not timeline.timing_changed(clip.duration):
+        out = container.add_stream_from_template(template)
+        for data, pts, dts, duration, keyframe in track.packets:
+            packet = av.Packet(data)
+            packet.pts, packet.dts, packet.duration = pts, dts, duration
+            packet.time_base = track.time_base
+            packet.is_keyframe = keyframe
+            packet.stream = out
+            container.mux(packet)
+        copy.audio = "copied"
+        return
+    samples = track.samples[:, round(timeline.audio_start * track.rate) : round(timeline.audio_end * track.rate)]
+    changes = []
+    if timeline.audio_start > 1e-9 or timeline.audio_end < clip.duration - 1e-9:
+        changes.append("cut")
+    if timeline.rate != 1.0 and samples.shape[1]:
+        import librosa
+
+        samples = librosa.effects.time_stretch(np.ascontiguousarray(samples), rate=timeline.rate).astype(np.float32)
+        changes.append("stretched")
+    copy.audio = ", ".join(changes)
+    out = container.add_stream(AUDIO_ENCODERS[track.codec], rate=track.rate, layout=track.layout)
+    if track.bit_rate:
+        out.bit_rate = track.bit_rate
+    out.codec_context.thread_count = 1
+    step = 4096
+    for offset in range(0, samples.shape[1], step):
+        piece = np.ascontiguousarray(samples[:, offset : offset + step])
+        frame = av.AudioFrame.from_ndarray(piece, format="fltp", layout=track.layout)
+        frame.sample_rate, frame.pts = track.rate, offset
+        frame.time_base = Fraction(1, track.rate)
+        for packet in out.encode(frame):
+            container.mux(packet)
+    for packet in out.encode(None):
+        container.mux(packet)
+
+
+def _chunks(file: BinaryIO, digest: Any) -> Iterator[bytes]:
+    file.seek(0)
+    while chunk := file.read(_CHUNK):
+        digest.update(chunk)
+        yield chunk
+
+
+def _source_chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            yield chunk
+
+
+def copy_extra(clip: Clip, copy: Copy) -> dict[str, Any]:
+    timeline = copy.timeline if not copy.is_source else Timeline.of_source(clip.n_frames, clip.fps)
+    frames_out = len(timeline.frames)
+    return {"frames_in": clip.n_frames, "frames_out": frames_out, "fps_in": round(float(clip.fps), 6),
+            "fps": round(float(timeline.fps), 6), "duration_in": round(clip.duration, 6),
+            "duration_out": round(frames_out / float(timeline.fps), 6), "codec": clip.codec,
+            "width": copy.size[0] or clip.width, "height": copy.size[1] or clip.height, "audio": copy.audio}
+
+
+def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
+    """Worker: read a clip once for all its copies, place it, write each augmented copy."""
+    from augcli.io import file_sha256, write_atomic
+    from augcli.manifest import ManifestRow, applied_steps
+
+    item, section, out_root = task.item, config.video, str(config.output)
+    path = os.path.join(config.input, item.relpath)
+    source_hash = file_sha256(path)
+    clip = None
+    if task.outputs:  # a clip that cannot be processed is not placed either
+        pipeline = pipeline_for(section)
+        clip = probe(path, pipeline, section)
+    if task.original:
+        write_atomic(os.path.join(out_root, task.original), _source_chunks(path))
+        rows.append(ManifestRow(item.relpath, task.original, "video", None, None, [], source_hash, source_hash,
+                                item.label, item.split))
+    if clip is None:
+        return 0
+    copies = plan_copies(pipeline, clip, list(task.seeds))
+    try:
+        render(clip, pipeline, copies, section)
+        for k, (output, copy) in enumerate(zip(task.outputs, copies, strict=True)):
+            digest = hashlib.sha256()
+            if copy.is_source:
+                write_atomic(os.path.join(out_root, output), _source_chunks(path))
+                sha = source_hash
+            else:
+                write_atomic(os.path.join(out_root, output), _chunks(copy.file, digest))
+                sha = digest.hexdigest()
+            rows.append(ManifestRow(item.relpath, output, "video", k, copy.seed, applied_steps(copy.applied), sha,
+                                    source_hash, item.label, item.split, copy_extra(clip, copy)))
+    finally:
+        for copy in copies:
+            copy.file.close()
+    return 0
+
+
+def describe_transforms() -> list[dict[str, Any]]:
+    """augcli's temporal steps, then every albumentations step that runs on frames."""
+    from augcli.modalities import image
+
+    described = [{"name": name, "composition": False, "params": cls.params_doc(), "summary": cls.summary,
+                  "temporal": True} for name, cls in TEMPORAL_STEPS.items()]
+    return described + [entry for entry in image.describe_transforms() if not entry.get("needs")]
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    import av
+    import cv2
+
+    return {"av": av.__version__, "ffmpeg": av.ffmpeg_version_info, "albumentations": version("albumentations"),
+            "opencv": cv2.__version__, "numpy": np.__version__, "librosa": version("librosa")}
+
