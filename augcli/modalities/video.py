@@ -33,9 +33,11 @@ from augcli.seeding import generators
 #: x264's 18 is near transparent; VP8/VP9's constant-quality scale differs, these are the matching points).
 ENCODERS = {"h264": "libx264", "vp9": "libvpx-vp9", "vp8": "libvpx"}
 DEFAULT_CRF = {"libx264": 18, "libvpx-vp9": 30, "libvpx": 8}
-#: Deterministic encoder settings (measured: two runs and 1 vs 2 joblib workers give the same bytes; x264
-#: with more threads writes its thread count into the stream, libvpx's threads change its decisions).
-ENCODER_OPTIONS = {"libx264": {"preset": "medium"},
+#: Deterministic encoder settings, with one encoder thread (thread_count 1): x264 writes its thread count into
+#: the stream, libvpx's threads change its decisions. x264's cpu-independent: its float SIMD paths (macroblock
+#: tree, adaptive quantisation) otherwise gave a different stream for the same frames in 2 of 16 encodes in one
+#: process (60 of 60 the same with it), and it also makes the bytes the same on CPUs of other SIMD levels.
+ENCODER_OPTIONS = {"libx264": {"preset": "medium", "x264-params": "cpu-independent=1"},
                    "libvpx-vp9": {"deadline": "good", "cpu-used": "4", "row-mt": "0"},
                    "libvpx": {"deadline": "good", "cpu-used": "4"}}
 #: Source audio codec -> the encoder that writes a cut or time-stretched track (a track whose timing is
@@ -192,7 +194,8 @@ class Clip:
 
 
 def _cannot_read(exc: Exception) -> ItemError:
-    return ItemError(f"cannot read the file as a video (FFmpeg: {exc}): it is corrupt, truncated or not a video; "
+    reason = getattr(exc, "strerror", None) or str(exc)  # without the file's path: the error entry names it
+    return ItemError(f"cannot read the file as a video (FFmpeg: {reason}): it is corrupt, truncated or not a video; "
                      "fix it, remove it or exclude it")
 
 
@@ -233,11 +236,15 @@ def probe(path: str, pipeline: Pipeline, section: Any) -> Clip:
                             "convert it or exclude it")
         pieces: list[np.ndarray] = []
         resampler = av.AudioResampler(format="fltp", layout=track.layout, rate=track.rate) if decode_audio else None
-        n_frames = 0
+        n_frames, end = 0, 0.0  # the video's packets; where the last packet of any stream ends (seconds)
         try:
-            for packet in container.demux(*[s for s in (stream, audio_stream) if s is not None]):
+            for packet in container.demux():  # every stream: a truncated file ends before its header says
+                if packet.size and packet.pts is not None and packet.time_base:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
                 if packet.stream is stream:
                     n_frames += packet.size > 0
+                    continue
+                if packet.stream is not audio_stream:
                     continue
                 if packet.size:
                     track.packets.append((bytes(packet), packet.pts, packet.dts, packet.duration or 0,
@@ -254,6 +261,10 @@ def probe(path: str, pipeline: Pipeline, section: Any) -> Clip:
         if stream.frames and n_frames < stream.frames:
             raise ItemError(f"the file is truncated: its index lists {stream.frames} frames, the file holds "
                             f"{n_frames}; fix it, remove it or exclude it")
+        said = ((container.start_time or 0) + (container.duration or 0)) / 1e6
+        if container.duration and end < said - max(0.1, 2 / float(fps)):
+            raise ItemError(f"the file is truncated: its header says it lasts {said:.2f} s, its data ends at "
+                            f"{end:.2f} s; fix it, remove it or exclude it")
         if decode_audio:
             track.samples = (np.concatenate(pieces, axis=1) if pieces
                              else np.zeros((1, 0), np.float32)).astype(np.float32, copy=False)
@@ -313,7 +324,7 @@ def render(clip: Clip, pipeline: Pipeline, copies: list[Copy], section: Any) -> 
         start = 0
         try:
             for frame in container.decode(stream):
-                batch.append(frame.to_ndarray(format="rgb24"))
+                batch.append(_to_rgb(frame))
                 if len(batch) == BATCH:
                     _write_batch(clip, pipeline, copies, section, template, start, batch)
                     start, batch = start + len(batch), []
@@ -359,6 +370,16 @@ def _write_batch(clip: Clip, pipeline: Pipeline, copies: list[Copy], section: An
         copy.next_frame = last
 
 
+def _to_rgb(frame: Any) -> np.ndarray:
+    """A decoded frame as RGB: yuv420p (most clips) through OpenCV's fixed-point BT.601 conversion, the same
+    on every CPU, as ``_to_frame`` converts back; other formats through swscale."""
+    if frame.format.name == "yuv420p" and not (frame.width % 2 or frame.height % 2):
+        import cv2
+
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
+
+
 def _augment(pipeline: Pipeline, copy: Copy, frames: list[np.ndarray]) -> list[np.ndarray]:
     """The copy's albumentations draw on these frames: re-seeded with its seed for every batch, so each
     batch gets the same parameters (albumentations samples from the generators, in the same order)."""
@@ -374,12 +395,17 @@ def _augment(pipeline: Pipeline, copy: Copy, frames: list[np.ndarray]) -> list[n
 
 def _to_frame(array: np.ndarray, stream: Any) -> Any:
     import av
+    import cv2
 
     if array.shape[1] != stream.width or array.shape[0] != stream.height:
         raise ItemError(f"the pipeline made frames of different sizes ({array.shape[1]}x{array.shape[0]} after "
                         f"{stream.width}x{stream.height}); a video needs one size for every frame")
     if array.dtype != np.uint8:
         array = np.clip(np.rint(array * 255.0 if array.dtype.kind == "f" else array), 0, 255).astype(np.uint8)
+    if stream.pix_fmt == "yuv420p" and not (array.shape[0] % 2 or array.shape[1] % 2):
+        # OpenCV's fixed-point BT.601 conversion (the same bytes on every CPU); swscale's SIMD paths need not be
+        return av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2YUV_I420),
+                                          format="yuv420p")
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
 
 
