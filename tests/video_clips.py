@@ -54,7 +54,7 @@ def make_clip(path: Path, n_frames: int = 24, fps: int = 12, size: tuple[int, in
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.thread_count = 1
         if encoder == "libx264":
-            stream.options = {"crf": str(crf), "preset": "fast"}
+            stream.options = {"crf": str(crf), "preset": "fast", "x264-params": "cpu-independent=1"}
         elif encoder.startswith("libvpx"):
             stream.options = {"crf": "30", "b": "0", "deadline": "good", "cpu-used": "5"}
         astream = None
