@@ -254,3 +254,22 @@ def test_transforms_video_lists_the_temporal_steps_with_their_parameters():
     ]
     assert any(line.startswith("  HorizontalFlip(") for line in lines)
     assert not any(line.startswith("  BBoxSafeRandomCrop(") for line in lines)
+
+
+def test_preview_shows_the_first_middle_and_last_frames_of_each_copy(tmp_path, clip):
+    import cv2
+
+    from augcli.preview import CAPTION, CELL
+
+    config = write_config(tmp_path / "config.yaml", copies=2,
+                          video={"pipeline": [{"HorizontalFlip": {"p": 1}}, {"TemporalCrop": {"frames": 6}}]})
+    result = invoke("preview", config, "-o", tmp_path / "preview.png")
+    assert result.exit_code == 0
+    assert "1 clips x (original + 2 copies), first, middle and last frames" in result.stdout
+    grid = cv2.imread(str(tmp_path / "preview.png"))
+    assert grid.shape == (CELL + CAPTION, 3 * CELL, 3)
+    original, copy = grid[:CELL, :CELL].astype(np.float32), grid[:CELL, CELL : 2 * CELL].astype(np.float32)
+    # three frames one above the other; the copy is flipped, and its frames are a window of the source's
+    third = CELL // 3
+    first_original, first_copy = original[:third - 4], copy[:third - 4]
+    assert np.abs(first_copy[:, ::-1] - first_original).mean() < np.abs(first_copy - first_original).mean()

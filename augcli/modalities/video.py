@@ -561,3 +561,28 @@ def library_versions() -> dict[str, str]:
     return {"av": av.__version__, "ffmpeg": av.ffmpeg_version_info, "albumentations": version("albumentations"),
             "opencv": cv2.__version__, "numpy": np.__version__, "librosa": version("librosa")}
 
+
+
+def preview_frames(path: str, section: Any, seeds: list[int]) -> tuple[list[np.ndarray], list[tuple[list, list]]]:
+    """The first, middle and last frames (RGB) of the source and of each copy a run would write with these
+    seeds, decoded from the written bytes (codec and all), with each copy's applied steps."""
+    pipeline = pipeline_for(section)
+    clip = probe(path, pipeline, section)
+    copies = plan_copies(pipeline, clip, seeds)
+    try:
+        render(clip, pipeline, copies, section)
+        shown = [(_first_middle_last(path if copy.is_source else copy.file), copy.applied) for copy in copies]
+    finally:
+        for copy in copies:
+            copy.file.close()
+    return _first_middle_last(path), shown
+
+
+def _first_middle_last(source: str | BinaryIO) -> list[np.ndarray]:
+    import av
+
+    if not isinstance(source, str):
+        source.seek(0)
+    with av.open(source) as container:
+        frames = [_to_rgb(frame) for frame in container.decode(video=0)]
+    return [frames[0], frames[len(frames) // 2], frames[-1]] if frames else []
