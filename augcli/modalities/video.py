@@ -42,7 +42,7 @@ ENCODER_OPTIONS = {"libx264": {"preset": "medium", "x264-params": "cpu-independe
                    "libvpx": {"deadline": "good", "cpu-used": "4"}}
 #: Source audio codec -> the encoder that writes a cut or time-stretched track (a track whose timing is
 #: unchanged is copied packet for packet, whatever its codec).
-AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus", "vorbis": "libvorbis", "mp3": "libmp3lame", "flac": "flac",
+AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus", "mp3": "libmp3lame", "flac": "flac",
                   "pcm_s16le": "pcm_s16le", "pcm_s24le": "pcm_s24le", "pcm_f32le": "pcm_f32le"}
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 #: No version string, no random segment UID, no creation time; every packet interleaved in time order.
