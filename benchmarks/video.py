@@ -27,6 +27,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -52,10 +53,12 @@ def panorama(height: int) -> np.ndarray:
     return np.hstack(images)
 
 
-def pan(wide: np.ndarray, n: int, width: int, offset: int = 0) -> list[np.ndarray]:
+def pan(wide: np.ndarray, n: int, width: int, offset: int = 0) -> Iterator[np.ndarray]:
+    """The frames of a pan, made as they are encoded: this process's peak RSS is inherited by the commands it
+    starts (Linux counts the pages a forked child shares), so it never holds a clip's frames."""
     span = wide.shape[1] - width
-    return [np.ascontiguousarray(wide[:, (offset + i * span // max(1, n - 1)) % (span + 1):][:, :width])
-            for i in range(n)]
+    for i in range(n):
+        yield np.ascontiguousarray(wide[:, (offset + i * span // max(1, n - 1)) % (span + 1):][:, :width])
 
 
 def make_inputs(root: Path, clips: int, seconds: float) -> Path:

@@ -5,6 +5,7 @@ Used by the video tests (clips made in tmp_path) and by scripts/make_sample_vide
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,8 +39,9 @@ def pan_frames(image: np.ndarray, n: int, width: int, height: int) -> list[np.nd
 
 def make_clip(path: Path, n_frames: int = 24, fps: int = 12, size: tuple[int, int] = (96, 64),
               audio: bool = True, image: np.ndarray | None = None, crf: int = 23,
-              video_codec: str | None = None, frames: list[np.ndarray] | None = None) -> list[np.ndarray]:
-    """Write a clip (container from the suffix) and return its frames (RGB, as given to the encoder)."""
+              video_codec: str | None = None, frames: Iterable[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Write a clip (container from the suffix) and return its frames (RGB, as given to the encoder; none
+    when ``frames`` is an iterator, which is consumed as the clip is written: a long clip is never held)."""
     import av
 
     suffix = path.suffix.lower()
@@ -61,15 +63,16 @@ def make_clip(path: Path, n_frames: int = 24, fps: int = 12, size: tuple[int, in
         if audio and audio_encoder:
             astream = container.add_stream(audio_encoder, rate=AUDIO_RATE, layout="mono")
             astream.bit_rate = 64000
+        count = 0
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
+            frame.pts, count = i, i + 1
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
         if astream is not None:
-            seconds = len(frames) / fps
+            seconds = count / fps
             t = np.arange(round(seconds * AUDIO_RATE)) / AUDIO_RATE
             tone = (0.3 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
             for offset in range(0, tone.size, 4800):
@@ -79,7 +82,7 @@ def make_clip(path: Path, n_frames: int = 24, fps: int = 12, size: tuple[int, in
                     container.mux(packet)
             for packet in astream.encode(None):
                 container.mux(packet)
-    return frames
+    return frames if isinstance(frames, list) else []
 
 
 def read_clip(path: Path) -> tuple[list[np.ndarray], float, np.ndarray | None, int | None]:

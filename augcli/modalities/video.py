@@ -47,7 +47,9 @@ AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus", "mp3": "libmp3lame", "flac": 
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 #: No version string, no random segment UID, no creation time; every packet interleaved in time order.
 MUXER_OPTIONS = {"fflags": "+bitexact", "max_interleave_delta": "0"}
-BATCH = 16  # frames augmented at once (albumentations' images= target): 16 x 2.7 MB at 720p
+#: Frames augmented at once (albumentations' images= target): up to 16, and no more than BATCH_PIXELS pixels,
+#: since a float step (RandomBrightnessContrast) makes float32 copies of the batch: 4 frames at 720p.
+BATCH, BATCH_PIXELS = 16, 4_000_000
 TIMING_STEPS = ("TemporalCrop", "SpeedChange")  # the steps that cut or stretch the audio
 WORKER_IMPORTS = ("av", "albumentations", "cv2")
 _CHUNK = 1 << 20
@@ -321,11 +323,11 @@ def render(clip: Clip, pipeline: Pipeline, copies: list[Copy], section: Any) -> 
         stream = container.streams.video[0]
         template = container.streams.audio[0] if clip.audio is not None else None
         batch: list[np.ndarray] = []
-        start = 0
+        start, size = 0, max(1, min(BATCH, BATCH_PIXELS // max(1, clip.width * clip.height)))
         try:
             for frame in container.decode(stream):
                 batch.append(_to_rgb(frame))
-                if len(batch) == BATCH:
+                if len(batch) == size:
                     _write_batch(clip, pipeline, copies, section, template, start, batch)
                     start, batch = start + len(batch), []
             if batch:

@@ -157,8 +157,8 @@ class FrameDrop(TemporalStep):
         n = len(timeline.frames)
         if n < 2 or self.p == 0:
             return None
-        draws = rng.random(n - 1)
-        return {"dropped": [int(j) + 1 for j in (draws < self.p).nonzero()[0]]}
+        dropped = [int(j) + 1 for j in (rng.random(n - 1) < self.p).nonzero()[0]]
+        return {"dropped": dropped} if dropped else None  # no frame dropped: the step did nothing
 
     def apply(self, timeline: Timeline, params: dict[str, Any]) -> Timeline:
         frames = list(timeline.frames)
