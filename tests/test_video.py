@@ -274,3 +274,12 @@ def test_preview_shows_the_first_middle_and_last_frames_of_each_copy(tmp_path, c
     third = CELL // 3
     first_original, first_copy = original[:third - 4], copy[:third - 4]
     assert np.abs(first_copy[:, ::-1] - first_original).mean() < np.abs(first_copy - first_original).mean()
+
+
+def test_drop_audio_leaves_the_track_out_even_of_a_copy_no_step_changed(tmp_path, clip):
+    import av
+
+    (row,) = run_video(tmp_path, [{"HorizontalFlip": {"p": 0}}], copies=1, drop_audio=True)
+    with av.open(str(tmp_path / "out" / row["output"])) as container:
+        assert [s.type for s in container.streams] == ["video"]
+    assert row["audio"] == "dropped" and row["sha256"] != row["source_sha256"]

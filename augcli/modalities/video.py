@@ -189,6 +189,7 @@ class Clip:
     height: int
     pix_fmt: str
     audio: AudioTrack | None = None
+    audio_dropped: bool = False  # it has an audio track, left out (video.drop_audio)
 
     @property
     def duration(self) -> float:
@@ -271,7 +272,8 @@ def probe(path: str, pipeline: Pipeline, section: Any) -> Clip:
             track.samples = (np.concatenate(pieces, axis=1) if pieces
                              else np.zeros((1, 0), np.float32)).astype(np.float32, copy=False)
         return Clip(path, MUXERS[suffix], codec, n_frames, Fraction(fps), stream.codec_context.width,
-                    stream.codec_context.height, stream.codec_context.pix_fmt or "yuv420p", track)
+                    stream.codec_context.height, stream.codec_context.pix_fmt or "yuv420p", track,
+                    bool(container.streams.audio) and section.drop_audio)
 
 
 # ---------------------------------------------------------------- writing
@@ -359,7 +361,7 @@ def _write_batch(clip: Clip, pipeline: Pipeline, copies: list[Copy], section: An
         wanted = sorted({frames[j] for j in range(first, last)})
         augmented = dict(zip(wanted, _augment(pipeline, copy, [batch[i - start] for i in wanted]), strict=True))
         if copy.container is None:
-            if not copy.applied:  # no step applied: the output is the source itself, bytes and all
+            if not copy.applied and not clip.audio_dropped:  # no step applied: the output is the source itself
                 copy.is_source = True
                 copy.audio = "copied" if clip.audio is not None else None
                 continue
@@ -439,7 +441,7 @@ def _open_output(clip: Clip, copy: Copy, section: Any, template: Any, first: np.
     copy.container, copy.stream = container, stream
     if clip.audio is not None:
         _write_audio(clip, copy, container, template)
-    elif section.drop_audio:
+    elif clip.audio_dropped:
         copy.audio = "dropped"
 
 
