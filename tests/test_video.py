@@ -220,6 +220,7 @@ def test_bad_clips_are_error_entries_naming_the_file_and_the_others_are_written(
     ([{"SpeedChange": {"min_rate": 2, "max_rate": 1}}], "video.pipeline[0].SpeedChange", "above max_rate"),
     ([{"FrameSubsample": {"strid": 2}}], "video.pipeline[0].FrameSubsample.strid", "did you mean 'stride'"),
     ([{"BBoxSafeRandomCrop": {}}], "video.pipeline[0]", "which video clips do not have"),
+    ([{"Normalize": {}}], "video.pipeline[0]", "augcli cannot run Normalize"),
     ([{"Rotate": {"limit": "a lot"}}], "video.pipeline[0].Rotate.limit", ""),
 ])
 def test_pipeline_problems_are_config_errors_naming_the_yaml_path(tmp_path, pipeline, where, says):

@@ -106,7 +106,7 @@ def parse_bitrate(value: Any) -> int | None:
 def _build(steps: Any, path: str, problems: list[Problem]) -> Pipeline:
     from augcli.modalities import image
 
-    known = step_names()
+    known, hints = step_names(), _hints(image)
     spatial: list = []
     temporal: list[TemporalStep] = []
     if not isinstance(steps, list):
@@ -116,8 +116,7 @@ def _build(steps: Any, path: str, problems: list[Problem]) -> Pipeline:
     for i, step in enumerate(steps):
         where = f"{path}[{i}]"
         parsed = steps_.parse_step(step, where, problems, modality="video", kind="step", known=known,
-                                   example="- TemporalCrop: {frames: 32}",
-                                   hints=_hints(image))
+                                   example="- TemporalCrop: {frames: 32}", hints=hints)
         if parsed is None:
             continue
         name, params = parsed
@@ -141,9 +140,10 @@ def _build(steps: Any, path: str, problems: list[Problem]) -> Pipeline:
 
 
 def _hints(image: Any) -> dict[str, str]:
-    from augcli.annotations import NEEDS
+    from augcli.annotations import NEEDS, UNSUPPORTED
 
     hints = {name: f"{name} needs {why}, which video clips do not have" for name, why in NEEDS.items()}
+    hints.update({name: f"augcli cannot run {name}: {why}" for name, why in UNSUPPORTED.items()})
     hints["Compose"] = "use 'Sequential' to group steps inside a pipeline"
     return hints
 
