@@ -102,6 +102,8 @@ def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet, fr
         _print_plan(result)
     elif not quiet:
         _print_summary(result)
+    if not (quiet or as_json):
+        _print_config_warnings(result.config)
     _print_errors(result.errors)
     sys.exit(result.exit_code)
 
@@ -218,6 +220,12 @@ def validate(config: Path) -> None:
         raise UserError(exc) from None
     click.echo(f"{config}: valid")
     _print_plan(result)
+    _print_config_warnings(result.config)
+
+
+def _print_config_warnings(config) -> None:
+    for problem in config.warnings:
+        click.echo(f"warning: {problem}", err=True)
 
 
 @cli.command()
@@ -316,12 +324,14 @@ class _ProgressBar:
         self.enabled, self.bar = enabled, None
 
     def update(self, done: int, total: int) -> None:
+        """``done`` of ``total`` outputs (files, or a table's samples); a failed source leaves the total."""
         if not self.enabled:
             return
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="src", desc="augmenting", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, unit="out", desc="augmenting", file=sys.stderr, leave=False)
+        self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -347,10 +357,14 @@ def _print_plan(result) -> None:
         click.echo(f"  by {key}: " + ", ".join(f"{k} {v}" for k, v in breakdown[key].items()))
     n_copied = counts["copied_sources"]
     n_mixed = sum(len(t.item.mix) for t in result.plan.tasks)
-    total = counts["planned_outputs"] + counts["planned_originals"] + n_mixed
-    click.echo(f"  files to write: {total} ({counts['planned_outputs']} augmented, "
+    planned = result.planned_files()
+    extras = planned["labels_and_sidecars"]
+    click.echo(f"  files to write: {planned['files']} ({counts['planned_outputs']} augmented, "
                f"{counts['planned_originals'] - n_copied} originals kept, {n_copied} copied unchanged"
-               + (f", {n_mixed} mixed" if n_mixed else "") + ")")
+               + (f", {n_mixed} mixed" if n_mixed else "")
+               + (f", {extras} label/sidecar file{'s' if extras != 1 else ''}" if extras else "")
+               + (f", {planned['aggregates']} aggregate file{'s' if planned['aggregates'] != 1 else ''}"
+                  if planned["aggregates"] else "") + ")")
     click.echo(f"  workers: {_workers_line(result)}")
     if counts["unmatched_files"]:
         click.echo(f"  ignored: {counts['unmatched_files']} files matching no include pattern")
@@ -396,6 +410,8 @@ def _print_summary(result) -> None:
                f"-> {result.config.output}")
     if counts["failed"]:
         click.echo(f"{counts['failed']} of {counts['sources']} sources failed (listed in run.json)")
+    for line in _problem_lines(result.errors):
+        click.echo(line)
     if counts["dropped_unchanged"]:
         click.echo(f"dropped {counts['dropped_unchanged']} augmented samples identical to their source "
                    "(drop_unchanged)")
@@ -409,6 +425,32 @@ def _print_summary(result) -> None:
         click.echo(f"library messages ({len(warnings)} distinct, all in run.json):")
         for warning in warnings[:MAX_WARNINGS_SHOWN]:
             click.echo(f"  {warning['count']} x {warning['message']}")
+
+
+_PROBLEM_WORDS = {  # an error entry's kind -> (one, many, what happened), worded by what it is, not as a source
+    "image entry": ("image entry", "image entries", "left out"),
+    "annotations": ("image id with annotations", "image ids with annotations", "naming no image entry"),
+    "annotation file": ("annotation file", "annotation files", "not used"),
+    "folder": ("folder", "folders", "not read: their files were not processed"),
+    "file name": ("file", "files", "left out: their names are not UTF-8"),
+    "aggregate": ("aggregate file", "aggregate files", "not made"),
+}
+
+
+def _problem_lines(errors: list[dict]) -> list[str]:
+    """The error entries that are not failed sources, counted by what they are: entries of a COCO file by that
+    file (``2 image entries of annotations/train.json left out``), the others by their kind."""
+    groups: dict[tuple[str, str], int] = {}
+    for err in errors:
+        kind = err.get("kind")
+        if kind is not None:
+            key = (kind, err["source"] if kind in ("image entry", "annotations") else "")
+            groups[key] = groups.get(key, 0) + 1
+    lines = []
+    for (kind, source), n in groups.items():
+        one, many, what = _PROBLEM_WORDS.get(kind, (kind, kind, "failed"))
+        lines.append(f"{n} {one if n == 1 else many}{f' of {source}' if source else ''} {what} (listed in run.json)")
+    return lines
 
 
 def _print_errors(errors: list[dict]) -> None:
@@ -425,9 +467,67 @@ def _exit_on_signal(signum: int, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+class _ReaderGone:
+    """sys.stdout or sys.stderr, which stops writing once its reader has gone (``augcli ... | head -c1``):
+    the rest of the output is dropped, never an exception in the middle of the report; fd 1 or 2 then
+    goes to /dev/null, so the interpreter's own last flush has nowhere to fail."""
+
+    def __init__(self, stream, fd: int):
+        self._stream, self._fd, self.gone = stream, fd, False
+
+    def _drop(self) -> None:
+        self.gone = True
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._fd)
+        os.close(null)
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _reopen_closed_standard_fds() -> list[int]:
+    """Standard fds the shell closed (``augcli run c.yaml >&-``) are opened on /dev/null, the numbers
+    taken so that no file the run opens (the journal, a manifest) gets fd 1 or 2, where anything written
+    to stdout or stderr would land in it. Returns the fds that were closed."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            closed.append(fd)
+    return closed
+
+
 def main() -> None:
+    """The ``augcli`` command. Output it cannot write never cuts a run short nor becomes a traceback: a run
+    prints only once its work is done and recorded, a closed stdout or stderr drops what would go there
+    (a closed stdout is said on stderr), a reader that stops reading (``| head``) ends the output, and
+    the exit code is the command's own either way (README, "Exit codes")."""
     global _OWN_PROCESS
     _OWN_PROCESS = True
+    closed = _reopen_closed_standard_fds()
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        if getattr(sys, name) is not None:
+            setattr(sys, name, _ReaderGone(getattr(sys, name), fd))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_on_signal)
     try:
@@ -437,6 +537,9 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
         if not isinstance(exc.code, int | None):
             click.echo(str(exc.code), err=True)
+    if 1 in closed:
+        click.echo("augcli: standard output was closed, so nothing was printed on it (a run's summary is also "
+                   "in its output folder's run.json)", err=True)
     _exit_without_teardown(code)
 
 
@@ -455,7 +558,7 @@ def _exit_without_teardown(code: int) -> None:
         sys.exit(code)
     run_exit_functions()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``augcli ... | head``): nothing more to say
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe or fd: nothing more to say
             stream.flush()
     with contextlib.suppress(Exception):  # what C libraries printed through stdio, as exit() would flush it
         import ctypes

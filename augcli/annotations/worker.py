@@ -34,7 +34,7 @@ def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np
     if ann.mask is None:
         return None, None, b""
     data = read_file(os.path.join(config.input, ann.mask))
-    mask, info = masks.read_mask(data, ann.mask)
+    mask, info = masks.read_mask(data, ann.mask, config.image.max_pixels)
     if mask.shape[:2] != tuple(shape[:2]):
         raise ItemError(f"{ann.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
                         f"{shape[1]}x{shape[0]}")
@@ -69,7 +69,7 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
     data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
     need_pixels = bool(task.outputs or item.mix) or (ann.format == "coco" and ann.meta.get("background"))
-    decoded = image.decode(data) if need_pixels else None
+    decoded = image.decode(data, config.image.max_pixels) if need_pixels else None
     label_bytes = b""  # the per-image label file (YOLO .txt, VOC .xml, mask image), placed beside the original
     if ann.source and ann.format in ("yolo", "voc", "masks"):
         label_bytes = read_file(os.path.join(config.input, ann.source))
@@ -137,7 +137,28 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
                                                         "outputs": stems}))
     if ann.format == "yolo" and ann.meta.get("yaml"):
         fragments.append(Fragment(ann.meta["yaml"], "image", {"format": "yolo-yaml"}))
+    for companion in ann.meta.get("companions", ()):  # labelmap.txt, classes.txt, README...: byte for byte
+        fragments.append(Fragment(companion, "image", {"format": "verbatim"}))
     return dropped
+
+
+def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
+    """What ``process`` writes for this task (``keep_empty: false`` may leave some out): its own files (images
+    and per-image label files) and the aggregate files it adds to (a COCO JSON, ImageSets lists, data.yaml)."""
+    ann: Annotations = task.item.annotations
+    made = list(task.outputs) + [planned.output for planned in task.item.mix]
+    own = len(made) + (task.original is not None)
+    if task.original and ann.source and ann.format in ("yolo", "voc", "masks"):
+        own += 1  # its label file, placed beside it
+    if ann.format == "yolo" or (ann.format == "voc" and not ann.meta.get("background")) or \
+            (ann.format == "masks" and ann.mask is not None):
+        own += len(made)  # a label file per copy
+    aggregates = [ann.source] if ann.format == "coco" and (task.original or made) else []
+    if ann.format == "voc":
+        aggregates += sorted(ann.meta.get("lists", {}))
+    if ann.format == "yolo" and ann.meta.get("yaml"):
+        aggregates.append(ann.meta["yaml"])
+    return own, aggregates + list(ann.meta.get("companions", ()))
 
 
 def _stem(relpath: str) -> str:
@@ -154,6 +175,8 @@ def finish(config: Any, target: str, datas: list[dict]) -> tuple[bytes, dict]:
         return coco.finish(root, target, datas)
     if kind == "voc-list":
         return voc.finish(root, target, datas)
+    if kind == "verbatim":  # a file of the layout (COMPANIONS): as it is
+        return read_file(root / target), {}
     return yolo.finish(root, target, datas, Path(config.output))
 
 

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from augcli.errors import ConfigError, ItemError, Problem
+from augcli.errors import ConfigError, ItemError, Problem, errors_in
 from augcli.modalities import steps as steps_
 from augcli.modalities.video_steps import TEMPORAL_STEPS, TemporalStep, Timeline, plan_timeline
 from augcli.seeding import generators
@@ -152,8 +152,8 @@ def _hints(image: Any) -> dict[str, str]:
 def _cached_pipeline(steps_json: str) -> Pipeline:
     problems: list[Problem] = []
     pipeline = _build(json.loads(steps_json), "video.pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):  # a library's warnings are said by validate, not here
+        raise ConfigError(errors_in(problems))
     return pipeline
 
 
@@ -545,6 +545,11 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
         for copy in copies:
             copy.file.close()
     return 0
+
+
+def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
+    """What ``process`` writes for this task: the clip's original and copies, and no aggregate file."""
+    return len(task.outputs) + (task.original is not None), []
 
 
 def describe_transforms() -> list[dict[str, Any]]:
