@@ -33,10 +33,11 @@ from augcli.seeding import generators
 #: x264's 18 is near transparent; VP8/VP9's constant-quality scale differs, these are the matching points).
 ENCODERS = {"h264": "libx264", "vp9": "libvpx-vp9", "vp8": "libvpx"}
 DEFAULT_CRF = {"libx264": 18, "libvpx-vp9": 30, "libvpx": 8}
-#: Deterministic encoder settings, with one encoder thread (thread_count 1): x264 writes its thread count into
-#: the stream, libvpx's threads change its decisions. x264's cpu-independent: its float SIMD paths (macroblock
-#: tree, adaptive quantisation) otherwise gave a different stream for the same frames in 2 of 16 encodes in one
-#: process (60 of 60 the same with it), and it also makes the bytes the same on CPUs of other SIMD levels.
+#: Deterministic encoder settings, with one encoder thread (thread_count 1): x264's default is one per core,
+#: and its frame threads (like libvpx's tiles and rows) shape the stream, so the bytes would follow the machine.
+#: x264's cpu-independent: without it, 2 of 16 encodes of
+#: the same frames in one process gave another stream (its SIMD macroblock-tree code: mbtree=0 was stable
+#: too, at a far bigger file); 60 of 60 the same with it, which also makes CPUs of other SIMD levels agree.
 ENCODER_OPTIONS = {"libx264": {"preset": "medium", "x264-params": "cpu-independent=1"},
                    "libvpx-vp9": {"deadline": "good", "cpu-used": "4", "row-mt": "0"},
                    "libvpx": {"deadline": "good", "cpu-used": "4"}}
