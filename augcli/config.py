@@ -16,7 +16,7 @@ from augcli.errors import ConfigError, Problem, errors_in, suggest, yaml_path
 
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
-MODALITIES = ("image", "audio", "text")  # discovery order: the first whose include matches takes a file
+MODALITIES = ("image", "audio", "text", "video")  # discovery order: the first whose include matches takes a file
 
 
 class _SchemaWithFactoryDefaults(GenerateJsonSchema):
@@ -144,6 +144,26 @@ class AudioSection(_Section):
     """A longer clip is refused, its length read from its header before decoding (default 3 hours)."""
 
 
+DEFAULT_VIDEO_INCLUDE = ["**/*.mp4", "**/*.webm", "**/*.mkv", "**/*.avi", "**/*.mov"]
+
+
+class VideoSection(_Section):
+    """Video clips, read and written with PyAV: albumentations on every frame, and augcli's temporal steps."""
+
+    include: list[str] = Field(default_factory=lambda: list(DEFAULT_VIDEO_INCLUDE))
+    """Globs of the files this modality takes (relative to input, case-insensitive)."""
+    exclude: list[str] = Field(default_factory=list)
+    """Globs left out of include."""
+    pipeline: list[Any] = Field(default_factory=list)
+    """albumentations steps (one draw per copy, applied to every frame) and temporal steps, in order."""
+    crf: int | None = Field(default=None, ge=0, le=63)
+    """Constant quality of the copies; null: 18 for H.264, 30 for VP9, 8 for VP8."""
+    bitrate: Union[int, str] | None = None  # noqa: UP007 (pydantic keeps the order)
+    """Instead of crf: bits per second, 2000000, '2M' or '800k'."""
+    drop_audio: bool = False
+    """true: write the copies without their audio track (it is never dropped silently)."""
+
+
 class SynonymSection(_Section):
     """How WordNet steps pick replacements (augcli/modalities/text_lexicon.py)."""
 
@@ -240,6 +260,8 @@ class Config(_Section):
     """Audio: what to take and the audiomentations pipeline."""
     text: TextSection | None = None
     """Text: what to take and the nlpaug / EDA pipeline."""
+    video: VideoSection | None = None
+    """Video clips: what to take, the frame and temporal pipeline, how copies are encoded."""
     _warnings: list[Problem] = PrivateAttr(default_factory=list)
 
     @property
@@ -302,7 +324,8 @@ def load_config(
     if isinstance(raw.get("input"), str) and isinstance(raw.get("output"), str):
         problems += _check_paths((base / raw["input"]).resolve(), (base / raw["output"]).resolve())
     if all(raw.get(name) is None for name in MODALITIES):
-        problems.append(Problem("", "nothing to do: add an 'image', 'audio' or 'text' section with a pipeline"))
+        problems.append(Problem("", "nothing to do: add an 'image', 'audio', 'text' or 'video' section with a "
+                                    "pipeline"))
     for name in MODALITIES:
         section = raw.get(name)
         if isinstance(section, dict) and "pipeline" in section:
@@ -322,12 +345,13 @@ def load_config(
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the config file, from the models, with every image step name spelled out."""
-    from augcli.modalities import audio, image, text
+    from augcli.modalities import audio, image, text, video
 
     schema = Config.model_json_schema(by_alias=True)
     for section, names, library in (("ImageSection", image.transform_names(), "albumentations transform"),
                                     ("AudioSection", audio.transform_names(), "audiomentations transform"),
-                                    ("TextSection", text.step_names(), "nlpaug augmenter or EDA step")):
+                                    ("TextSection", text.step_names(), "nlpaug augmenter or EDA step"),
+                                    ("VideoSection", video.step_names(), "albumentations transform or temporal step")):
         schema["$defs"][section]["properties"]["pipeline"]["items"] = {
             "description": f"One {library}: '- Name: {{param: value}}' or '- Name'",
             "anyOf": [
