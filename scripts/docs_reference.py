@@ -174,6 +174,8 @@ def steps(modality: str, entries: list[dict[str, Any]]) -> str:
         notes = _text(entry.get("summary") or "")
         if entry.get("composition"):
             notes = ("composition: children in `transforms`. " + notes).strip()
+        if entry.get("temporal"):
+            notes = f"**temporal** (augcli's: on the frame sequence). {notes}".strip()
         if entry.get("needs"):
             notes = f"**needs {entry['needs']}** (an annotated dataset). {notes}".strip()
         lines.append(f"| `{entry['name']}` | {_cell(params) or '-'} | {_cell(notes)} |")

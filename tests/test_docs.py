@@ -234,6 +234,8 @@ def test_the_reference_pages_have_every_modality_and_command():
 def test_a_marker_renders_what_the_command_prints_and_a_typo_fails():
     audio = DOCS.fill("x\n<!-- generated: steps audio -->\ny")
     assert "| `AddGaussianNoise` | `min_amplitude=0.001`, `max_amplitude=0.015`, `p=0.5` |" in audio
+    video = DOCS.fill("<!-- generated: steps video -->")
+    assert "| `FrameDrop` | `p=0.05` | **temporal** (augcli's: on the frame sequence). Drop single frames" in video
     verify_help = DOCS.fill("<!-- generated: help verify -->")
     assert verify_help.startswith("```console\n$ augcli verify --help\nUsage: augcli verify [OPTIONS] OUTPUT_DIR")
     assert DOCS.fill("inline `<!-- generated: help run -->` is left alone") == \
