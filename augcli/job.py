@@ -39,6 +39,7 @@ from augcli.errors import (
     OutputWriteError,
     RunStoppedError,
 )
+from augcli.executors import Executor, describe, open_executor
 from augcli.io import TEMP_NAME, announcing_writes, sha256, sha256_file, write_atomic
 from augcli.journal import (
     LOCK_NAME,
@@ -67,7 +68,7 @@ from augcli.manifest import (
     write_manifest,
 )
 from augcli.plan import Plan, build_plan, fingerprint, run_digest
-from augcli.runner import WorkerDied, execute, long_lived, message_list, thawed_after
+from augcli.runner import WorkerDied, long_lived, message_list, thawed_after
 from augcli.tables import PARTS_DIR
 
 Progress = Callable[[int, int], None]  # (sources done, sources to process)
@@ -94,6 +95,7 @@ class RunResult:
     signal: int | None = None  # the signal that interrupted the run
     fatal: str | None = None  # why the run could not go on (disk full: names the file)
     warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it
+    executor: dict[str, Any] | None = None  # where the tasks ran: name, address, engine version, workers
 
     @property
     def exit_code(self) -> int:
@@ -104,6 +106,8 @@ class RunResult:
     @property
     def workers(self) -> int:
         """Worker processes the run uses (a dry run: would use) for its plan; 1 is the main process alone."""
+        if self.executor is not None and self.executor["name"] != "local":
+            return self.executor["workers"]  # a cluster's: those that took part
         tasks = self.plan.tasks
         return min(self.config.n_workers(tasks), max(1, len(tasks)))
 
@@ -146,6 +150,7 @@ class RunResult:
             "errors": self.errors,
             "warnings": self.warning_list(),
             "fatal": self.fatal,
+            "executor": self.executor,
         }
 
 
@@ -192,11 +197,15 @@ def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | 
     if dry_run:
         return result
     _refuse_foreign_folder(config.output)
-    lock = OutputLock.acquire(config.output / STATE_DIR / LOCK_NAME, config.output)
+    executor = open_executor(config, plan.tasks)  # a cluster that cannot be reached: nothing is written
     try:
-        _Execution(config, plan, result, progress, fresh, started).run(signals)
+        lock = OutputLock.acquire(config.output / STATE_DIR / LOCK_NAME, config.output)
+        try:
+            _Execution(config, plan, result, progress, fresh, started, executor).run(signals)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        executor.close()
     if result.status == "interrupted":
         raise RunStoppedError(
             f"interrupted by {SIGNAL_NAMES.get(result.signal, 'a signal')}: {result.files_recorded} files are in "
@@ -248,8 +257,9 @@ class _Signals:
 
 class _Execution:
     def __init__(self, config: Config, plan: Plan, result: RunResult, progress: Progress | None, fresh: bool,
-                 started: float):
+                 started: float, executor: Executor):
         self.config, self.plan, self.result, self.progress = config, plan, result, progress
+        self.executor = executor
         self.fresh, self.started = fresh, started
         self.output: Path = config.output
         self.reused: dict[str, TaskRecord] = {}
@@ -290,6 +300,7 @@ class _Execution:
             close_process_log(str(self.output), os.getpid())
             self.result.status = status
             self.result.seconds = time.perf_counter() - self.started
+            self.result.executor = describe(self.executor)
             with contextlib.suppress(OSError):  # a full disk: run.json is tiny, but may still not fit
                 _write_run_json(self.result, wall_start)
 
@@ -346,9 +357,11 @@ class _Execution:
     def _execute(self) -> str:
         pending = [(t, self.fingerprints[t.key]) for t in self.plan.tasks if t.key not in self.reused]
         self.to_run = len(pending)
+        # a cluster runs a lost worker's chunk again elsewhere: what the lost attempt named, the run files tell
+        self.worker_died = bool(pending) and self.executor.retries_elsewhere
         while pending:
             try:
-                with contextlib.closing(execute(pending, self.config)) as records:
+                with contextlib.closing(self.executor.records(pending, self.config)) as records:
                     for record in records:
                         stop = self._take(record)
                         if stop:
@@ -689,6 +702,7 @@ def _write_run_json(result: RunResult, started: datetime) -> None:
         "warnings": result.warning_list(),
         "fatal": result.fatal,
         "signal": SIGNAL_NAMES.get(result.signal) if result.signal else None,
+        "executor": result.executor,
     }
     write_atomic(result.config.output / RUN_NAME, (json.dumps(record, indent=2) + "\n").encode())
 
