@@ -226,7 +226,9 @@ def test_a_worker_killed_mid_task_has_its_chunk_run_again_elsewhere_to_the_same_
     assert_same_run(tmp_path / "local", out)
     assert source in {row["source"] for row in runs.read_rows(out / runs.MANIFEST)}  # made again, by the other
     assert not runs.unjournaled(out) and run.summary()["counts"]["failed"] == 0
-    assert run.summary()["executor"]["workers"] == 2
+    # the workers whose records the run used: the victim's finished chunks are lost with it when their results
+    # had not been fetched yet (a stopped worker sends nothing), and made again by the other
+    assert run.summary()["executor"]["workers"] in (1, 2)
 
 
 def test_ctrl_c_stops_a_local_clusters_chunks_and_the_run_resumes_to_the_same_bytes(tmp_path):

@@ -90,7 +90,7 @@ class DaskExecutor:
         with contextlib.suppress(OSError):
             open(stop_file, "x").close()
         try:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), self.client.as_current():
                 wait(futures, timeout=STOP_WAIT_SECONDS)
             with contextlib.suppress(Exception):
                 self.client.cancel(futures, force=True)
