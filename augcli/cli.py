@@ -399,7 +399,8 @@ def _print_summary(result) -> None:
                f"-> {result.config.output}")
     executor = result.executor
     if executor and executor["name"] != "local":
-        click.echo(f"ran on the {executor['name']} cluster at {executor['address']}: {executor['workers']} worker"
+        where = f"a {executor['started']}" if executor["started"] else f"the {executor['name']} cluster"
+        click.echo(f"ran on {where} at {executor['address']}: {executor['workers']} worker"
                    f"{'s' if executor['workers'] != 1 else ''} took part")
     if counts["failed"]:
         click.echo(f"{counts['failed']} of {counts['sources']} sources failed (listed in run.json)")

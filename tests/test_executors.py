@@ -53,20 +53,23 @@ def _dask(*args: str, logs: Path) -> subprocess.Popen:
                                 env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"})
 
 
+LOOPBACK_HTTP = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")  # its HTTP server: 0.0.0.0 otherwise
+
+
 @contextlib.contextmanager
 def dask_cluster(folder: Path, n_workers: int = 2) -> Iterator[Cluster]:
     """``dask scheduler`` and ``n_workers`` ``dask worker --nthreads 1 --no-nanny`` processes on 127.0.0.1,
     each in a session of its own (a worker is one process: killing it loses it); all killed at the end."""
     folder.mkdir(parents=True, exist_ok=True)
     scheduler_file = folder / "scheduler.json"
-    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
+    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", *LOOPBACK_HTTP, "--scheduler-file",
                    str(scheduler_file), logs=folder / "scheduler.log")]
     try:
         assert poll(lambda: scheduler_file.is_file() and scheduler_file.stat().st_size, START_SECONDS), \
             (folder / "scheduler.log").read_text()
         address = json.loads(scheduler_file.read_text())["address"]
         for i in range(n_workers):
-            procs.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host",
+            procs.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", *LOOPBACK_HTTP, "--host",
                                "127.0.0.1", "--name", f"w{i}", logs=folder / f"worker{i}.log"))
         cluster = Cluster(address, procs[0], procs[1:])
         with contextlib.closing(cluster.client()) as client:
@@ -144,10 +147,10 @@ def test_a_dask_cluster_makes_the_local_pools_bytes(tmp_path, cluster, case):
     assert_same_run(tmp_path / "local", tmp_path / "dask")
     executor = json.loads((tmp_path / "dask" / runs.RUN_JSON).read_text())["executor"]
     assert executor == {"name": "dask", "address": cluster.address, "version": distributed.__version__,
-                        "workers": executor["workers"]} and executor["workers"] in (1, 2)
+                        "started": None, "workers": executor["workers"]} and executor["workers"] in (1, 2)
     assert run.summary()["executor"] == executor
     assert json.loads((tmp_path / "local" / runs.RUN_JSON).read_text())["executor"] == {
-        "name": "local", "address": None, "version": None, "workers": 2}
+        "name": "local", "address": None, "version": None, "started": None, "workers": 2}
     if case == "table-in-ranges":  # the table really was made in ranges, by chunks of their own
         journal = (tmp_path / "dask" / ".augcli" / "journal.jsonl").read_text()
         assert journal.count('"source":"train/big.csv#') == 2
@@ -173,7 +176,8 @@ def test_a_local_cluster_without_an_address_makes_the_same_bytes(tmp_path):
     assert_same_run(tmp_path / "local", tmp_path / "dask")
     executor = json.loads((tmp_path / "dask" / runs.RUN_JSON).read_text())["executor"]
     assert executor["name"] == "dask" and executor["address"].startswith("tcp://127.0.0.1:")
-    assert f"ran on the dask cluster at {executor['address']}: {executor['workers']} worker" in run.stdout
+    assert executor["started"] == "LocalCluster" and executor["workers"] == 2
+    assert f"ran on a LocalCluster at {executor['address']}: 2 workers took part" in run.stdout
     assert not run.survivors(), "the LocalCluster's processes outlived the run"
 
 
@@ -328,3 +332,26 @@ def test_dask_not_installed_is_a_config_error_naming_the_extra(tmp_path, monkeyp
     with pytest.raises(ConfigError, match=r"executor.name: dask is not installed: pip install 'augcli\[dask\]'"):
         run(config, overrides={"executor": {"name": "dask"}})
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- Ray
+
+
+def test_ray_makes_the_local_pools_bytes_and_leaves_no_process(tmp_path):
+    pytest.importorskip("ray", reason="Ray's tests need pip install -e '.[ray]' (a wheel for this Python)")
+    local = augcli(tmp_path, "run", CONFIGS / "quickstart.yaml", "--output", tmp_path / "local", "--quiet",
+                   name="local")
+    assert local.proc.returncode == 0, local.describe()
+    run = runs.start(["run", CONFIGS / "quickstart.yaml", "--output", tmp_path / "ray", "--executor", "ray",
+                      "--json"], tmp_path, tmp_path / "logs" / "ray")
+    try:
+        code = run.wait(300)
+        left = run.survivors(timeout=30)  # the local Ray instance (raylet, GCS, workers) is shut down
+    finally:
+        run.kill_everything()
+    assert code == 0, run.describe()
+    assert not left, f"processes of the run outlived it: {left}"
+    assert_same_run(tmp_path / "local", tmp_path / "ray")
+    executor = run.summary()["executor"]
+    assert executor["name"] == "ray" and executor["started"] == "local Ray instance"
+    assert executor["address"].startswith("127.0.0.1:") and executor["workers"] in (1, 2)

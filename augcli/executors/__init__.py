@@ -29,6 +29,7 @@ class Executor(Protocol):
     name: str  # local | dask | ray
     address: str | None  # the cluster's, as given or as started (a LocalCluster's scheduler)
     version: str | None  # the engine's (distributed's, ray's); None for the local pool
+    started: str | None  # what the run started for itself (a LocalCluster, a local Ray instance), or None
     #: The engine re-runs a lost worker's chunk elsewhere: files that the lost attempt named but no record
     #: lists (and its temp files) are found in the run files at the run's end.
     retries_elsewhere: bool
@@ -56,6 +57,7 @@ def open_executor(config: Config, tasks: list[Task]) -> Executor:
 
 
 def describe(executor: Executor) -> dict[str, Any]:
-    """run.json's ``executor``: which engine, where, its version, how many workers took part."""
+    """run.json's ``executor``: which engine, where, its version, what the run started itself, how many
+    workers took part."""
     return {"name": executor.name, "address": executor.address, "version": executor.version,
-            "workers": executor.workers()}
+            "started": getattr(executor, "started", None), "workers": executor.workers()}

@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from augcli.config import Config
-from augcli.journal import TaskRecord, name_run_files_by_host
+from augcli.journal import TaskRecord, forget_inherited_logs, name_run_files_by_host
 from augcli.manifest import STATE_DIR
 from augcli.plan import Task, chunk_size, chunked, prefetch_seeds
 from augcli.runner import modality_module, process_chunk
@@ -116,6 +116,7 @@ def _become_cluster_worker() -> None:
     """Once per worker process: its run files are named by host too (workers of several machines write
     into one shared output folder), and the engine's log lines keep going to the real stderr while a chunk
     points fd 2 at the sink that catches the libraries' messages (runner.LibraryMessages)."""
+    forget_inherited_logs()  # a forked LocalCluster worker's copies of the main process's run files
     name_run_files_by_host()
     _random_per_thread()
     with contextlib.suppress(OSError, ValueError):

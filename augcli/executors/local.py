@@ -11,7 +11,7 @@ from augcli.runner import execute
 
 
 class LocalPool:
-    name, address, version = "local", None, None
+    name, address, version, started = "local", None, None, None
     retries_elsewhere = False  # a dead worker is runner.WorkerDied: the run names its sources and goes on
 
     def __init__(self, config: Config, tasks: list[Task]):
