@@ -2,7 +2,8 @@
 
 ``executor: {name: ray, address: auto}`` joins the Ray cluster this machine is part of (``ray start``),
 ``ray://HOST:10001`` connects through Ray Client, ``HOST:6379`` to a cluster's head; without an address a
-local Ray instance of this machine's cores is started for the run (on 127.0.0.1) and shut down after it.
+local Ray instance of this machine's cores is started for the run and shut down after it (Ray listens on the
+machine's network address even then: ``resolve_ip_for_localhost`` replaces 127.0.0.1).
 A worker process lost mid-task has its task run again elsewhere (Ray's ``max_retries`` for system
 failures); a task that fails for its own reason is an error record, as with every executor.
 """
@@ -106,8 +107,8 @@ def open_executor(config: Config, tasks: list[Task]) -> RayExecutor:
     try:
         if address:
             ray.init(address=address, **({} if address.startswith("ray://") else quiet))
-        else:  # a local instance for this run, on the loopback interface only
-            ray.init(num_cpus=usable_cores(), _node_ip_address="127.0.0.1", **quiet)
+        else:  # a local instance for this run (Ray puts it on the machine's network address, not 127.0.0.1)
+            ray.init(num_cpus=usable_cores(), **quiet)
     except Exception as exc:  # no cluster there, refused, timed out, not an address
         with contextlib.suppress(Exception):
             ray.shutdown()
