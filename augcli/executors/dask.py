@@ -43,7 +43,7 @@ class DaskExecutor:
         self._seen: set[str] = set()
 
     def n_workers(self) -> int:
-        return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
+        return max(1, len(self.client.nthreads()))  # worker processes: each runs one chunk at a time
 
     def workers(self) -> int:
         return len(self._seen) if self._seen else self.n_workers()
