@@ -3,6 +3,7 @@ read each image's annotations for discovery, and name what transforms need them.
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,14 @@ LAYOUTS = {"coco": "COCO JSON (with 'images' and 'annotations') whose file_names
            "masks": "images/ folder with a masks/ folder of same-stem images beside it"}
 
 
+#: Files that belong to a layout and travel with it, copied byte for byte (aggregates of kind "verbatim"): in the
+#: layout's root (the folder holding JPEGImages/, images/, or a COCO file's annotations/ folder), a dataset's
+#: documents, and what each format's tools read beside the labels.
+DOCUMENT_STEMS = ("readme", "license", "licence", "copying", "citation", "notice")
+COMPANIONS = {"voc": ("labelmap.txt",), "yolo": ("classes.txt", "*.names", "*.yaml", "*.yml"), "coco": (), "masks": ()}
+_ANCHORS = {"voc": "JPEGImages", "yolo": "images", "masks": "images"}
+
+
 @dataclass
 class Layout:
     """What discovery learns from an annotated layout."""
@@ -52,12 +61,13 @@ class Layout:
     splits: dict[str, str] = field(default_factory=dict)  # image relpath -> split, where the convention puts it
     errors: list[dict[str, str]] = field(default_factory=list)
     repaired: int = 0
+    companions: tuple[str, ...] = ()  # files that travel with the layout (COMPANIONS), copied byte for byte
 
     def for_image(self, relpath: str) -> Annotations | None:
         if relpath in self.annotations:
             return self.annotations[relpath]
         if relpath in self.images and self.format:
-            return Annotations(self.format, "", meta={"background": True})
+            return Annotations(self.format, "", meta={"background": True, "companions": self.companions})
         if self.format:  # an image outside the annotated layout: augmented the same way, no labels written
             return Annotations("none", "")
         return None
@@ -85,12 +95,41 @@ def detect(config: Any, relpaths: list[str]) -> Layout:
         layout = readers[name](root, relpaths, section)
         if layout is not None:
             layout.format = name
+            _attach_companions(layout, relpaths)
             for relpath in relpaths:  # images outside the labelled set: their split by the same convention
                 split = split_of(relpath.split("/"))
                 if split and relpath not in layout.splits:
                     layout.splits[relpath] = split
             return layout
     return Layout()
+
+
+def _attach_companions(layout: Layout, relpaths: list[str]) -> None:
+    """Find the layout's companion files, own them (they are neither items nor unmatched) and give every
+    image's annotations their names: each task adds them to the output, once per run."""
+    roots = set()
+    anchor = _ANCHORS.get(layout.format or "")
+    for relpath in layout.images if anchor else ():
+        parts = relpath.split("/")[:-1]
+        if anchor in parts:
+            roots.add("/".join(parts[: len(parts) - 1 - parts[::-1].index(anchor)]))
+    for ann in layout.annotations.values() if layout.format == "coco" else ():
+        folder = posixpath.dirname(ann.source)
+        roots |= {folder, posixpath.dirname(folder)} if posixpath.basename(folder) == "annotations" else {folder}
+    patterns = COMPANIONS.get(layout.format or "", ())
+    found = []
+    for relpath in relpaths:
+        folder, _, name = relpath.rpartition("/")
+        if relpath in layout.annotations or relpath in layout.images:
+            continue
+        below_labels = layout.format == "yolo" and name.lower() == "classes.txt" and under(relpath, "labels")
+        named = name.lower().split(".")[0] in DOCUMENT_STEMS or any(fnmatch.fnmatch(name.lower(), p) for p in patterns)
+        if below_labels or (folder in roots and named and relpath not in layout.owned):  # owned: data.yaml, ImageSets
+            found.append(relpath)
+    layout.companions = tuple(sorted(found))
+    layout.owned |= set(found)
+    for ann in layout.annotations.values():
+        ann.meta["companions"] = layout.companions
 
 
 def check_needs(steps: Any, fmt: str | None) -> list[tuple[str, str]]:

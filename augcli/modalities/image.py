@@ -22,6 +22,7 @@ from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
 from augcli.modalities import policies
 from augcli.modalities import steps as steps_
+from augcli.modalities.sampled import record_sampled
 from augcli.seeding import generators
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
@@ -162,7 +163,10 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return cls(**params)
+            transform = cls(**params)
+        if isinstance(transform, A.BasicTransform):  # the angle, scale, sigma it draws: recorded as well
+            record_sampled(transform)
+        return transform
     except Exception as exc:  # the library's own validation speaks
         cause = exc.__cause__
         if hasattr(cause, "errors"):
@@ -300,6 +304,19 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
         rows.append(ManifestRow(item.relpath, output, item.modality, copy, seed, applied_steps(applied),
                                 sha256(blob), source_hash, item.label, item.split))
     return 0
+
+
+def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
+    """What ``process`` will write for this task: the number of its own files (original, copies, mixed
+    outputs, label files) and the aggregate files it contributes to (counted once per run)."""
+    if getattr(task.item, "annotations", None) is not None:
+        from augcli.annotations import worker
+
+        return worker.planned_files(task, config)
+    from augcli.mix import SOFT_LABELS
+
+    return (len(task.outputs) + (task.original is not None) + len(task.item.mix),
+            [SOFT_LABELS] if task.item.mix else [])
 
 
 def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
