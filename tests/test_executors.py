@@ -361,3 +361,60 @@ def test_ray_makes_the_local_pools_bytes_and_leaves_no_process(tmp_path):
     executor = run.summary()["executor"]
     assert executor["name"] == "ray" and executor["started"] == "local Ray instance"
     assert executor["address"] and executor["workers"] in (1, 2)
+
+
+# ---------------------------------------------------------------- what a worker process does
+
+
+def test_a_source_that_fails_for_its_own_reason_is_an_error_entry_on_the_cluster_too(tmp_path, cluster):
+    config = image_data(tmp_path, n=8)
+    (tmp_path / "images" / "train" / "c0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    local = augcli(tmp_path, "run", config, "--output", tmp_path / "local", "--json", name="local")
+    run = augcli(tmp_path, "run", config, "--output", tmp_path / "dask", "--executor", "dask", "--address",
+                 cluster.address, "--json", name="dask")
+    assert local.proc.returncode == run.proc.returncode == 1, run.describe()
+    assert run.summary()["errors"] == local.summary()["errors"] and len(run.summary()["errors"]) == 1
+    assert run.summary()["errors"][0]["source"] == "train/c0/broken.png"
+    assert_same_run(tmp_path / "local", tmp_path / "dask")
+
+
+def test_a_worker_with_other_library_versions_makes_no_output_and_says_which():
+    from augcli.executors.cluster import _version_mismatch
+
+    assert _version_mismatch(dict(_my_image_versions()), ("image",)) is None
+    message = _version_mismatch({**_my_image_versions(), "albumentations": "1.4.0"}, ("image",))
+    assert message.startswith("has other versions than the main process (albumentations ")
+    assert message.endswith(", the run's main process 1.4.0): its outputs would not be the run's; install the same "
+                            "versions on every worker")
+
+
+def _my_image_versions() -> dict[str, str]:
+    from augcli.executors.cluster import shaping_versions
+
+    return shaping_versions(["image"])
+
+
+def test_a_worker_threads_draws_do_not_move_a_tasks_random_numbers():
+    """In a cluster worker ``random``'s functions draw from a generator per thread: another thread drawing
+    between the seed and the task's draws (an event loop's jittered timers) changes nothing."""
+    script = """
+import random, sys, threading
+from augcli.executors.cluster import _random_per_thread
+_random_per_thread()
+sys.setswitchinterval(1e-6)  # threads take turns often: without the generator per thread this fails
+stop = threading.Event()
+def busy():
+    while not stop.is_set():
+        random.random()
+other = threading.Thread(target=busy)
+other.start()
+random.seed(1234)
+drawn = [random.uniform(0, 1) for _ in range(200000)]
+stop.set()
+other.join()
+expected = random.Random(1234)
+assert drawn == [expected.uniform(0, 1) for _ in range(200000)], "another thread's draws moved the task's"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
