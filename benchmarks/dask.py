@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -40,14 +39,16 @@ LOOPBACK_HTTP = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")  # its 
 
 @contextlib.contextmanager
 def cluster(folder: Path, n_workers: int = 2):
-    """A dask scheduler and ``n_workers`` single-threaded workers on 127.0.0.1, killed at the end."""
+    """A dask scheduler and ``n_workers`` single-threaded workers on 127.0.0.1, stopped at the end. They stay
+    in this process's session, as every contender does: Linux's autogroup scheduling gives each session an
+    equal share of a busy machine, and workers in sessions of their own would outweigh the local pool's."""
     folder.mkdir(parents=True, exist_ok=True)
     scheduler_file = folder / "scheduler.json"
     scheduler_file.unlink(missing_ok=True)
     logs = open(folder / "cluster.log", "wb")  # noqa: SIM115 (closed below)
     procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                *LOOPBACK_HTTP, "--scheduler-file", str(scheduler_file)],
-                              stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)]
+                              stdout=logs, stderr=subprocess.STDOUT)]
     try:
         deadline = time.monotonic() + 60
         while not (scheduler_file.is_file() and scheduler_file.stat().st_size):
@@ -58,7 +59,7 @@ def cluster(folder: Path, n_workers: int = 2):
         for _ in range(n_workers):
             procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
                                            *LOOPBACK_HTTP, "--host", "127.0.0.1"],
-                                          stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
+                                          stdout=logs, stderr=subprocess.STDOUT))
         import distributed
 
         with distributed.Client(address, timeout=60, set_as_default=False) as client:
@@ -66,13 +67,12 @@ def cluster(folder: Path, n_workers: int = 2):
         yield address
     finally:
         for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+            proc.terminate()
         for proc in procs:
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()
                 proc.wait()
         logs.close()
 
