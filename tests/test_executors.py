@@ -194,16 +194,15 @@ def image_data(root: Path, n: int = 160) -> Path:
 
 
 def mid_task(run_file: Path) -> str | None:
-    """The source a worker is making (its last chunk line's, with no record after it), or None."""
+    """The source a worker is making (the first of its last chunk line's without a record after it), or None."""
     if not run_file.is_file():
         return None
     lines = [json.loads(line) for line in run_file.read_text().splitlines() if line.strip()]
     chunks = [i for i, event in enumerate(lines) if "chunk" in event]
     if not chunks:
         return None
-    source = lines[chunks[-1]]["chunk"][0]
-    finished = any(event.get("task", {}).get("source") == source for event in lines[chunks[-1]:])
-    return None if finished else source
+    finished = {event["task"]["source"] for event in lines[chunks[-1]:] if "task" in event}
+    return next((source for source in lines[chunks[-1]]["chunk"] if source not in finished), None)
 
 
 def test_a_worker_killed_mid_task_has_its_chunk_run_again_elsewhere_to_the_same_bytes(tmp_path):

@@ -76,15 +76,7 @@ def run_chunk(work: list[tuple[Task, str]], context: RunContext) -> tuple[str, l
         mismatch = _version_mismatch(dict(context.versions), context.modalities)
         if mismatch:
             return worker, [TaskRecord(task.key, error=f"worker {worker} {mismatch}") for task, _ in work]
-        records: list[TaskRecord] = []
-        for pair in work:
-            if os.path.exists(context.stop_file):
-                break
-            record = process_chunk([pair], config)[0]
-            records.append(record)
-            if record.fatal or (record.error and config.on_error == "fail"):
-                break
-        return worker, records
+        return worker, process_chunk(work, config, stop=functools.partial(os.path.exists, context.stop_file))
 
 
 _one_chunk_at_a_time = threading.Lock()
