@@ -63,7 +63,7 @@ def preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sampl
         try:
             with open(os.path.join(config.input, item.relpath), "rb") as f:
                 data = f.read()
-            decoded = image.decode(data)
+            decoded = image.decode(data, config.image.max_pixels)
         except (ItemError, OSError) as exc:
             sample.error = str(exc)
             samples.append(sample)
@@ -115,6 +115,10 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None,
             with open(os.path.join(config.input, item.relpath), "rb") as f:
                 content, _ = text.decode_text(f.read(), config.text.encoding)
             samples = text.table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
+            if not is_table(item.relpath):  # the limit run applies (tables are checked as they are read)
+                for number, line in enumerate(content.splitlines() if config.text.unit == "line" else [content]):
+                    text.check_length(line, config.text.max_chars,
+                                      f"line {number + 1}" if config.text.unit == "line" else "the file")
         except (ItemError, OSError) as exc:
             if failed is not None:
                 failed.append((item.relpath, read_failure(exc, str(config.input), item.relpath)
@@ -197,7 +201,7 @@ def audio_preview(config: Config, n: int = 8, copies: int | None = None) -> list
         try:
             with open(os.path.join(config.input, item.relpath), "rb") as f:
                 data = f.read()
-            clip, rate, info = audio.read(data)
+            clip, rate, info = audio.read(data, config.audio.max_seconds)
         except (ItemError, OSError) as exc:
             sample.error = str(exc)
             samples.append(sample)

@@ -49,13 +49,13 @@ def step_names(steps: Any) -> set[str]:
 def _cached(steps_json: str, min_visibility: float, min_area: float):
     import albumentations as A
 
-    from augcli.errors import ConfigError, Problem
+    from augcli.errors import ConfigError, Problem, errors_in
     from augcli.modalities import image
 
     problems: list[Problem] = []
     transforms = image._build_steps(json.loads(steps_json), "image.pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     with warnings.catch_warnings():  # a pipeline without a geometric step warns that keypoints go unused
         warnings.simplefilter("ignore", UserWarning)
         return A.Compose(

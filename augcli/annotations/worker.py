@@ -34,7 +34,7 @@ def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np
     if ann.mask is None:
         return None, None, b""
     data = read_file(os.path.join(config.input, ann.mask))
-    mask, info = masks.read_mask(data, ann.mask)
+    mask, info = masks.read_mask(data, ann.mask, config.image.max_pixels)
     if mask.shape[:2] != tuple(shape[:2]):
         raise ItemError(f"{ann.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
                         f"{shape[1]}x{shape[0]}")
@@ -69,7 +69,7 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
     data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
     need_pixels = bool(task.outputs or item.mix) or (ann.format == "coco" and ann.meta.get("background"))
-    decoded = image.decode(data) if need_pixels else None
+    decoded = image.decode(data, config.image.max_pixels) if need_pixels else None
     label_bytes = b""  # the per-image label file (YOLO .txt, VOC .xml, mask image), placed beside the original
     if ann.source and ann.format in ("yolo", "voc", "masks"):
         label_bytes = read_file(os.path.join(config.input, ann.source))

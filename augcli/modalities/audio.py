@@ -8,14 +8,13 @@ import json
 import os
 import re
 import struct
-import warnings
 import zlib
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from augcli.errors import ConfigError, ItemError, Problem, suggest
+from augcli.errors import ConfigError, ItemError, Problem, errors_in, suggest
 from augcli.modalities import steps as steps_
 from augcli.seeding import seed_globals
 
@@ -111,8 +110,8 @@ def _cached(section_json: str) -> Pipeline:
     recorder = _Recorder()
     transforms = _build_steps(section["pipeline"], "audio.pipeline", problems, recorder)
     spec = _spec_steps(section.get("spec_pipeline") or [], "audio.spec_pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return Pipeline(audiomentations.Compose(transforms, p=1.0), recorder, spec)
 
 
@@ -143,6 +142,8 @@ def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Record
     where, cls = f"{path}.{name}", getattr(audiomentations, name)
     if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
         return None
+    if not steps_.check_probabilities(params, where, problems):
+        return None
     for key in PATH_PARAMS.get(name, ()):
         if key not in params:
             problems.append(Problem(f"{where}.{key}", "required: a local file or folder"))
@@ -159,11 +160,10 @@ def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Record
             if isinstance(params.get(key), list):
                 params[key] = tuple(params[key])
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with steps_.library_warnings(where, problems):
             transform = cls(**params)
-    except Exception as exc:  # the library's own validation speaks
-        problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # the library's own validation speaks (a bare assert: its condition)
+        problems.append(Problem(where, steps_.failure_message(exc)))
         return None
     if name not in COMPOSITIONS:
         recorder.watch(transform)
@@ -287,11 +287,12 @@ class SourceFormat(NamedTuple):
     subtype: str
 
 
-def read(data: bytes) -> tuple[np.ndarray, int, SourceFormat]:
+def read(data: bytes, max_seconds: int | None = None) -> tuple[np.ndarray, int, SourceFormat]:
     """Samples as audiomentations wants them (mono: (n,), else (channels, n)), rate and format.
 
     One decoder pass: the file is opened once (``soundfile.info`` then ``soundfile.read`` would
-    open and parse it twice), and a mono file is read straight into its 1-D array.
+    open and parse it twice), and a mono file is read straight into its 1-D array. A clip longer
+    than ``max_seconds`` (``audio.max_seconds``) is refused from its header, before it is decoded.
     """
     import soundfile as sf
 
@@ -300,6 +301,11 @@ def read(data: bytes) -> tuple[np.ndarray, int, SourceFormat]:
     try:
         with sf.SoundFile(io.BytesIO(data)) as file:
             rate, source = file.samplerate, SourceFormat(file.format, file.subtype)
+            if max_seconds is not None and file.frames > max_seconds * rate:
+                raise ItemError(f"the clip is {file.frames / rate:,.0f} s long ({file.frames:,} frames of "
+                                f"{file.channels} channel(s) at {rate} Hz, from a {len(data) / 1e3:,.0f} KB file), "
+                                f"more than audio.max_seconds ({max_seconds:,}): set audio.max_seconds higher "
+                                "in the config to augment it, or exclude the file")
             frames = file.read(dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         reason = str(getattr(exc, "error_string", "") or exc).rstrip(".")  # not "Error opening <BytesIO at 0x..>"
@@ -446,7 +452,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
                                     item.split, {"sidecar_of": clip_output}))
 
     if task.outputs:
-        samples, rate, info = read(data)  # once for all copies; a bad clip is not placed
+        samples, rate, info = read(data, section.max_seconds)  # once for all copies; a bad clip is not placed
         samples, rate = prepare(samples, rate, section)
         check_channels(pipeline_for(section), samples)
     if task.original:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -16,8 +15,8 @@ import cv2
 import numpy as np
 
 from augcli.annotations import NEEDS, UNSUPPORTED
-from augcli.errors import ConfigError, ItemError, Problem, yaml_path
-from augcli.io import read_file, sha256, write_atomic
+from augcli.errors import ConfigError, ItemError, Problem, errors_in, yaml_path
+from augcli.io import check_pixels, image_header_size, read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
 from augcli.modalities import policies
@@ -112,8 +111,8 @@ def check_pipeline(steps: list, path: str) -> list[Problem]:
 def build_pipeline(steps: list) -> A.Compose:
     problems: list[Problem] = []
     transforms = _build_steps(steps, "image.pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return A.Compose(transforms, p=1.0, save_applied_params=True)
 
 
@@ -156,13 +155,33 @@ def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
             cls = _RecordedOneOrOther
     if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
         return None
+    if not (steps_.check_probabilities(params, where, problems) & _odd_kernel_sizes(params, where, problems)):
+        return None
     return _construct(cls, params, where, problems)
+
+
+#: Kernel sizes, which OpenCV takes odd: albumentations makes an even one odd, for some steps at
+#: construction with a warning (MotionBlur, MedianBlur), for GaussianBlur silently when it samples.
+KERNEL_SIZES = ("blur_limit",)
+
+
+def _odd_kernel_sizes(params: dict, where: str, problems: list[Problem]) -> bool:
+    ok = True
+    for key in KERNEL_SIZES:
+        value = params.get(key)
+        sizes = value if isinstance(value, list | tuple) else [value]
+        even = [v for v in sizes if isinstance(v, int) and not isinstance(v, bool) and v and v % 2 == 0]
+        if even:
+            problems.append(Problem(f"{where}.{key}", f"kernel sizes are odd: albumentations would make {even[0]} "
+                                                      f"into {even[0] + 1} without saying so in the manifest; "
+                                                      f"write {even[0] - 1} or {even[0] + 1}"))
+            ok = False
+    return ok
 
 
 def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> Any:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with steps_.library_warnings(where, problems):
             transform = cls(**params)
         if isinstance(transform, A.BasicTransform):  # the angle, scale, sigma it draws: recorded as well
             record_sampled(transform)
@@ -177,23 +196,29 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
                     seen.add(field)
                     problems.append(Problem(yaml_path((where, *err["loc"][:1])), err["msg"]))
         else:
-            problems.append(Problem(where, str(exc) or type(exc).__name__))
+            problems.append(Problem(where, steps_.failure_message(exc)))
         return None
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Decode image bytes keeping what the file is; colour channels come back in RGB(A) order.
 
     Grayscale stays 2-D, alpha is kept, 16-bit stays uint16. JPEGs (which have no alpha) are
-    decoded with the flags that make OpenCV apply their EXIF orientation.
+    decoded with the flags that make OpenCV apply their EXIF orientation. An image of more than
+    ``max_pixels`` (``image.max_pixels``) is refused from its header, before any pixel is decoded.
     """
     if not data:
         raise ItemError("file is empty (0 bytes)")
+    size = image_header_size(data) if max_pixels is not None else None
+    if size is not None:
+        check_pixels(size, max_pixels, len(data))
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is None:
         raise ItemError("cannot decode the file as an image: it is corrupt or not in a format OpenCV reads; "
                         "fix it, remove it or exclude it")
+    if max_pixels is not None and size is None:  # a format PIL cannot read the header of: checked decoded
+        check_pixels((image.shape[1], image.shape[0]), max_pixels, len(data))
     return _swap_red_blue(image)
 
 
@@ -285,7 +310,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     item, out_root = task.item, str(config.output)
     data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
-    decoded = decode(data) if task.outputs else None  # once for all copies
+    decoded = decode(data, config.image.max_pixels) if task.outputs or item.mix else None  # once for all copies
     if task.original:
         write_atomic(os.path.join(out_root, task.original), data)
         rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], source_hash,
@@ -293,7 +318,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     if item.mix:  # mixup/cutmix outputs with partners the plan drew (augcli.mix)
         from augcli.mix import write_mixed
 
-        write_mixed(item, config, decoded if decoded is not None else decode(data), source_hash, rows, fragments)
+        write_mixed(item, config, decoded, source_hash, rows, fragments)
     if not task.outputs:
         return 0
     pipeline = pipeline_for(config.image.pipeline)

@@ -26,7 +26,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from augcli.errors import ConfigError, ItemError, Problem
+from augcli.errors import ConfigError, ItemError, Problem, errors_in
 from augcli.modalities import eda
 from augcli.modalities import steps as steps_
 from augcli.modalities import text_tokens as tt
@@ -348,8 +348,8 @@ def _cached(section_json: str) -> _Sequential:
     section = json.loads(section_json)
     problems: list[Problem] = []
     root = _build(section["pipeline"], "text.pipeline", problems, section)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return root
 
 
@@ -460,6 +460,8 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
     accepted = steps_.signature_params(cls)
     if not steps_.known_params(name, params, accepted, where, problems):
         return None
+    if not steps_.check_probabilities(params, where, problems):
+        return None
     if name in MODEL_STEPS and not _check_model_step(name, params, where, problems):
         return None
     for key in PATH_PARAMS.get(name, ()):
@@ -492,9 +494,10 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
 
     forbid_downloads()
     try:
-        augmenter = cls(**params)
-    except Exception as exc:  # the library's own validation speaks
-        problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
+        with steps_.library_warnings(where, problems):
+            augmenter = cls(**params)
+    except Exception as exc:  # the library's own validation speaks (a bare assert: its condition)
+        problems.append(Problem(where, steps_.failure_message(exc)))
         return None
     if name in ("SynonymAug", "AntonymAug"):
         augmenter.model = _LexiconModel(ctx.lexicon, antonyms=name == "AntonymAug")
@@ -581,6 +584,13 @@ def decode_text(data: bytes, encoding: str) -> tuple[str, bool]:
                         f"(byte 0x{data[exc.start]:02x}); convert the file or set text.encoding") from None
 
 
+def check_length(sample: str, max_chars: int, what: str) -> None:
+    """A sample (a file, a line, a table field) longer than ``text.max_chars`` is refused."""
+    if len(sample) > max_chars:
+        raise ItemError(f"{what} is {len(sample):,} characters long, more than text.max_chars ({max_chars:,}): "
+                        "set text.max_chars higher in the config to augment it, or exclude the file")
+
+
 def _encode(text: str, encoding: str, bom: bool) -> bytes:
     return (codecs.BOM_UTF8 if bom else b"") + text.encode(encoding)
 
@@ -636,6 +646,7 @@ def _place_original(task, config, data, source_hash, rows) -> int:
 def _process_file(task, config, pipeline, text, bom, data, source_hash, rows) -> int:
     from augcli.io import sha256, write_atomic
 
+    check_length(text, config.text.max_chars, "the file")
     _place_original(task, config, data, source_hash, rows)
     dropped = 0
     for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
@@ -653,8 +664,10 @@ def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -
     """Each non-empty line is a sample; a copy keeps the file's lines in order, blank lines as they are."""
     from augcli.io import sha256, write_atomic
 
-    _place_original(task, config, data, source_hash, rows)
     lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines, start=1):
+        check_length(line.rstrip("\r\n"), config.text.max_chars, f"line {number}")
+    _place_original(task, config, data, source_hash, rows)
     dropped = 0
     seed_of = SeedBlocks(config.seed, lambda number: f"{task.item.relpath}:{number}", len(task.outputs), len(lines))
     for copy, output in enumerate(task.outputs):
@@ -715,9 +728,10 @@ class _Table:
 
         self.is_jsonl = relpath.lower().endswith(".jsonl")
         if self.is_jsonl:
-            self.header, self.records, self.key = _read_jsonl(text, config.text.field)
+            self.header, self.records, self.key = _read_jsonl(text, config.text.field, config.text.max_chars)
         else:
-            self.header, self.records, self.key = _read_delimited(text, relpath, config.text.column)
+            self.header, self.records, self.key = _read_delimited(text, relpath, config.text.column,
+                                                                  config.text.max_chars)
         self.delimiter = _delimiter(relpath)
         self.newline = _newline(text)
         labels = [_label_of(r, self.header, self.key, None) for r in self.records]
@@ -783,9 +797,9 @@ def table_part_rows(config: Any, task: Any, blob_sha256: str, source_hash: str) 
 def table_samples(content: str, relpath: str, section: Any) -> list[tuple[str, str | None]]:
     """(text, label) of every row of a table, as ``run`` reads them."""
     if relpath.lower().endswith(".jsonl"):
-        header, records, key = _read_jsonl(content, section.field)
+        header, records, key = _read_jsonl(content, section.field, section.max_chars)
     else:
-        header, records, key = _read_delimited(content, relpath, section.column)
+        header, records, key = _read_delimited(content, relpath, section.column, section.max_chars)
     return [(r[key] if isinstance(r[key], str) else ("" if r[key] is None else str(r[key])),
              _label_of(r, header, key, None)) for r in records]
 
@@ -794,27 +808,35 @@ def _delimiter(relpath: str) -> str:
     return "\t" if relpath.lower().endswith(".tsv") else ","
 
 
-def _read_delimited(text: str, relpath: str, column: str) -> tuple[list[str], list[list[str]], int]:
+def _read_delimited(text: str, relpath: str, column: str, max_chars: int) -> tuple[list[str], list[list[str]], int]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(relpath))
+    # the csv module's own cell limit (131,072 characters by default) would speak before text.max_chars
+    csv_limit = csv.field_size_limit(max(max_chars + 1, csv.field_size_limit()))
     try:
         header = next(reader)
+        if column not in header:
+            raise ItemError(f"no column '{column}' in the header ({', '.join(header)}); set text.column")
+        records = [r for r in reader if r]
     except StopIteration:
         raise ItemError("the table is empty: it has no header row") from None
     except csv.Error as exc:
-        raise ItemError(f"not a readable table: {exc}") from None
-    if column not in header:
-        raise ItemError(f"no column '{column}' in the header ({', '.join(header)}); set text.column")
-    try:
-        records = [r for r in reader if r]
-    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise ItemError(f"a cell of line {reader.line_num} is more than text.max_chars ({max_chars:,}) "
+                            "characters long: set text.max_chars higher in the config to augment it, "
+                            "or exclude the file") from None
         raise ItemError(f"not a readable table at line {reader.line_num}: {exc}") from None
+    finally:
+        csv.field_size_limit(csv_limit)
     for number, record in enumerate(records, start=2):
         if len(record) != len(header):
             raise ItemError(f"row {number} has {len(record)} cells, the header {len(header)}")
-    return header, records, header.index(column)
+    key = header.index(column)
+    for number, record in enumerate(records, start=2):
+        check_length(record[key], max_chars, f"the '{column}' cell of row {number}")
+    return header, records, key
 
 
-def _read_jsonl(text: str, field: str) -> tuple[list[str], list[dict], str]:
+def _read_jsonl(text: str, field: str, max_chars: int) -> tuple[list[str], list[dict], str]:
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -830,6 +852,7 @@ def _read_jsonl(text: str, field: str) -> tuple[list[str], list[dict], str]:
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
             raise ItemError(f"line {number}: field '{field}' holds {shown}, not a string: make it text "
                             "(or remove the line) or exclude the file")
+        check_length(record[field], max_chars, f"field '{field}' of line {number}")
         records.append(record)
     return [], records, field
 
