@@ -15,7 +15,7 @@ from augcli.errors import ConfigError, Problem, errors_in, suggest, yaml_path
 
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
-MODALITIES = ("image", "audio", "text")  # discovery order: the first whose include matches takes a file
+MODALITIES = ("image", "audio", "text", "video")  # discovery order: the first whose include matches takes a file
 
 
 class _Section(BaseModel):
@@ -88,6 +88,18 @@ class AudioSection(_Section):
     hop_length: int = Field(default=160, ge=1)
     spec_pipeline: list[Any] = Field(default_factory=list)  # SpecAugment steps on the log-mel
     max_seconds: int = Field(default=DEFAULT_MAX_SECONDS, ge=1, strict=True)  # a clip's length, from its header
+
+
+DEFAULT_VIDEO_INCLUDE = ["**/*.mp4", "**/*.webm", "**/*.mkv", "**/*.avi", "**/*.mov"]
+
+
+class VideoSection(_Section):
+    include: list[str] = Field(default_factory=lambda: list(DEFAULT_VIDEO_INCLUDE))
+    exclude: list[str] = Field(default_factory=list)
+    pipeline: list[Any] = Field(default_factory=list)  # albumentations steps on every frame, and temporal steps
+    crf: int | None = Field(default=None, ge=0, le=63)  # None: 18 for H.264, 30 for VP9, 8 for VP8
+    bitrate: Union[int, str] | None = None  # noqa: UP007 (bits per second, '2M', '800k'; instead of crf)
+    drop_audio: bool = False  # write the copies without their audio track
 
 
 class SynonymSection(_Section):
@@ -163,6 +175,7 @@ class Config(_Section):
     image: ImageSection | None = None
     audio: AudioSection | None = None
     text: TextSection | None = None
+    video: VideoSection | None = None
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
     _warnings: list[Problem] = PrivateAttr(default_factory=list)
 
@@ -239,7 +252,8 @@ def load_config(
     if isinstance(raw.get("input"), str) and isinstance(raw.get("output"), str):
         problems += _check_paths((base / raw["input"]).resolve(), (base / raw["output"]).resolve())
     if all(raw.get(name) is None for name in MODALITIES):
-        problems.append(Problem("", "nothing to do: add an 'image', 'audio' or 'text' section with a pipeline"))
+        problems.append(Problem("", "nothing to do: add an 'image', 'audio', 'text' or 'video' section with a "
+                                    "pipeline"))
     for name in MODALITIES:
         section = raw.get(name)
         if isinstance(section, dict) and "pipeline" in section:
@@ -259,12 +273,13 @@ def load_config(
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the config file, from the models, with every image step name spelled out."""
-    from augcli.modalities import audio, image, text
+    from augcli.modalities import audio, image, text, video
 
     schema = Config.model_json_schema(by_alias=True)
     for section, names, library in (("ImageSection", image.transform_names(), "albumentations transform"),
                                     ("AudioSection", audio.transform_names(), "audiomentations transform"),
-                                    ("TextSection", text.step_names(), "nlpaug augmenter or EDA step")):
+                                    ("TextSection", text.step_names(), "nlpaug augmenter or EDA step"),
+                                    ("VideoSection", video.step_names(), "albumentations transform or temporal step")):
         schema["$defs"][section]["properties"]["pipeline"]["items"] = {
             "description": f"One {library}: '- Name: {{param: value}}' or '- Name'",
             "anyOf": [

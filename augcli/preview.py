@@ -220,6 +220,37 @@ def audio_preview(config: Config, n: int = 8, copies: int | None = None) -> list
     return samples
 
 
+def video_preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
+    """``n`` clips spread across labels: the first, middle and last frames of the original and of the copies a
+    run writes (decoded from their bytes), one above the other."""
+    from augcli.modalities import video
+
+    copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
+    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "video"]
+    samples = []
+    for item in pick_samples(items, n):
+        sample = Sample(item.relpath, item.label)
+        seeds = [item_seed(config.seed, item.relpath, k) for k in range(copies)]
+        try:
+            original, shown = video.preview_frames(os.path.join(config.input, item.relpath), config.video, seeds)
+        except (ItemError, OSError) as exc:
+            sample.error = str(exc)
+            samples.append(sample)
+            continue
+        sample.cells.append(Cell(frame_strip(original), "original"))
+        sample.cells += [Cell(frame_strip(frames), f"copy {k}", applied_steps(applied), seeds[k])
+                         for k, (frames, applied) in enumerate(shown)]
+        samples.append(sample)
+    return samples
+
+
+def frame_strip(frames: list[np.ndarray]) -> np.ndarray:
+    """RGB frames (first, middle, last) one above the other, 4 px apart, as one BGR image."""
+    gap = np.full((4, frames[0].shape[1], 3), BACKGROUND, np.uint8)
+    parts = [part for frame in frames for part in (cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), gap)][:-1]
+    return np.vstack(parts)
+
+
 PIXELS_PER_SECOND = 48  # a 4 s clip fills a cell; a time-stretched copy is visibly narrower
 
 
