@@ -29,6 +29,10 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 #: Commands shown in the docs that a test cannot run, each with the reason. A stale entry fails the test.
 NOT_RUN: dict[str, str] = {
     "augcli verify out/big-run --sample 200": "verify's --help example: out/big-run stands for any large run's folder",
+    "augcli run CONFIG --executor dask": "starts a dask LocalCluster: tests/test_executors.py runs the dask executor",
+    "augcli run CONFIG --executor dask --address tcp://HOST:8786": "needs a dask cluster's address",
+    "augcli run configs/quickstart.yaml --executor dask --address tcp://HOST:8786": "needs a dask cluster's address",
+    "augcli run CONFIG --executor ray --address auto": "needs a running Ray cluster (Ray is no test dependency)",
 }
 
 #: A fragment (a YAML block without `input`) runs merged into this config, written in configs/.
