@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from augcli import __version__
 from augcli.errors import AugcliError, DatasetError, RunStoppedError
+from augcli.version import __version__
 
 MAX_ERRORS_SHOWN = 20
 _OWN_PROCESS = False  # True when started as the `augcli` command (main), not called in-process by a test

@@ -669,7 +669,7 @@ def library_versions(config: Config, modality: str | None = None) -> dict[str, s
 
 
 def _write_run_json(result: RunResult, started: datetime) -> None:
-    from augcli import __version__
+    from augcli.version import __version__
 
     record = {
         "schema_version": SCHEMA_VERSION,

@@ -18,7 +18,6 @@ import csv
 import io
 import os
 from dataclasses import replace
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,9 @@ import numpy as np
 from augcli.dataset import AUGMENT, Item, Mixed
 from augcli.errors import ItemError
 from augcli.io import read_file, sha256, write_atomic
+from augcli.naming import MIXED_DIR, mixed_name
 from augcli.seeding import item_seed
 
-MIXED_DIR = "mixed"
 SOFT_LABELS = f"{MIXED_DIR}/soft_labels.csv"
 DEFAULT_ALPHA = {"mixup": 0.4, "cutmix": 1.0}
 STEP_NAMES = {"mixup": "MixUp", "cutmix": "CutMix"}
@@ -37,16 +36,6 @@ SOFT_LABEL_COLUMNS = ["file", "label_a", "weight_a", "label_b", "weight_b", "sou
 
 def alpha_of(settings: Any) -> float:
     return settings.alpha if settings.alpha is not None else DEFAULT_ALPHA[settings.method]
-
-
-def mixed_name(relpath: str, k: int, fmt: str | None, annotated: bool = False) -> str:
-    """``train/cat/001.jpg`` -> ``mixed/train/cat/001__mix0.jpg``: out of the way of a folder loader.
-    An annotated image's goes beside it, ``images/train/x.jpg`` -> ``images/train/x__mix0.jpg``: its
-    labels say what it holds, and the dataset's own loader finds it there with its label file."""
-    path = PurePosixPath(relpath)
-    suffix = f".{fmt}" if fmt else path.suffix
-    name = str(path.with_name(f"{path.stem}__mix{k}{suffix}"))
-    return name if annotated else f"{MIXED_DIR}/{name}"
 
 
 def pool_of(item: Item, same_label: bool) -> tuple | None:

@@ -16,7 +16,7 @@ from augcli.config import Config
 from augcli.dataset import AUGMENT, Item, discover
 from augcli.errors import ItemError
 from augcli.manifest import applied_steps
-from augcli.plan import augmented_name
+from augcli.naming import augmented_name
 from augcli.seeding import item_seed
 
 CELL = 192  # image area of a grid cell, in pixels (square; images are letterboxed into it)
@@ -103,7 +103,7 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None,
     gives no samples (not readable, an empty table, no text column...) is appended to ``failed`` as
     (relpath, reason), as ``run`` records it, and the others are shown."""
     from augcli.modalities import text
-    from augcli.plan import is_table
+    from augcli.naming import is_table
     from augcli.runner import read_failure
 
     copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)

@@ -3,7 +3,8 @@
 import pickle
 
 from augcli.dataset import AUGMENT, Item
-from augcli.plan import Seeds, augmented_name, build_plan, fingerprint
+from augcli.naming import augmented_name
+from augcli.plan import Seeds, build_plan, fingerprint
 from augcli.seeding import item_seed
 from tests.conftest import write_config
 

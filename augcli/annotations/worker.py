@@ -162,7 +162,7 @@ def preview_cells(config: Any, item: Any, decoded: np.ndarray, copies: int) -> l
     original and each copy, made exactly as ``run`` makes them (same seeds, decoded from the bytes)."""
     from augcli.annotations.draw import draw
     from augcli.modalities import image
-    from augcli.plan import augmented_name
+    from augcli.naming import augmented_name
     from augcli.preview import to_display
     from augcli.seeding import item_seed
 

@@ -592,7 +592,7 @@ def _newline(text: str) -> str:
 def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
     """Worker: read a text source once and write its outputs; append a ManifestRow per sample."""
     from augcli.io import sha256
-    from augcli.plan import is_table
+    from augcli.naming import is_table
 
     item, section = task.item, config.text
     with open(os.path.join(config.input, item.relpath), "rb") as f:
