@@ -162,11 +162,11 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
 
 
 def _table_labels(config: Any, relpath: str) -> list[str | None]:
-    from augcli.modalities import text
+    from augcli.tables import decode_text, table_samples
 
     try:
         with open(config.input / relpath, "rb") as f:
-            content, _ = text.decode_text(f.read(), config.text.encoding)
-        return [label for _, label in text.table_samples(content, relpath, config.text)]
+            content, _ = decode_text(f.read(), config.text.encoding)
+        return [label for _, label in table_samples(content, relpath, config.text)]
     except (OSError, ValueError, AugcliError):  # the worker reports an unreadable table, not the plan
         return []

@@ -5,7 +5,8 @@ A table is made by several tasks, each augmenting a range of its rows into a par
 one table file (job.py). Rows keep their seeds (``path#row``, copy), so the bytes are the same
 however the table is cut. The rows are counted by streaming the file once (the csv module finds
 the row boundaries, quoted line breaks included); a count that is off only makes ranges uneven:
-the last range runs to the end of the table.
+the last range runs to the end of the table. How a table's text and rows read (its column or field,
+its labels) is here too, so planning (balance) and the text modality read a table the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import io
+import json
+from typing import Any
 
+from augcli.errors import ItemError
 from augcli.manifest import STATE_DIR
 
 #: Rows per range: enough work per task (~1-2 s of nlpaug) that fan-out costs little, and so
@@ -68,3 +73,76 @@ def part_name(table: str, start: int) -> str:
 def range_key(relpath: str, start: int) -> str:
     """The journal's name for one range task of a table."""
     return f"{relpath}#rows={start}"
+
+
+def decode_text(data: bytes, encoding: str) -> tuple[str, bool]:
+    """Text and whether it began with a UTF-8 byte-order mark (kept on output)."""
+    bom = data.startswith(codecs.BOM_UTF8)
+    if bom and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        data, encoding = data[len(codecs.BOM_UTF8) :], "utf-8"
+    try:
+        return data.decode(encoding), bom
+    except UnicodeDecodeError as exc:
+        raise ItemError(f"not valid {encoding} text at byte offset {exc.start} "
+                        f"(byte 0x{data[exc.start]:02x}); convert the file or set text.encoding") from None
+
+
+def table_samples(content: str, relpath: str, section: Any) -> list[tuple[str, str | None]]:
+    """(text, label) of every row of a table, as ``run`` reads them."""
+    if relpath.lower().endswith(".jsonl"):
+        header, records, key = read_jsonl(content, section.field)
+    else:
+        header, records, key = read_delimited(content, relpath, section.column)
+    return [(r[key] if isinstance(r[key], str) else ("" if r[key] is None else str(r[key])),
+             label_of(r, header, key, None)) for r in records]
+
+
+def delimiter_of(relpath: str) -> str:
+    return "\t" if relpath.lower().endswith(".tsv") else ","
+
+
+def read_delimited(text: str, relpath: str, column: str) -> tuple[list[str], list[list[str]], int]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_of(relpath))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ItemError("the table is empty: it has no header row") from None
+    except csv.Error as exc:
+        raise ItemError(f"not a readable table: {exc}") from None
+    if column not in header:
+        raise ItemError(f"no column '{column}' in the header ({', '.join(header)}); set text.column")
+    try:
+        records = [r for r in reader if r]
+    except csv.Error as exc:
+        raise ItemError(f"not a readable table at line {reader.line_num}: {exc}") from None
+    for number, record in enumerate(records, start=2):
+        if len(record) != len(header):
+            raise ItemError(f"row {number} has {len(record)} cells, the header {len(header)}")
+    return header, records, header.index(column)
+
+
+def read_jsonl(text: str, field: str) -> tuple[list[str], list[dict], str]:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ItemError(f"line {number} is not valid JSON: {exc.msg}") from None
+        if not isinstance(record, dict) or field not in record:
+            raise ItemError(f"line {number} has no field '{field}'; set text.field")
+        if not isinstance(record[field], str):  # written back as a string, it would change the original row
+            shown = json.dumps(record[field], ensure_ascii=False)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise ItemError(f"line {number}: field '{field}' holds {shown}, not a string: make it text "
+                            "(or remove the line) or exclude the file")
+        records.append(record)
+    return [], records, field
+
+
+def label_of(record: Any, header: list[str], key: Any, default: str | None) -> str | None:
+    if isinstance(record, dict):
+        value = record.get("label", default)
+        return None if value is None else str(value)
+    return record[header.index("label")] if "label" in header else default

@@ -26,12 +26,13 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from augcli.errors import ConfigError, ItemError, Problem
+from augcli.errors import ConfigError, Problem
 from augcli.modalities import eda
 from augcli.modalities import steps as steps_
 from augcli.modalities import text_tokens as tt
 from augcli.modalities.text_lexicon import Lexicon, SynonymOptions, allowed_pos, case_pattern, match_case
 from augcli.seeding import SeedBlocks, seed_globals
+from augcli.tables import decode_text, delimiter_of, label_of, read_delimited, read_jsonl
 
 NLPAUG_STEPS = {  # step name -> nlpaug module
     "SynonymAug": "word", "AntonymAug": "word", "RandomWordAug": "word", "SplitAug": "word",
@@ -569,18 +570,6 @@ def augment(pipeline: _Sequential, text: str, seed: int) -> tuple[str, list[dict
 # ---------------------------------------------------------------- reading and writing
 
 
-def decode_text(data: bytes, encoding: str) -> tuple[str, bool]:
-    """Text and whether it began with a UTF-8 byte-order mark (kept on output)."""
-    bom = data.startswith(codecs.BOM_UTF8)
-    if bom and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        data, encoding = data[len(codecs.BOM_UTF8) :], "utf-8"
-    try:
-        return data.decode(encoding), bom
-    except UnicodeDecodeError as exc:
-        raise ItemError(f"not valid {encoding} text at byte offset {exc.start} "
-                        f"(byte 0x{data[exc.start]:02x}); convert the file or set text.encoding") from None
-
-
 def _encode(text: str, encoding: str, bom: bool) -> bytes:
     return (codecs.BOM_UTF8 if bom else b"") + text.encode(encoding)
 
@@ -709,12 +698,12 @@ class _Table:
 
         self.is_jsonl = relpath.lower().endswith(".jsonl")
         if self.is_jsonl:
-            self.header, self.records, self.key = _read_jsonl(text, config.text.field)
+            self.header, self.records, self.key = read_jsonl(text, config.text.field)
         else:
-            self.header, self.records, self.key = _read_delimited(text, relpath, config.text.column)
-        self.delimiter = _delimiter(relpath)
+            self.header, self.records, self.key = read_delimited(text, relpath, config.text.column)
+        self.delimiter = delimiter_of(relpath)
         self.newline = _newline(text)
-        labels = [_label_of(r, self.header, self.key, None) for r in self.records]
+        labels = [label_of(r, self.header, self.key, None) for r in self.records]
         self.copies = table_copies(config, relpath, labels)  # balance: copies per row, from every row's label
 
 
@@ -741,7 +730,7 @@ def _table_rows(task, config, pipeline, table, start, stop, offset, source_hash,
     for source_row in range(start, stop):
         record = table.records[source_row]
         original = record[key] if isinstance(record[key], str) else ("" if record[key] is None else str(record[key]))
-        label = _label_of(record, table.header, key, task.item.label)
+        label = label_of(record, table.header, key, task.item.label)
         if config.keep_originals:
             rows.append(_row(task, task.outputs[0], None, None, [], sha256(original.encode()), source_hash,
                              label=label, source_row=source_row, row=offset + len(out_records)))
@@ -772,67 +761,6 @@ def _table_text(table: _Table, out_records: list, header: bool) -> str:
 def table_part_rows(config: Any, task: Any, blob_sha256: str, source_hash: str) -> list[str]:
     """The manifest line of a table that has no rows at all (made in ranges, every row dropped)."""
     return [_row(task, task.outputs[0], 0, None, [], blob_sha256, source_hash, samples=0).to_json()]
-
-
-def table_samples(content: str, relpath: str, section: Any) -> list[tuple[str, str | None]]:
-    """(text, label) of every row of a table, as ``run`` reads them."""
-    if relpath.lower().endswith(".jsonl"):
-        header, records, key = _read_jsonl(content, section.field)
-    else:
-        header, records, key = _read_delimited(content, relpath, section.column)
-    return [(r[key] if isinstance(r[key], str) else ("" if r[key] is None else str(r[key])),
-             _label_of(r, header, key, None)) for r in records]
-
-
-def _delimiter(relpath: str) -> str:
-    return "\t" if relpath.lower().endswith(".tsv") else ","
-
-
-def _read_delimited(text: str, relpath: str, column: str) -> tuple[list[str], list[list[str]], int]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(relpath))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ItemError("the table is empty: it has no header row") from None
-    except csv.Error as exc:
-        raise ItemError(f"not a readable table: {exc}") from None
-    if column not in header:
-        raise ItemError(f"no column '{column}' in the header ({', '.join(header)}); set text.column")
-    try:
-        records = [r for r in reader if r]
-    except csv.Error as exc:
-        raise ItemError(f"not a readable table at line {reader.line_num}: {exc}") from None
-    for number, record in enumerate(records, start=2):
-        if len(record) != len(header):
-            raise ItemError(f"row {number} has {len(record)} cells, the header {len(header)}")
-    return header, records, header.index(column)
-
-
-def _read_jsonl(text: str, field: str) -> tuple[list[str], list[dict], str]:
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ItemError(f"line {number} is not valid JSON: {exc.msg}") from None
-        if not isinstance(record, dict) or field not in record:
-            raise ItemError(f"line {number} has no field '{field}'; set text.field")
-        if not isinstance(record[field], str):  # written back as a string, it would change the original row
-            shown = json.dumps(record[field], ensure_ascii=False)
-            shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            raise ItemError(f"line {number}: field '{field}' holds {shown}, not a string: make it text "
-                            "(or remove the line) or exclude the file")
-        records.append(record)
-    return [], records, field
-
-
-def _label_of(record: Any, header: list[str], key: Any, default: str | None) -> str | None:
-    if isinstance(record, dict):
-        value = record.get("label", default)
-        return None if value is None else str(value)
-    return record[header.index("label")] if "label" in header else default
 
 
 def _tagged(record: Any, key: Any, text: str, source_row: int, copy: int | None, is_jsonl: bool) -> Any:
