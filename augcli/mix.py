@@ -135,8 +135,8 @@ def mix_images(method: str, source: np.ndarray, partner: np.ndarray, seed: int, 
 def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, rows: list,
                 fragments: list | None) -> None:
     """Worker: read each partner, mix, write; a manifest row per output and a soft-label fragment."""
+    from augcli.image_codec import encode
     from augcli.manifest import ManifestRow, applied_steps
-    from augcli.modalities.image import encode
 
     settings = config.image.mix
     for planned in item.mix:
@@ -155,7 +155,7 @@ def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, r
 
 def read_partner(config: Any, planned: Mixed, like: np.ndarray) -> tuple[bytes, np.ndarray, dict | None]:
     """The partner's file bytes, its pixels conformed to the source ``like``, and how it was resized."""
-    from augcli.modalities.image import decode
+    from augcli.image_codec import decode
 
     try:
         partner_bytes = read_file(os.path.join(config.input, planned.partner))

@@ -15,6 +15,7 @@ import numpy as np
 from augcli.config import Config
 from augcli.dataset import AUGMENT, Item, discover
 from augcli.errors import ItemError
+from augcli.image_codec import to_display
 from augcli.manifest import applied_steps
 from augcli.naming import augmented_name
 from augcli.seeding import item_seed
@@ -257,23 +258,6 @@ def pick_samples(items: list[Item], n: int) -> list[Item]:
         group, q = by_label[label], quota[label]
         picked += [group[(j * len(group)) // q] for j in range(q)]
     return sorted(picked, key=lambda item: (item.label or "", item.relpath))
-
-
-def to_display(image: np.ndarray) -> np.ndarray:
-    """Any decoded image (RGB(A)/gray, 8/16-bit) as BGR uint8; alpha over a checkerboard."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image * 255.0, 0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        h, w = image.shape[:2]
-        yy, xx = np.mgrid[0:h, 0:w]
-        board = np.where(((yy // 8 + xx // 8) % 2)[..., None] == 0, 200, 150).astype(np.float32)
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        image = (image[:, :, :3] * alpha + board * (1 - alpha)).astype(np.uint8)
-    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
 
 
 def fit_to_cell(image: np.ndarray, size: int = CELL) -> np.ndarray:

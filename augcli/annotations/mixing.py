@@ -47,7 +47,7 @@ def render(config: Any, ann: Annotations, decoded: np.ndarray, mask: np.ndarray 
     """One mixed output's image bytes, applied step, annotations, mask and object record."""
     from augcli import mix
     from augcli.annotations.worker import load_mask, settings
-    from augcli.modalities import image
+    from augcli.image_codec import encode
 
     method = config.image.mix.method
     partner_ann: Annotations | None = planned.partner_annotations
@@ -83,7 +83,7 @@ def render(config: Any, ann: Annotations, decoded: np.ndarray, mask: np.ndarray 
             meta.update(xml=xml, background=False)
             kept = [o.with_(id=places.get(o.id, o.id)) for o in kept]
     new = Annotations(ann.format, ann.source, tuple(kept), ann.mask, meta, ann.flip_idx, ann.repaired)
-    blob = image.encode(mixed, os.path.splitext(planned.output)[1], config.image.quality)
+    blob = encode(mixed, os.path.splitext(planned.output)[1], config.image.quality)
     return blob, [mix.mix_step(config.image.mix, planned, partner_bytes, lam, box, resized)], new, out_mask, record
 
 

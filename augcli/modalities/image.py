@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from augcli.annotations import NEEDS, UNSUPPORTED
-from augcli.errors import ConfigError, ItemError, Problem, yaml_path
+from augcli.errors import ConfigError, Problem, yaml_path
+from augcli.image_codec import JPEG_MAGIC, decode, encode
 from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
@@ -25,12 +26,6 @@ from augcli.modalities import steps as steps_
 from augcli.seeding import generators
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_CAN_HOLD_16BIT = {".png", ".tif", ".tiff"}
-_CAN_HOLD_ALPHA = {".png", ".tif", ".tiff", ".webp", ".bmp"}
-DEFAULT_LOSSY_QUALITY = 95
-
-
 class _RecordedOneOrOther(A.OneOrOther):
     """OneOrOther that records the branch it applied.
 
@@ -177,31 +172,6 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
         return None
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Decode image bytes keeping what the file is; colour channels come back in RGB(A) order.
-
-    Grayscale stays 2-D, alpha is kept, 16-bit stays uint16. JPEGs (which have no alpha) are
-    decoded with the flags that make OpenCV apply their EXIF orientation.
-    """
-    if not data:
-        raise ItemError("file is empty (0 bytes)")
-    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-    if image is None:
-        raise ItemError("cannot decode the file as an image: it is corrupt or not in a format OpenCV reads; "
-                        "fix it, remove it or exclude it")
-    return _swap_red_blue(image)
-
-
-def _swap_red_blue(image: np.ndarray) -> np.ndarray:
-    """BGR(A) <-> RGB(A); albumentations' colour transforms expect RGB, OpenCV's codecs BGR."""
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
-
-
 def augment(pipeline: A.Compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[str, dict]]]:
     """Apply the pipeline with this output's seed; return the image and the applied steps.
 
@@ -220,24 +190,6 @@ def augment(pipeline: A.Compose, image: np.ndarray, seed: int) -> tuple[np.ndarr
         result = pipeline(image=image)
         out = result["image"]
     return out, result["applied_transforms"]
-
-
-def encode(image: np.ndarray, suffix: str, quality: int | None) -> bytes:
-    """Encode an RGB(A) image for a file ending in ``suffix``, converting what the format can't hold."""
-    suffix = suffix.lower()
-    if image.dtype == np.uint16 and suffix not in _CAN_HOLD_16BIT:
-        image = np.rint(image / 257.0).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 4 and suffix not in _CAN_HOLD_ALPHA:
-        image = image[:, :, :3]
-    params: list[int] = []
-    if suffix in (".jpg", ".jpeg"):
-        params = [cv2.IMWRITE_JPEG_QUALITY, quality or DEFAULT_LOSSY_QUALITY]
-    elif suffix == ".webp":
-        params = [cv2.IMWRITE_WEBP_QUALITY, quality or DEFAULT_LOSSY_QUALITY]
-    ok, buffer = cv2.imencode(suffix, _swap_red_blue(np.ascontiguousarray(image)), params)
-    if not ok:
-        raise ItemError(f"OpenCV could not encode a {image.dtype} image of shape {image.shape} as {suffix}")
-    return buffer.tobytes()
 
 
 def render(pipeline: A.Compose, decoded: np.ndarray, seed: int, suffix: str, quality: int | None,
@@ -265,7 +217,7 @@ def _same_pixels_as_file(source: tuple[bytes, str], suffix: str) -> bool:
     ours, theirs = suffix.lower(), os.path.splitext(name)[1].lower()
     if _SAME_FORMAT.get(ours, ours) != _SAME_FORMAT.get(theirs, theirs):
         return False
-    return not (data.startswith(_JPEG_MAGIC) and b"Exif\x00\x00" in data[:65536])
+    return not (data.startswith(JPEG_MAGIC) and b"Exif\x00\x00" in data[:65536])
 
 
 def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
