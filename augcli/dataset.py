@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from augcli.annotations import layout as annotations_layout
+from augcli.annotations.detect import layout as annotations_layout
 from augcli.config import MODALITIES, Config
 
 AUGMENT, COPY = "augment", "copy"

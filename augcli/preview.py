@@ -106,6 +106,7 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None,
     from augcli.modalities import text
     from augcli.naming import is_table
     from augcli.runner import read_failure
+    from augcli.tables import decode_text, table_samples
 
     copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
     items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "text"]
@@ -114,8 +115,8 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None,
     for item in pick_samples(items, n):
         try:
             with open(os.path.join(config.input, item.relpath), "rb") as f:
-                content, _ = text.decode_text(f.read(), config.text.encoding)
-            samples = text.table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
+                content, _ = decode_text(f.read(), config.text.encoding)
+            samples = table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
         except (ItemError, OSError) as exc:
             if failed is not None:
                 failed.append((item.relpath, read_failure(exc, str(config.input), item.relpath)

@@ -17,30 +17,12 @@ import numpy as np
 from augcli.aggregate import Fragment
 from augcli.annotations import coco, masks, transform, voc, yolo
 from augcli.annotations.model import Annotations, ObjectRecord
+from augcli.annotations.transform import load_mask, settings
 from augcli.errors import ItemError
 from augcli.image_codec import decode, encode, to_display
 from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
-
-
-def settings(config: Any) -> tuple[float, float, bool]:
-    section = config.image.annotations
-    if section is None:
-        return 0.0, 0.0, True
-    return section.min_visibility, section.min_area, section.keep_empty
-
-
-def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np.ndarray | None, dict | None, bytes]:
-    if ann.mask is None:
-        return None, None, b""
-    data = read_file(os.path.join(config.input, ann.mask))
-    mask, info = masks.read_mask(data, ann.mask)
-    if mask.shape[:2] != tuple(shape[:2]):
-        raise ItemError(f"{ann.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
-                        f"{shape[1]}x{shape[0]}")
-    return mask, info, data
-
 
 _in_pixels = remember_last(yolo.to_pixels)  # YOLO's normalised labels, once for all copies
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -15,50 +14,14 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from augcli.annotations import NEEDS, UNSUPPORTED
-from augcli.errors import ConfigError, Problem, yaml_path
+from augcli.annotations.rules import NEEDS
+from augcli.errors import ConfigError, Problem
 from augcli.image_codec import JPEG_MAGIC, decode, encode
 from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
-from augcli.modalities import policies
-from augcli.modalities import steps as steps_
+from augcli.modalities.image_steps import COMPOSITIONS, build_steps, step_class, transform_names
 from augcli.seeding import generators
-
-COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
-class _RecordedOneOrOther(A.OneOrOther):
-    """OneOrOther that records the branch it applied.
-
-    albumentations 2.0 records applied params for every composition except OneOrOther;
-    without this the manifest would silently miss a step.
-    """
-
-    def __call__(self, *args: Any, force_apply: bool = False, **data: Any) -> dict[str, Any]:
-        if self.replay_mode:
-            return super().__call__(*args, force_apply=force_apply, **data)
-        chosen = self.transforms[0] if self.py_random.random() < self.p else self.transforms[-1]
-        data = chosen(force_apply=True, **data)
-        self._track_transform_params(chosen, data)
-        return data
-
-
-def transform_names() -> list[str]:
-    """Every albumentations class a pipeline step may name, and the policies made of them."""
-    return sorted(
-        [name
-         for name in dir(A)
-         if inspect.isclass(getattr(A, name))
-         and issubclass(getattr(A, name), (A.BasicTransform, A.BaseCompose))
-         and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform",
-                          "Transform3D")
-         and name not in UNSUPPORTED
-         and not name.startswith("_")]
-        + list(policies.POLICIES)
-    )
-
-
-def step_class(name: str) -> type:
-    return policies.POLICIES.get(name) or getattr(A, name)
 
 
 def describe_transforms() -> list[dict[str, Any]]:
@@ -89,7 +52,7 @@ def check_section(section: dict, base: Any, path: str) -> list[Problem]:
     annotations = section.get("annotations")
     fmt = annotations.get("format") if isinstance(annotations, dict) else None
     if fmt is not None:
-        from augcli.annotations import check_needs
+        from augcli.annotations.rules import check_needs
 
         for _, reason in check_needs(section["pipeline"], None if fmt == "none" else fmt):
             problems.append(Problem(f"{path}.pipeline", reason))
@@ -99,13 +62,13 @@ def check_section(section: dict, base: Any, path: str) -> list[Problem]:
 def check_pipeline(steps: list, path: str) -> list[Problem]:
     """Every problem in a pipeline config, each named by its YAML path; [] when it builds."""
     problems: list[Problem] = []
-    _build_steps(steps, path, problems)
+    build_steps(steps, path, problems)
     return problems
 
 
 def build_pipeline(steps: list) -> A.Compose:
     problems: list[Problem] = []
-    transforms = _build_steps(steps, "image.pipeline", problems)
+    transforms = build_steps(steps, "image.pipeline", problems)
     if problems:
         raise ConfigError(problems)
     return A.Compose(transforms, p=1.0, save_applied_params=True)
@@ -124,52 +87,6 @@ def pipeline_for(steps: list) -> A.Compose:
     serialising it again.
     """
     return _cached_pipeline(json.dumps(steps, sort_keys=True, default=str))
-
-
-def _build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
-    return steps_.build_list(steps, path, problems, lambda step, where: _build_step(step, where, problems),
-                             "[{HorizontalFlip: {p: 0.5}}]")
-
-
-def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
-    parsed = steps_.parse_step(step, path, problems, modality="image", kind="transform", known=transform_names(),
-                               example="- Rotate: {limit: 15, p: 0.5}",
-                               hints={"Compose": "use 'Sequential' to group steps inside a pipeline",
-                                      **{name: f"augcli cannot run {name}: {why}"
-                                         for name, why in UNSUPPORTED.items()}})
-    if parsed is None:
-        return None
-    name, params = parsed
-    cls, where = step_class(name), f"{path}.{name}"
-    if name in COMPOSITIONS:
-        if "transforms" not in params:
-            problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
-            return None
-        params["transforms"] = _build_steps(params["transforms"], f"{where}.transforms", problems)
-        if name == "OneOrOther":
-            cls = _RecordedOneOrOther
-    if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
-        return None
-    return _construct(cls, params, where, problems)
-
-
-def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> Any:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return cls(**params)
-    except Exception as exc:  # the library's own validation speaks
-        cause = exc.__cause__
-        if hasattr(cause, "errors"):
-            seen = set()
-            for err in cause.errors():
-                field = err["loc"][0] if err["loc"] else ""
-                if field not in seen:
-                    seen.add(field)
-                    problems.append(Problem(yaml_path((where, *err["loc"][:1])), err["msg"]))
-        else:
-            problems.append(Problem(where, str(exc) or type(exc).__name__))
-        return None
 
 
 def augment(pipeline: A.Compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[str, dict]]]:
