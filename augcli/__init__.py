@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 
 def load_config(source: Any, overrides: dict | None = None, base_dir: Any = None) -> Config:
-    """Read and validate a config (a YAML path or a mapping); see augcli.config.load_config."""
-    from augcli.config import load_config as _load
+    """Read and validate a config (a YAML path or a mapping); see augcli.modalities.registry.load_config."""
+    from augcli.modalities.registry import load_config as _load
 
     return _load(source, overrides, base_dir)
 

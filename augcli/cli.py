@@ -132,8 +132,8 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         augcli preview configs/quickstart.yaml -n 6 --copies 3 -o preview.png
         augcli preview configs/quickstart.yaml --html -o preview.html
     """
-    from augcli.config import load_config
     from augcli.io import write_atomic
+    from augcli.modalities.registry import load_config
     from augcli.preview import (
         audio_preview,
         clip_files,
@@ -230,10 +230,9 @@ def transforms(modality, as_json) -> None:
         augcli transforms image
         augcli transforms text --json | jq '.text[] | select(.name == "SynonymAug")'
     """
-    from augcli.modalities import audio, image, text
+    from augcli.modalities.registry import PLUGINS, plugin
 
-    describe = {"image": image.describe_transforms, "audio": audio.describe_transforms, "text": text.describe_steps}
-    listing = {name: describe[name]() for name in ([modality] if modality else describe)}
+    listing = {name: plugin(name).describe_steps() for name in ([modality] if modality else PLUGINS)}
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
@@ -296,7 +295,7 @@ def schema() -> None:
         augcli schema > augcli.schema.json
         # then, first line of a config:  # yaml-language-server: $schema=augcli.schema.json
     """
-    from augcli.config import json_schema
+    from augcli.modalities.registry import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import itertools
 import json
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from augcli.balance import label_table
-from augcli.config import MODALITIES, Config, load_config
+from augcli.config import MODALITIES, Config
 from augcli.dataset import AUGMENT, Discovery, discover
 from augcli.errors import (
     EXIT_ITEMS_FAILED,
@@ -66,6 +65,7 @@ from augcli.manifest import (
     is_own_file,
     write_manifest,
 )
+from augcli.modalities.registry import library_versions, load_config, plugin
 from augcli.plan import Plan, build_plan, fingerprint, run_digest
 from augcli.runner import WorkerDied, execute, long_lived, message_list, thawed_after
 from augcli.tables import PARTS_DIR
@@ -528,8 +528,8 @@ class _Execution:
             record.files = {table: table_sha256}
             record.line = None  # changed: its journal line is made again
         if not offset:  # no row at all (every one dropped): the table is still listed, as a file
-            module = importlib.import_module(f"augcli.modalities.{ranges[0].item.modality}")
-            done[-1].rows = module.table_part_rows(self.config, ranges[0], table_sha256, done[-1].source_sha256)
+            text_plugin = plugin(ranges[0].item.modality)
+            done[-1].rows = text_plugin.table_part_rows(self.config, ranges[0], table_sha256, done[-1].source_sha256)
 
     def _write_aggregates(self, kept: list[TaskRecord], targets: set[str]) -> list[str]:
         from augcli.aggregate import fold
@@ -542,7 +542,7 @@ class _Execution:
         def announce(path: str) -> None:
             self.log.append({"name": os.path.relpath(path, self.output).replace(os.sep, "/")})
 
-        made, errors = fold(self.config, fragments)
+        made, errors = fold(self.config, fragments, plugin)
         self.result.errors += errors
         with announcing_writes(announce):
             for target, modality, blob, extra in made:
@@ -656,16 +656,6 @@ def _listed(manifest: Path) -> set[str]:
     except OSError:
         pass
     return names
-
-
-def library_versions(config: Config, modality: str | None = None) -> dict[str, str]:
-    """Versions of the libraries that shape this config's outputs (recorded; compared by verify),
-    or only those of one modality."""
-    versions: dict[str, str] = {}
-    for name in [modality] if modality else MODALITIES:
-        if getattr(config, name) is not None:
-            versions.update(importlib.import_module(f"augcli.modalities.{name}").library_versions())
-    return versions
 
 
 def _write_run_json(result: RunResult, started: datetime) -> None:

@@ -16,8 +16,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from augcli.errors import ConfigError, ItemError, Problem, suggest
+from augcli.manifest import applied_steps
 from augcli.modalities import steps as steps_
-from augcli.seeding import seed_globals
+from augcli.samples import CELL, Cell, Sample, pick_samples
+from augcli.seeding import item_seed, seed_globals
 
 COMPOSITIONS = ("Compose", "OneOf", "SomeOf")
 PATH_PARAMS = {"AddBackgroundNoise": ("sounds_path",), "AddShortNoises": ("sounds_path",),
@@ -35,7 +37,7 @@ _NOT_STEPS = {"Lambda", "BaseCompose"}
 WORKER_IMPORTS = ("soundfile", "librosa")
 
 
-def transform_names() -> list[str]:
+def step_names() -> list[str]:
     import audiomentations
 
     return sorted(n for n in dir(audiomentations) if inspect.isclass(getattr(audiomentations, n))
@@ -135,7 +137,7 @@ def _build_steps(steps: Any, path: str, problems: list[Problem], recorder: _Reco
 def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Recorder) -> Any:
     import audiomentations
 
-    parsed = steps_.parse_step(step, path, problems, modality="audio", kind="transform", known=transform_names(),
+    parsed = steps_.parse_step(step, path, problems, modality="audio", kind="transform", known=step_names(),
                                example="- Gain: {p: 0.5}")
     if parsed is None:
         return None
@@ -513,13 +515,13 @@ def finish(config: Any, target: str, fragments: list[Any]) -> tuple[bytes, dict]
     return buffer.getvalue().encode("utf-8"), {"metadata_rows": len(out_rows) - 1}
 
 
-def describe_transforms() -> list[dict[str, Any]]:
+def describe_steps() -> list[dict[str, Any]]:
     import audiomentations
 
     from augcli.manifest import plain
 
     described = []
-    for name in transform_names():
+    for name in step_names():
         cls = getattr(audiomentations, name)
         params = {p.name: ({"required": True} if p.default is p.empty else {"default": plain(p.default)})
                   for p in inspect.signature(cls.__init__).parameters.values()
@@ -532,6 +534,51 @@ def describe_transforms() -> list[dict[str, Any]]:
         described.append({"name": name, "composition": False, "params": params,
                           "summary": "SpecAugment (Park et al. 2019) on audio.features: logmel; audio.spec_pipeline"})
     return described
+
+
+def preview(config: Any, items: list, n: int, copies: int, failed: list | None = None) -> list[Sample]:
+    """``n`` of these clips spread across labels: spectrograms of the original and of the copies a run
+    writes, and their file bytes to listen to."""
+    pipeline = pipeline_for(config.audio)
+    samples = []
+    for item in pick_samples(items, n):
+        sample = Sample(item.relpath, item.label)
+        suffix = os.path.splitext(item.relpath)[1]
+        try:
+            with open(os.path.join(config.input, item.relpath), "rb") as f:
+                data = f.read()
+            clip, rate, info = read(data)
+        except (ItemError, OSError) as exc:
+            sample.error = str(exc)
+            samples.append(sample)
+            continue
+        clip, rate = prepare(clip, rate, config.audio)
+        original, _ = write(clip, rate, info)
+        sample.cells.append(Cell(spectrogram_image(clip, rate), "original", clip=original, clip_suffix=suffix))
+        for k in range(copies):
+            seed = item_seed(config.seed, item.relpath, k)
+            augmented, applied = augment(pipeline, clip, rate, seed)
+            blob, _ = write(augmented, rate, info)
+            written, _, _ = read(blob)  # what the output file holds, codec and all
+            sample.cells.append(Cell(spectrogram_image(written, rate), f"copy {k}", applied_steps(applied), seed,
+                                     clip=blob, clip_suffix=suffix))
+        samples.append(sample)
+    return samples
+
+
+PIXELS_PER_SECOND = 48  # a 4 s clip fills a cell; a time-stretched copy is visibly narrower
+
+
+def spectrogram_image(samples: np.ndarray, rate: int) -> np.ndarray:
+    """A log-mel spectrogram as a colour image: cell-high, 48 px per second, low frequencies at
+    the bottom, 80 dB of range."""
+    import cv2
+
+    mel = log_mel(samples, rate, n_mels=96, n_fft=1024, hop_length=max(1, rate // 100))
+    scaled = np.clip((mel + 80.0) / 80.0 * 255.0, 0, 255).astype(np.uint8)[::-1]
+    width = max(1, round(samples.shape[-1] / rate * PIXELS_PER_SECOND))
+    image = cv2.resize(np.ascontiguousarray(scaled), (width, CELL), interpolation=cv2.INTER_AREA)
+    return cv2.applyColorMap(image, cv2.COLORMAP_MAGMA)
 
 
 def library_versions() -> dict[str, str]:

@@ -15,16 +15,18 @@ import cv2
 import numpy as np
 
 from augcli.annotations.rules import NEEDS
-from augcli.errors import ConfigError, Problem
-from augcli.image_codec import JPEG_MAGIC, decode, encode
+from augcli.errors import ConfigError, ItemError, Problem
+from augcli.image_codec import JPEG_MAGIC, decode, encode, to_display
 from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
 from augcli.modalities.image_steps import COMPOSITIONS, build_steps, step_class, transform_names
-from augcli.seeding import generators
+from augcli.naming import augmented_name
+from augcli.samples import Cell, Sample, pick_samples
+from augcli.seeding import generators, item_seed
 
 
-def describe_transforms() -> list[dict[str, Any]]:
+def describe_steps() -> list[dict[str, Any]]:
     """Every step name with its parameters and defaults, read from albumentations itself."""
     from augcli.manifest import plain
 
@@ -43,6 +45,16 @@ def describe_transforms() -> list[dict[str, Any]]:
             entry["needs"] = NEEDS[name]
         described.append(entry)
     return described
+
+
+def step_names() -> list[str]:
+    """The names a pipeline step may use (the plug-in interface's name for ``transform_names``)."""
+    return transform_names()
+
+
+def resolve_paths(section: Any, base: Any) -> Any:
+    """An image section names no resource files: it is used as validated."""
+    return section
 
 
 def check_section(section: dict, base: Any, path: str) -> list[Problem]:
@@ -181,6 +193,44 @@ def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
     from augcli.annotations import worker
 
     return worker.finish(config, target, datas)
+
+
+def preview(config: Any, items: list, n: int, copies: int, failed: list | None = None) -> list[Sample]:
+    """``n`` of these image ``items`` spread across labels, each with ``copies`` copies made exactly as
+    ``run`` makes them (an annotated image with its labels drawn); a source that fails has its error."""
+    if not items:
+        return []
+    pipeline = pipeline_for(config.image.pipeline)
+    samples = []
+    for item in pick_samples(items, n):
+        sample = Sample(item.relpath, item.label)
+        try:
+            with open(os.path.join(config.input, item.relpath), "rb") as f:
+                data = f.read()
+            decoded = decode(data)
+        except (ItemError, OSError) as exc:
+            sample.error = str(exc)
+            samples.append(sample)
+            continue
+        if item.annotations is not None:  # boxes, polygons, masks and keypoints drawn on every cell
+            from augcli.annotations.worker import preview_cells
+
+            try:
+                sample.cells += [Cell(img, title, applied_steps(applied), seed, objects=objects)
+                                 for img, title, applied, seed, objects in preview_cells(config, item, decoded, copies)]
+            except (ItemError, OSError) as exc:
+                sample.error = str(exc)
+            samples.append(sample)
+            continue
+        sample.cells.append(Cell(to_display(decoded), "original"))
+        for k in range(copies):
+            seed = item_seed(config.seed, item.relpath, k)
+            suffix = os.path.splitext(augmented_name(item.relpath, k, config.image.format))[1]
+            blob, applied = render(pipeline, decoded, seed, suffix, config.image.quality, (data, item.relpath))
+            written = decode(blob)  # show what the output file holds, codec and all
+            sample.cells.append(Cell(to_display(written), f"copy {k}", applied_steps(applied), seed))
+        samples.append(sample)
+    return samples
 
 
 def library_versions() -> dict[str, str]:

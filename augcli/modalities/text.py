@@ -26,13 +26,15 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from augcli.errors import ConfigError, Problem
+from augcli.errors import ConfigError, ItemError, Problem, read_failure
 from augcli.modalities import eda
 from augcli.modalities import steps as steps_
 from augcli.modalities import text_tokens as tt
 from augcli.modalities.text_lexicon import Lexicon, SynonymOptions, allowed_pos, case_pattern, match_case
-from augcli.seeding import SeedBlocks, seed_globals
-from augcli.tables import decode_text, delimiter_of, label_of, read_delimited, read_jsonl
+from augcli.naming import is_table
+from augcli.samples import TextSample, pick_samples
+from augcli.seeding import SeedBlocks, item_seed, seed_globals
+from augcli.tables import decode_text, delimiter_of, label_of, read_delimited, read_jsonl, table_samples
 
 NLPAUG_STEPS = {  # step name -> nlpaug module
     "SynonymAug": "word", "AntonymAug": "word", "RandomWordAug": "word", "SplitAug": "word",
@@ -581,7 +583,6 @@ def _newline(text: str) -> str:
 def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
     """Worker: read a text source once and write its outputs; append a ManifestRow per sample."""
     from augcli.io import sha256
-    from augcli.naming import is_table
 
     item, section = task.item, config.text
     with open(os.path.join(config.input, item.relpath), "rb") as f:
@@ -791,6 +792,41 @@ def describe_steps() -> list[dict[str, Any]]:
             summary = "augcli composition" if name in COMPOSITIONS else "EDA (Wei & Zou 2019), augcli"
         described.append({"name": name, "composition": name in COMPOSITIONS, "params": params, "summary": summary})
     return described
+
+
+def preview(config: Any, items: list, n: int, copies: int, failed: list | None = None) -> list[TextSample]:
+    """``n`` text samples spread across these ``items`` (files), each augmented as ``run`` would (same
+    seeds). A file that gives no samples (not readable, an empty table, no text column...) is appended
+    to ``failed`` as (relpath, reason), as ``run`` records it, and the others are shown."""
+    pipeline = pipeline_for(config.text)
+    per_file: list[list[tuple[str, str, str, str | None]]] = []  # (display, seed key, text, label)
+    for item in pick_samples(items, n):
+        try:
+            with open(os.path.join(config.input, item.relpath), "rb") as f:
+                content, _ = decode_text(f.read(), config.text.encoding)
+            samples = table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
+        except (ItemError, OSError) as exc:
+            if failed is not None:
+                failed.append((item.relpath, read_failure(exc, str(config.input), item.relpath)
+                               if isinstance(exc, OSError) else str(exc)))
+            continue
+        if is_table(item.relpath):
+            units = [(f"{item.relpath} row {i}", f"{item.relpath}#{i}", body, label or item.label)
+                     for i, (body, label) in enumerate(samples)]
+        elif config.text.unit == "line":
+            units = [(f"{item.relpath} line {i}", f"{item.relpath}:{i}", line, item.label)
+                     for i, line in enumerate(content.splitlines()) if line.strip()]
+        else:
+            units = [(item.relpath, item.relpath, content, item.label)]
+        per_file.append(units)
+    chosen = [units[i] for i in range(max(map(len, per_file), default=0)) for units in per_file if i < len(units)][:n]
+    result = []
+    for display, key, body, label in chosen:
+        sample = TextSample(display, label, body)
+        for k in range(copies):
+            sample.copies.append(augment(pipeline, body, item_seed(config.seed, key, k)))
+        result.append(sample)
+    return result
 
 
 def library_versions() -> dict[str, str]:
