@@ -42,6 +42,7 @@ LAYER_OF = {
     "augcli.workers": "leaves",
     "augcli.naming": "leaves",
     "augcli.image_codec": "leaves",
+    "augcli.audio_codec": "leaves",
     "augcli.tables": "leaves",
     "augcli.aggregate": "leaves",
     "augcli.samples": "leaves",

@@ -1,22 +1,31 @@
-"""The modality plug-ins, one registry: the only module that knows which modalities exist and which
-module implements each. Everything above the modalities (job, runner, preview, verify, cli) reaches
-a modality through ``plugin(name)``; config checks a modality's section through the ``plugin`` this
-module hands ``config.load_config``.
+"""The modality plug-ins, one registry: the only module that imports the modalities. Everything above
+them (job, runner, preview, verify, cli) reaches a modality through ``plugin(name)``; config checks a
+modality's section through the ``plugin`` lookup that ``load_config`` here hands ``config.load_config``.
 
-A plug-in is a module of ``augcli/modalities/`` that implements (see DESIGN.md "Layers"):
+A plug-in is one module of ``augcli/modalities/`` that imports only the layers below it (leaves,
+config, dataset, plan) and its own helpers, never another modality, and defines:
 
-- ``check_section(section, base, path) -> list[Problem]``: problems in its raw config section
-  beyond the schema (its pipeline, named by YAML path); ``resolve_paths(section, base)``: the
-  validated section with its resource paths resolved against the config's folder;
-- ``pipeline_for(section_or_steps)``: its pipeline, built once per process;
-- ``process(task, config, rows, fragments) -> int``: a worker's task (rows and fragments appended,
-  the count of outputs left out returned); ``finish(config, target, datas) -> (bytes, extra)``:
-  an aggregate file from its fragments; ``table_part_rows`` where it makes tables in row ranges;
-- ``library_versions()``, ``step_names()``, ``describe_steps()`` and
-  ``preview(config, items, copies, failed)``; ``WORKER_IMPORTS`` (optional): modules a main
-  process about to fork workers imports once.
+- ``check_section(section: dict, base: Path, path: str) -> list[Problem]``: problems of its raw config
+  section beyond the schema, each named by its YAML path (its pipeline built once to check it);
+- ``resolve_paths(section, base) -> section``: the validated section with the resource paths it
+  names resolved against the config's folder (the section itself when it names none);
+- ``process(task, config, rows, fragments) -> int``: a worker's task (plan.Task): read the source,
+  place it, write its outputs atomically, append a manifest.ManifestRow per file (and an
+  aggregate.Fragment per piece of a file made from many tasks); return the outputs left out;
+- ``library_versions() -> dict[str, str]``: the libraries that shape its outputs (run.json, verify);
+- ``step_names() -> list[str]`` and ``describe_steps() -> list[dict]``: the step names a pipeline may
+  use (the JSON Schema) and each with its parameters (``augcli transforms``);
+- ``preview(config, items, n, copies, failed) -> list``: ``n`` of its augmented ``items`` made as
+  ``run`` makes them, as samples.Sample (cells) or samples.TextSample;
+- where it applies: ``finish(config, target, datas) -> (bytes, extra)``, the aggregate file
+  ``target`` from its fragments' data in plan order; ``table_part_rows(...)``, the manifest line of
+  a table made in row ranges that kept no row; ``WORKER_IMPORTS``, the modules a main process
+  about to fork workers imports once (the modality's import itself stays light enough for validation).
 
-A module is imported when its modality is first used, so ``augcli --help`` imports none.
+Adding a modality: that module, its section model in config.py (``Config``'s field and
+``MODALITIES``, so the schema needs no library), and its entry in PLUGINS and SCHEMA_STEPS here
+(and its name in ``augcli transforms``' choices in cli.py). A plug-in's module is imported when its
+modality is first used, so ``augcli --help`` imports none.
 """
 
 from __future__ import annotations
