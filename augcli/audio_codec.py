@@ -73,8 +73,6 @@ def write(samples: np.ndarray, rate: int, info: SourceFormat) -> tuple[bytes, in
 
 
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050  # sndfile.h; soundfile exports no name for it
-
-
 _MAT5_TIME = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
 
 

@@ -9,14 +9,10 @@ import numpy as np
 from augcli.errors import ItemError
 
 JPEG_MAGIC = b"\xff\xd8\xff"
-
-
 _CAN_HOLD_16BIT = {".png", ".tif", ".tiff"}
 
 
 _CAN_HOLD_ALPHA = {".png", ".tif", ".tiff", ".webp", ".bmp"}
-
-
 DEFAULT_LOSSY_QUALITY = 95
 
 

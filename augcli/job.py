@@ -681,6 +681,3 @@ def _write_run_json(result: RunResult, started: datetime) -> None:
         "signal": SIGNAL_NAMES.get(result.signal) if result.signal else None,
     }
     write_atomic(result.config.output / RUN_NAME, (json.dumps(record, indent=2) + "\n").encode())
-
-
-

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from augcli.annotations.model import Annotations
 
 SPLIT_NAMES = ("train", "val", "valid", "validation", "test")
-
-
 LAYOUTS = {"coco": "COCO JSON (with 'images' and 'annotations') whose file_names exist",
            "yolo": "images/ folder with a labels/ folder of .txt files beside it",
            "voc": "JPEGImages/ folder with an Annotations/ folder of .xml files beside it",

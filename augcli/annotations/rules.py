@@ -13,17 +13,11 @@ NEEDS = {
     "RandomCropNearBBox": "bboxes", "ConstrainedCoarseDropout": "bboxes",
     "MaskDropout": "mask", "CropNonEmptyMaskIfExists": "mask",
 }
-
-
 #: Steps that cannot carry annotations at all, and why: refused on an annotated dataset.
 REFUSES = {"AugMix": "it mixes differently moved copies of the image, so boxes, masks and keypoints cannot "
                      "follow it; use RandAugment or TrivialAugmentWide on annotated images"}
-
-
 #: What each format gives the pipeline.
 PROVIDES = {"coco": {"bboxes"}, "yolo": {"bboxes"}, "voc": {"bboxes"}, "masks": {"mask"}}
-
-
 #: Steps augcli cannot run on a single 2-D image, and why.
 UNSUPPORTED = {
     "Mosaic": "it combines several images per output; augcli augments one source per output",

@@ -474,4 +474,3 @@ def library_versions() -> dict[str, str]:
     return {"audiomentations": version("audiomentations"), "soundfile": soundfile.__version__,
             "libsndfile": soundfile.__libsndfile_version__, "librosa": version("librosa"),
             "numpy": np.__version__, "scipy": version("scipy")}
-
