@@ -39,7 +39,8 @@ def fold(config: Any, fragments: list[dict[str, Any]], plugin: Callable[[str], A
         try:
             blob, extra = plugin(modality).finish(config, target, datas)
         except Exception as exc:  # a source table that does not read (encoding, CSV syntax): an error entry
-            errors.append({"source": target, "reason": f"cannot make it: {type(exc).__name__}: {exc}"})
+            errors.append({"source": target, "kind": "aggregate",
+                           "reason": f"cannot make it: {type(exc).__name__}: {exc}"})
             continue
         made.append((target, modality, blob, dict(extra)))
     return made, errors

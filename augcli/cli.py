@@ -338,10 +338,14 @@ def _print_plan(result) -> None:
         click.echo(f"  by {key}: " + ", ".join(f"{k} {v}" for k, v in breakdown[key].items()))
     n_copied = counts["copied_sources"]
     n_mixed = sum(len(t.item.mix) for t in result.plan.tasks)
-    total = counts["planned_outputs"] + counts["planned_originals"] + n_mixed
-    click.echo(f"  files to write: {total} ({counts['planned_outputs']} augmented, "
+    planned = result.planned_files()
+    extras = planned["labels_and_sidecars"]
+    click.echo(f"  files to write: {planned['files']} ({counts['planned_outputs']} augmented, "
                f"{counts['planned_originals'] - n_copied} originals kept, {n_copied} copied unchanged"
-               + (f", {n_mixed} mixed" if n_mixed else "") + ")")
+               + (f", {n_mixed} mixed" if n_mixed else "")
+               + (f", {extras} label/sidecar file{'s' if extras != 1 else ''}" if extras else "")
+               + (f", {planned['aggregates']} aggregate file{'s' if planned['aggregates'] != 1 else ''}"
+                  if planned["aggregates"] else "") + ")")
     click.echo(f"  workers: {_workers_line(result)}")
     if counts["unmatched_files"]:
         click.echo(f"  ignored: {counts['unmatched_files']} files matching no include pattern")
@@ -387,6 +391,8 @@ def _print_summary(result) -> None:
                f"-> {result.config.output}")
     if counts["failed"]:
         click.echo(f"{counts['failed']} of {counts['sources']} sources failed (listed in run.json)")
+    for line in _problem_lines(result.errors):
+        click.echo(line)
     if counts["dropped_unchanged"]:
         click.echo(f"dropped {counts['dropped_unchanged']} augmented samples identical to their source "
                    "(drop_unchanged)")
@@ -400,6 +406,32 @@ def _print_summary(result) -> None:
         click.echo(f"library messages ({len(warnings)} distinct, all in run.json):")
         for warning in warnings[:MAX_WARNINGS_SHOWN]:
             click.echo(f"  {warning['count']} x {warning['message']}")
+
+
+_PROBLEM_WORDS = {  # an error entry's kind -> (one, many, what happened), worded by what it is, not as a source
+    "image entry": ("image entry", "image entries", "left out"),
+    "annotations": ("image id with annotations", "image ids with annotations", "naming no image entry"),
+    "annotation file": ("annotation file", "annotation files", "not used"),
+    "folder": ("folder", "folders", "not read: their files were not processed"),
+    "file name": ("file", "files", "left out: their names are not UTF-8"),
+    "aggregate": ("aggregate file", "aggregate files", "not made"),
+}
+
+
+def _problem_lines(errors: list[dict]) -> list[str]:
+    """The error entries that are not failed sources, counted by what they are: entries of a COCO file by that
+    file (``2 image entries of annotations/train.json left out``), the others by their kind."""
+    groups: dict[tuple[str, str], int] = {}
+    for err in errors:
+        kind = err.get("kind")
+        if kind is not None:
+            key = (kind, err["source"] if kind in ("image entry", "annotations") else "")
+            groups[key] = groups.get(key, 0) + 1
+    lines = []
+    for (kind, source), n in groups.items():
+        one, many, what = _PROBLEM_WORDS.get(kind, (kind, kind, "failed"))
+        lines.append(f"{n} {one if n == 1 else many}{f' of {source}' if source else ''} {what} (listed in run.json)")
+    return lines
 
 
 def _print_errors(errors: list[dict]) -> None:

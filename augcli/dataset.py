@@ -143,7 +143,7 @@ def discover(config: Config) -> Discovery:
                        annotation_format=layout.format, annotations_repaired=layout.repaired)
     for folder, exc in unreadable:
         if not excluded(folder + "/"):
-            result.errors.append({"source": printable(folder) + "/", "reason": (
+            result.errors.append({"source": printable(folder) + "/", "kind": "folder", "reason": (
                 f"cannot read this folder ({exc.strerror or exc}): its files were not processed; "
                 "make it readable (chmod u+rx) or exclude it")})
     for relpath in relpaths:
@@ -155,7 +155,7 @@ def discover(config: Config) -> Discovery:
             continue
         if not is_utf8(relpath):
             # every output, manifest row and seed names the file as UTF-8 text
-            result.errors.append({"source": printable(relpath), "reason": (
+            result.errors.append({"source": printable(relpath), "kind": "file name", "reason": (
                 "the file name is not valid UTF-8 (those bytes are shown as \\xNN); rename it, "
                 "e.g. with convmv, or exclude it")})
             continue

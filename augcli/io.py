@@ -31,7 +31,7 @@ def temp_name(name: str) -> str:
     return f".{name}.augcli-{_pid[0]}.tmp"
 
 
-def write_atomic(path: str | Path, data: bytes | Iterable[bytes]) -> None:
+def write_atomic(path: str | Path, data: bytes | Iterable[bytes], *, unless_same: bool = False) -> bool:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     A crash leaves either the old file or the new one, never a half-written file under the
@@ -42,15 +42,25 @@ def write_atomic(path: str | Path, data: bytes | Iterable[bytes]) -> None:
     without holding it whole). Inside ``announcing_writes`` the final path is journaled before the rename, so a file
     that reaches its name is always named in the journal. Failures raise OutputWriteError
     naming the final path.
+
+    ``unless_same``: when ``path`` already holds exactly these bytes it is left untouched (its mtime too)
+    and False is returned; a re-run into a complete output rewrites nothing. Returns True when written.
     """
     pieces = [data] if isinstance(data, bytes | bytearray | memoryview) else data
     if _captured is not None:
         _captured[os.fspath(path)] = b"".join(pieces)
-        return
+        return True
     path = os.fspath(path)
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, temp_name(name))
     fd = None
+    digest, size = None, 0
+    if unless_same:
+        try:
+            existing = os.stat(path).st_size
+            digest = hashlib.sha256()
+        except OSError:
+            existing = -1
     try:
         try:
             fd = os.open(tmp, _WRITE_FLAGS, 0o644)
@@ -58,6 +68,9 @@ def write_atomic(path: str | Path, data: bytes | Iterable[bytes]) -> None:
             os.makedirs(folder, exist_ok=True)
             fd = os.open(tmp, _WRITE_FLAGS, 0o644)
         for piece in pieces:
+            if digest is not None:
+                digest.update(piece)
+                size += len(piece)
             written = os.write(fd, piece)
             if written < len(piece):  # a short write (a signal, a nearly full disk): the rest, until an error
                 with memoryview(piece) as view:
@@ -65,9 +78,13 @@ def write_atomic(path: str | Path, data: bytes | Iterable[bytes]) -> None:
                         written += os.write(fd, view[written:])
         os.close(fd)
         fd = None
+        if digest is not None and size == existing and digest.hexdigest() == sha256_file(path):
+            os.unlink(tmp)
+            return False
         if _announce is not None:
             _announce(path)
         os.replace(tmp, path)
+        return True
     except BaseException as exc:
         if fd is not None:
             with contextlib.suppress(OSError):

@@ -94,6 +94,7 @@ class RunResult:
     signal: int | None = None  # the signal that interrupted the run
     fatal: str | None = None  # why the run could not go on (disk full: names the file)
     warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it
+    _planned: dict[str, int] | None = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -107,6 +108,24 @@ class RunResult:
         tasks = self.plan.tasks
         return min(self.config.n_workers(tasks), max(1, len(tasks)))
 
+    def planned_files(self) -> dict[str, int]:
+        """Every file the plan writes, as each modality's ``planned_files`` names them: ``files`` in all, of
+        which ``labels_and_sidecars`` (label files, masks, transcript sidecars) and ``aggregates`` (COCO
+        JSONs, ImageSets lists, data.yaml, metadata.csv, soft_labels.csv: one per run however many tasks add to it)."""
+        if self._planned is None:
+            own, aggregates, counters = 0, set(), {}
+            for task in self.plan.tasks:
+                modality = task.item.modality
+                if modality not in counters:
+                    counters[modality] = plugin(modality).planned_files
+                n, targets = counters[modality](task, self.config)
+                own += n
+                aggregates.update(targets)
+            samples = self.plan.n_outputs + self.plan.n_originals + sum(len(t.item.mix) for t in self.plan.tasks)
+            self._planned = {"files": own + len(aggregates), "labels_and_sidecars": own - samples,
+                             "aggregates": len(aggregates)}
+        return self._planned
+
     def counts(self) -> dict[str, int]:
         tasks = [t for t in self.plan.tasks if t.first]  # a table made in row ranges is one source
         return {
@@ -115,11 +134,13 @@ class RunResult:
             "copied_sources": sum(t.item.action != AUGMENT for t in tasks),
             "planned_outputs": self.plan.n_outputs,
             "planned_originals": self.plan.n_originals,
+            "planned_files": self.planned_files()["files"],  # every file the run writes: labels, aggregates too
             "outputs_written": self.outputs_written,
             "originals_written": self.originals_written,
             "files_written": self.files_written,
             "reused": self.reused,
-            "failed": len(self.errors),
+            "failed": sum("kind" not in e for e in self.errors),  # sources that failed
+            "problems": sum("kind" in e for e in self.errors),  # other entries: COCO image entries, folders...
             "dropped_unchanged": self.dropped_unchanged,
             "unmatched_files": self.discovery.unmatched,
             "stale_removed": self.stale_removed,
@@ -253,6 +274,7 @@ class _Execution:
         self.fresh, self.started = fresh, started
         self.output: Path = config.output
         self.reused: dict[str, TaskRecord] = {}
+        self.aggregates_kept: set[str] = set()  # aggregate files whose bytes a re-run would not change
         self.outcomes: dict[str, TaskRecord] = {}  # this run's records, ok or failed
         self.old_records: dict[str, TaskRecord] = {}
         self.named: set[str] = set()  # every file an earlier run or this one may have left
@@ -461,7 +483,8 @@ class _Execution:
             if status == "complete":
                 lines = itertools.chain(lines, self._write_aggregates(kept, aggregates))
                 produced |= aggregates
-                result.files_written = len(produced - {name for r in self.reused.values() for name in r.files})
+                result.files_written = len(produced - {name for r in self.reused.values() for name in r.files}
+                                           - self.aggregates_kept)
                 result.stale_removed = self._remove(named - produced)
                 records, leftovers = kept, set(aggregates)
             else:  # the plan is not done: keep every record whose files are still there, and name the rest
@@ -548,11 +571,15 @@ class _Execution:
             for target, modality, blob, extra in made:
                 source = extra.pop("source", target)
                 source_hash = extra.pop("source_sha256", None) or sha256_file(self.config.input / source)
-                write_atomic(self.output / target, blob)
+                # the same bytes as the file already there (a re-run): kept as it is, mtime too, and counted as reused
+                if write_atomic(self.output / target, blob, unless_same=True):
+                    self.result.originals_written += 1
+                else:
+                    self.aggregates_kept.add(target)
+                    self.result.reused += 1
                 targets.add(target)
                 lines.append(ManifestRow(source, target, modality, None, None, [], sha256(blob), source_hash,
                                          extra={"aggregate": True, **extra}).to_json())
-        self.result.originals_written += len(lines)
         return lines
 
     def _remove(self, stale: set[str]) -> int:

@@ -105,7 +105,7 @@ def write_manifest(output_dir: Path, lines: Iterable[str]) -> None:
         while batch := list(itertools.islice(lines_, 1000)):
             yield "".join(line + "\n" for line in batch).encode("utf-8")
 
-    write_atomic(output_dir / MANIFEST_NAME, pieces())
+    write_atomic(output_dir / MANIFEST_NAME, pieces(), unless_same=True)  # a no-op re-run leaves it untouched
 
 
 def is_own_file(relpath: str) -> bool:

@@ -215,8 +215,24 @@ def _figure(cell: Cell) -> str:
 
 
 def _short_params(params: dict[str, Any]) -> str:
-    shown = {k: v for k, v in params.items() if k != "shape" and not isinstance(v, (list, dict))}
-    return ", ".join(f"{k}={round(v, 3) if isinstance(v, float) else v}" for k, v in shown.items())
+    """The values a person reads (an angle, a scale {x, y}, a crop box), not what apply needs (a matrix, a map:
+    those are in the manifest)."""
+    shown = {k: _short(v) for k, v in params.items() if k != "shape"}
+    return ", ".join(f"{k}={v}" for k, v in shown.items() if v is not None)
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    numbers = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else None
+    if numbers is None or not 0 < len(numbers) <= 8 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+        return None
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(str(_short(v)) for v in value) + "]"
 
 
 _PAGE = """<!doctype html>

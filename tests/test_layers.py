@@ -70,6 +70,7 @@ LAYER_OF = {
     # modality helpers
     "augcli.modalities.steps": "modality helpers",
     "augcli.modalities.policies": "modality helpers",
+    "augcli.modalities.sampled": "modality helpers",
     "augcli.modalities.image_steps": "modality helpers",
     "augcli.modalities.eda": "modality helpers",
     "augcli.modalities.text_tokens": "modality helpers",

@@ -15,6 +15,14 @@ LAYOUTS = {"coco": "COCO JSON (with 'images' and 'annotations') whose file_names
            "masks": "images/ folder with a masks/ folder of same-stem images beside it"}
 
 
+#: Files that belong to a layout and travel with it, copied byte for byte (aggregates of kind "verbatim"): in the
+#: layout's root (the folder holding JPEGImages/, images/, or a COCO file's annotations/ folder), a dataset's
+#: documents, and what each format's tools read beside the labels.
+DOCUMENT_STEMS = ("readme", "license", "licence", "copying", "citation", "notice")
+COMPANIONS = {"voc": ("labelmap.txt",), "yolo": ("classes.txt", "*.names", "*.yaml", "*.yml"), "coco": (), "masks": ()}
+ANCHORS = {"voc": "JPEGImages", "yolo": "images", "masks": "images"}
+
+
 @dataclass
 class Layout:
     """What discovery learns from an annotated layout."""
@@ -26,12 +34,13 @@ class Layout:
     splits: dict[str, str] = field(default_factory=dict)  # image relpath -> split, where the convention puts it
     errors: list[dict[str, str]] = field(default_factory=list)
     repaired: int = 0
+    companions: tuple[str, ...] = ()  # files that travel with the layout (COMPANIONS), copied byte for byte
 
     def for_image(self, relpath: str) -> Annotations | None:
         if relpath in self.annotations:
             return self.annotations[relpath]
         if relpath in self.images and self.format:
-            return Annotations(self.format, "", meta={"background": True})
+            return Annotations(self.format, "", meta={"background": True, "companions": self.companions})
         if self.format:  # an image outside the annotated layout: augmented the same way, no labels written
             return Annotations("none", "")
         return None

@@ -38,7 +38,7 @@ def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
         try:
             text = (root / rel).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            layout.errors.append({"source": rel, "reason": cannot_read("it", exc)})
+            layout.errors.append({"source": rel, "kind": "annotation file", "reason": cannot_read("it", exc)})
             continue
         for line in text.splitlines():
             if line.strip():

@@ -116,7 +116,28 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
                                                         "outputs": stems}))
     if ann.format == "yolo" and ann.meta.get("yaml"):
         fragments.append(Fragment(ann.meta["yaml"], "image", {"format": "yolo-yaml"}))
+    for companion in ann.meta.get("companions", ()):  # labelmap.txt, classes.txt, README...: byte for byte
+        fragments.append(Fragment(companion, "image", {"format": "verbatim"}))
     return dropped
+
+
+def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
+    """What ``process`` writes for this task (``keep_empty: false`` may leave some out): its own files (images
+    and per-image label files) and the aggregate files it adds to (a COCO JSON, ImageSets lists, data.yaml)."""
+    ann: Annotations = task.item.annotations
+    made = list(task.outputs) + [planned.output for planned in task.item.mix]
+    own = len(made) + (task.original is not None)
+    if task.original and ann.source and ann.format in ("yolo", "voc", "masks"):
+        own += 1  # its label file, placed beside it
+    if ann.format == "yolo" or (ann.format == "voc" and not ann.meta.get("background")) or \
+            (ann.format == "masks" and ann.mask is not None):
+        own += len(made)  # a label file per copy
+    aggregates = [ann.source] if ann.format == "coco" and (task.original or made) else []
+    if ann.format == "voc":
+        aggregates += sorted(ann.meta.get("lists", {}))
+    if ann.format == "yolo" and ann.meta.get("yaml"):
+        aggregates.append(ann.meta["yaml"])
+    return own, aggregates + list(ann.meta.get("companions", ()))
 
 
 def _stem(relpath: str) -> str:
@@ -133,6 +154,8 @@ def finish(config: Any, target: str, datas: list[dict]) -> tuple[bytes, dict]:
         return coco.finish(root, target, datas)
     if kind == "voc-list":
         return voc.finish(root, target, datas)
+    if kind == "verbatim":  # a file of the layout (COMPANIONS): as it is
+        return read_file(root / target), {}
     return yolo.finish(root, target, datas, Path(config.output))
 
 

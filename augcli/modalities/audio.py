@@ -364,6 +364,15 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     return 0
 
 
+def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
+    """What ``process`` writes for this task: each clip (original, copies) with its sidecars, and the
+    audiofolder metadata.csv files it adds rows to (counted once per run)."""
+    clips = len(task.outputs) + (task.original is not None)
+    fragments: list = []
+    metadata_fragments(task, config, fragments)
+    return clips * (1 + len(task.item.sidecars)), [fragment.target for fragment in fragments]
+
+
 def metadata_fragments(task: Any, config: Any, fragments: list) -> None:
     """A Hugging Face audiofolder metadata.csv in a folder above the clip is written again with a row per
     clip in the output (its original and copies): the clip contributes a fragment to each such file."""

@@ -183,6 +183,19 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     return 0
 
 
+def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
+    """What ``process`` will write for this task: the number of its own files (original, copies, mixed
+    outputs, label files) and the aggregate files it contributes to (counted once per run)."""
+    if getattr(task.item, "annotations", None) is not None:
+        from augcli.annotations import worker
+
+        return worker.planned_files(task, config)
+    from augcli.mix import SOFT_LABELS
+
+    return (len(task.outputs) + (task.original is not None) + len(task.item.mix),
+            [SOFT_LABELS] if task.item.mix else [])
+
+
 def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
     """An aggregate file from its fragments' data: soft_labels.csv of mixed images, or an annotation
     file (COCO JSON, VOC ImageSets list, YOLO data.yaml)."""

@@ -17,6 +17,7 @@ from augcli.annotations.rules import UNSUPPORTED
 from augcli.errors import Problem, yaml_path
 from augcli.modalities import policies
 from augcli.modalities import steps as steps_
+from augcli.modalities.sampled import record_sampled
 
 COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
 
@@ -87,7 +88,10 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return cls(**params)
+            transform = cls(**params)
+        if isinstance(transform, A.BasicTransform):  # the angle, scale, sigma it draws: recorded as well
+            record_sampled(transform)
+        return transform
     except Exception as exc:  # the library's own validation speaks
         cause = exc.__cause__
         if hasattr(cause, "errors"):

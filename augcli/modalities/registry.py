@@ -12,6 +12,8 @@ config, dataset, plan) and its own helpers, never another modality, and defines:
 - ``process(task, config, rows, fragments) -> int``: a worker's task (plan.Task): read the source,
   place it, write its outputs atomically, append a manifest.ManifestRow per file (and an
   aggregate.Fragment per piece of a file made from many tasks); return the outputs left out;
+- ``planned_files(task, config) -> (int, list[str])``: the files ``process`` will write for the task
+  (its own) and the aggregate files it adds to (validate and --dry-run count them);
 - ``library_versions() -> dict[str, str]``: the libraries that shape its outputs (run.json, verify);
 - ``step_names() -> list[str]`` and ``describe_steps() -> list[dict]``: the step names a pipeline may
   use (the JSON Schema) and each with its parameters (``augcli transforms``);

@@ -599,6 +599,12 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     return _process_file(task, config, pipeline, text, bom, data, source_hash, rows)
 
 
+def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
+    """What ``process`` writes for this task (``drop_unchanged`` may leave copies out): the original and each
+    output file; a table made in ranges is one file, counted by its first range."""
+    return len({*task.outputs, *([task.original] if task.original else [])}) if task.first else 0, []
+
+
 def _row(task, output, copy, seed, steps, digest, source_hash, **extra):
     from augcli.manifest import ManifestRow
 

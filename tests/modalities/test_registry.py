@@ -14,8 +14,8 @@ from augcli.modalities import audio, image, text
 from augcli.modalities.registry import PLUGINS, SCHEMA_STEPS, plugin
 
 #: What job, runner, preview, verify and cli call on every plug-in (registry.py's docstring).
-INTERFACE = ("check_section", "resolve_paths", "process", "library_versions", "step_names", "describe_steps",
-             "preview")
+INTERFACE = ("check_section", "resolve_paths", "process", "planned_files", "library_versions", "step_names",
+             "describe_steps", "preview")
 
 
 def test_every_modality_of_the_config_has_a_plugin_with_the_interface():
