@@ -21,11 +21,12 @@ class SourceFormat(NamedTuple):
     subtype: str
 
 
-def read(data: bytes) -> tuple[np.ndarray, int, SourceFormat]:
+def read(data: bytes, max_seconds: int | None = None) -> tuple[np.ndarray, int, SourceFormat]:
     """Samples as audiomentations wants them (mono: (n,), else (channels, n)), rate and format.
 
     One decoder pass: the file is opened once (``soundfile.info`` then ``soundfile.read`` would
-    open and parse it twice), and a mono file is read straight into its 1-D array.
+    open and parse it twice), and a mono file is read straight into its 1-D array. A clip longer
+    than ``max_seconds`` (``audio.max_seconds``) is refused from its header, before it is decoded.
     """
     import soundfile as sf
 
@@ -34,6 +35,11 @@ def read(data: bytes) -> tuple[np.ndarray, int, SourceFormat]:
     try:
         with sf.SoundFile(io.BytesIO(data)) as file:
             rate, source = file.samplerate, SourceFormat(file.format, file.subtype)
+            if max_seconds is not None and file.frames > max_seconds * rate:
+                raise ItemError(f"the clip is {file.frames / rate:,.0f} s long ({file.frames:,} frames of "
+                                f"{file.channels} channel(s) at {rate} Hz, from a {len(data) / 1e3:,.0f} KB file), "
+                                f"more than audio.max_seconds ({max_seconds:,}): set audio.max_seconds higher "
+                                "in the config to augment it, or exclude the file")
             frames = file.read(dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         reason = str(getattr(exc, "error_string", "") or exc).rstrip(".")  # not "Error opening <BytesIO at 0x..>"

@@ -102,6 +102,8 @@ def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet, fr
         _print_plan(result)
     elif not quiet:
         _print_summary(result)
+    if not (quiet or as_json):
+        _print_config_warnings(result.config)
     _print_errors(result.errors)
     sys.exit(result.exit_code)
 
@@ -213,6 +215,12 @@ def validate(config: Path) -> None:
         raise UserError(exc) from None
     click.echo(f"{config}: valid")
     _print_plan(result)
+    _print_config_warnings(result.config)
+
+
+def _print_config_warnings(config) -> None:
+    for problem in config.warnings:
+        click.echo(f"warning: {problem}", err=True)
 
 
 @cli.command()
@@ -307,12 +315,14 @@ class _ProgressBar:
         self.enabled, self.bar = enabled, None
 
     def update(self, done: int, total: int) -> None:
+        """``done`` of ``total`` outputs (files, or a table's samples); a failed source leaves the total."""
         if not self.enabled:
             return
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="src", desc="augmenting", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, unit="out", desc="augmenting", file=sys.stderr, leave=False)
+        self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -448,9 +458,67 @@ def _exit_on_signal(signum: int, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+class _ReaderGone:
+    """sys.stdout or sys.stderr, which stops writing once its reader has gone (``augcli ... | head -c1``):
+    the rest of the output is dropped, never an exception in the middle of the report; fd 1 or 2 then
+    goes to /dev/null, so the interpreter's own last flush has nowhere to fail."""
+
+    def __init__(self, stream, fd: int):
+        self._stream, self._fd, self.gone = stream, fd, False
+
+    def _drop(self) -> None:
+        self.gone = True
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._fd)
+        os.close(null)
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _reopen_closed_standard_fds() -> list[int]:
+    """Standard fds the shell closed (``augcli run c.yaml >&-``) are opened on /dev/null, the numbers
+    taken so that no file the run opens (the journal, a manifest) gets fd 1 or 2, where anything written
+    to stdout or stderr would land in it. Returns the fds that were closed."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            closed.append(fd)
+    return closed
+
+
 def main() -> None:
+    """The ``augcli`` command. Output it cannot write never cuts a run short nor becomes a traceback: a run
+    prints only once its work is done and recorded, a closed stdout or stderr drops what would go there
+    (a closed stdout is said on stderr), a reader that stops reading (``| head``) ends the output, and
+    the exit code is the command's own either way (README, "Exit codes")."""
     global _OWN_PROCESS
     _OWN_PROCESS = True
+    closed = _reopen_closed_standard_fds()
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        if getattr(sys, name) is not None:
+            setattr(sys, name, _ReaderGone(getattr(sys, name), fd))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_on_signal)
     try:
@@ -460,6 +528,9 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
         if not isinstance(exc.code, int | None):
             click.echo(str(exc.code), err=True)
+    if 1 in closed:
+        click.echo("augcli: standard output was closed, so nothing was printed on it (a run's summary is also "
+                   "in its output folder's run.json)", err=True)
     _exit_without_teardown(code)
 
 
@@ -478,7 +549,7 @@ def _exit_without_teardown(code: int) -> None:
         sys.exit(code)
     run_exit_functions()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``augcli ... | head``): nothing more to say
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe or fd: nothing more to say
             stream.flush()
     with contextlib.suppress(Exception):  # what C libraries printed through stdio, as exit() would flush it
         import ctypes

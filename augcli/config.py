@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from augcli.errors import ConfigError, Problem, suggest, yaml_path
+from augcli.errors import ConfigError, Problem, errors_in, suggest, yaml_path
 
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
@@ -29,6 +29,12 @@ class Splits(_Section):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+
+#: Size limits: a source over one is an error naming the file, its size and the key (see the README).
+#: The image default is PIL's decompression-bomb limit; the others are far above any real sample.
+DEFAULT_MAX_PIXELS = 89_478_485  # about 89.5 megapixels: 1 GB of decoded RGB, 9459 x 9459
+DEFAULT_MAX_SECONDS = 10_800  # 3 hours of audio: 4 GB of float32 samples at 48 kHz stereo
+DEFAULT_MAX_CHARS = 10_000_000  # characters of one text sample: a file, a line or a table field
 
 #: More copies of one source than this is refused (exit 2): a mistyped number far more often than a wish.
 MAX_COPIES = 100_000
@@ -62,6 +68,7 @@ class ImageSection(_Section):
     quality: int | None = Field(default=None, ge=1, le=100)
     mix: Mix | None = None
     annotations: AnnotationsSection | None = None  # None: the layout is detected
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1, strict=True)  # width x height, read from the header
 
 
 DEFAULT_AUDIO_INCLUDE = ["**/*.wav", "**/*.flac", "**/*.ogg", "**/*.mp3"]
@@ -79,6 +86,7 @@ class AudioSection(_Section):
     n_fft: int = Field(default=400, ge=16)
     hop_length: int = Field(default=160, ge=1)
     spec_pipeline: list[Any] = Field(default_factory=list)  # SpecAugment steps on the log-mel
+    max_seconds: int = Field(default=DEFAULT_MAX_SECONDS, ge=1, strict=True)  # a clip's length, from its header
 
 
 class SynonymSection(_Section):
@@ -103,6 +111,7 @@ class TextSection(_Section):
     drop_unchanged: bool = False
     wordnet: Path | None = None  # a WordNet 3.0 dict folder or an NLTK data folder
     synonyms: SynonymSection = Field(default_factory=SynonymSection)
+    max_chars: int = Field(default=DEFAULT_MAX_CHARS, ge=1, strict=True)  # one sample: a file, a line or a field
 
 
 class Balance(_Section):
@@ -140,6 +149,13 @@ class Config(_Section):
     image: ImageSection | None = None
     audio: AudioSection | None = None
     text: TextSection | None = None
+    _warnings: list[Problem] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """What the libraries warned while the pipelines were built (a value they change, a deprecated
+        step), each under its YAML path: the run goes on with what they made; ``validate`` shows them."""
+        return self._warnings
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -205,13 +221,15 @@ def load_config(
         section = raw.get(name)
         if isinstance(section, dict) and "pipeline" in section:
             problems += plugin(name).check_section(section, base, name)
-    if problems:
-        raise ConfigError(problems, where)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems), where)
     update = {"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
     for name in MODALITIES:
         if getattr(config, name) is not None:
             update[name] = plugin(name).resolve_paths(getattr(config, name), base)
-    return config.model_copy(update=update)
+    resolved = config.model_copy(update=update)
+    resolved._warnings = [p for p in problems if p.warning]
+    return resolved
 
 
 def _read_yaml(path: Path) -> dict:

@@ -25,9 +25,15 @@ class Problem:
 
     path: str
     message: str
+    warning: bool = False  # a note the run can go on with (a library's warning), not an error
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
+
+
+def errors_in(problems: list[Problem]) -> list[Problem]:
+    """The problems that stop a config, without the warnings."""
+    return [p for p in problems if not p.warning]
 
 
 class ConfigError(AugcliError):

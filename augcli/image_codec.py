@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from augcli.errors import ItemError
+from augcli.io import check_pixels, image_header_size
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 _CAN_HOLD_16BIT = {".png", ".tif", ".tiff"}
@@ -16,19 +17,25 @@ _CAN_HOLD_ALPHA = {".png", ".tif", ".tiff", ".webp", ".bmp"}
 DEFAULT_LOSSY_QUALITY = 95
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Decode image bytes keeping what the file is; colour channels come back in RGB(A) order.
 
     Grayscale stays 2-D, alpha is kept, 16-bit stays uint16. JPEGs (which have no alpha) are
-    decoded with the flags that make OpenCV apply their EXIF orientation.
+    decoded with the flags that make OpenCV apply their EXIF orientation. An image of more than
+    ``max_pixels`` (``image.max_pixels``) is refused from its header, before any pixel is decoded.
     """
     if not data:
         raise ItemError("file is empty (0 bytes)")
+    size = image_header_size(data) if max_pixels is not None else None
+    if size is not None:
+        check_pixels(size, max_pixels, len(data))
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is None:
         raise ItemError("cannot decode the file as an image: it is corrupt or not in a format OpenCV reads; "
                         "fix it, remove it or exclude it")
+    if max_pixels is not None and size is None:  # a format PIL cannot read the header of: checked decoded
+        check_pixels((image.shape[1], image.shape[0]), max_pixels, len(data))
     return _swap_red_blue(image)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import stat
@@ -164,3 +165,40 @@ def sha256_file(path: str | Path) -> str | None:
         return file_sha256(path)
     except (OSError, ItemError):
         return None
+
+
+# ---------------------------------------------------------------- the size of an image, from its header
+
+
+@contextlib.contextmanager
+def pil_size_check_lifted():
+    """PIL refuses to open an image of more than twice ``Image.MAX_IMAGE_PIXELS`` (and warns above it):
+    augcli checks ``image.max_pixels`` itself, so a raised setting must not meet PIL's own limit."""
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield Image
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def image_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the file's header alone (PIL's ``Image.open`` reads no pixels: 20-40 us
+    for a 1080p file that takes 25-100 ms to decode); None for a format PIL does not know, which the
+    caller checks once decoded."""
+    with pil_size_check_lifted() as Image:
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+        except Exception:  # not an image PIL knows, or a corrupt header: OpenCV says which
+            return None
+
+
+def check_pixels(size: tuple[int, int], max_pixels: int, n_bytes: int, what: str = "the image") -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ItemError(f"{what} is {width} x {height} pixels ({width * height / 1e6:,.1f} megapixels, "
+                        f"from a {n_bytes / 1e3:,.0f} KB file), more than image.max_pixels ({max_pixels:,}): "
+                        "set image.max_pixels higher in the config to augment it, or exclude the file")

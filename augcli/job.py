@@ -66,11 +66,11 @@ from augcli.manifest import (
     write_manifest,
 )
 from augcli.modalities.registry import library_versions, load_config, plugin
-from augcli.plan import Plan, build_plan, fingerprint, run_digest
+from augcli.plan import Plan, build_plan, expected_outputs, fingerprint, run_digest
 from augcli.runner import WorkerDied, execute, long_lived, message_list, thawed_after
 from augcli.tables import PARTS_DIR
 
-Progress = Callable[[int, int], None]  # (sources done, sources to process)
+Progress = Callable[[int, int], None]  # (outputs made, outputs to make): files, or a table's samples
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 RESERVE_NAME, RESERVE_BYTES = "reserve", 256 * 1024
 
@@ -283,6 +283,8 @@ class _Execution:
         self.log = RunLog(self.output)  # the main process's own run file (aggregates)
         self.spool = RowSpool(self.output / STATE_DIR)  # the records' manifest lines, out of memory
         self.to_run = 0
+        self.expected: dict[str, int] = {}  # task key -> outputs planned, for the progress bar
+        self.outputs_done = self.outputs_to_make = 0
         self.worker_died = False
         self.recovered = False  # the earlier runs' state is read and merged: only then may the journal be rewritten
 
@@ -368,6 +370,10 @@ class _Execution:
     def _execute(self) -> str:
         pending = [(t, self.fingerprints[t.key]) for t in self.plan.tasks if t.key not in self.reused]
         self.to_run = len(pending)
+        if self.progress:  # counted in outputs: a source of 12 copies is 13 of the bar, as long to make
+            planned = expected_outputs(self.plan.tasks, self.config)
+            self.expected = {t.key: planned[t.key] for t, _ in pending}
+            self.outputs_to_make = sum(self.expected.values())
         while pending:
             try:
                 with contextlib.closing(execute(pending, self.config)) as records:
@@ -411,8 +417,13 @@ class _Execution:
             result.originals_written += record.n_originals
             result.outputs_written += len(record.rows) - record.n_originals
             result.dropped_unchanged += record.dropped
-        if self.progress:
-            self.progress(len(self.outcomes), self.to_run)
+        if self.progress:  # a task's planned outputs are done, or for a failed one out of the total
+            planned = self.expected.get(record.source, 0)
+            if record.error:
+                self.outputs_to_make -= planned
+            else:
+                self.outputs_done += planned
+            self.progress(self.outputs_done, self.outputs_to_make)
         if record.error and self.config.on_error == "fail":
             return "stopped"
         return None

@@ -159,7 +159,7 @@ def read_partner(config: Any, planned: Mixed, like: np.ndarray) -> tuple[bytes, 
 
     try:
         partner_bytes = read_file(os.path.join(config.input, planned.partner))
-        partner, resized = conform(decode(partner_bytes), like)
+        partner, resized = conform(decode(partner_bytes, config.image.max_pixels), like)
     except (OSError, ItemError) as exc:  # name the partner: the source itself is fine
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ItemError(f"mix partner {planned.partner} of {planned.output}: {reason}") from None

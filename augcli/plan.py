@@ -177,11 +177,38 @@ def build_plan(config: Config, items: list[Item]) -> Plan:
     return Plan(tasks)
 
 
+def expected_outputs(tasks: list[Task], config: Config) -> dict[str, int]:
+    """What each task is planned to write, by task key, for the progress bar: its files (copies, the
+    original, mixed outputs), or for a table its samples (rows x (copies + the original)). A range's
+    rows are known; the last range of a table is as long as the one before it (the plan cuts equal
+    ranges); a table made in one task has at most tables.RANGE_ROWS rows, counted from the file."""
+    expected, range_size = {}, {}
+    for task in tasks:
+        relpath = task.item.relpath
+        if task.item.action != AUGMENT or not is_table(relpath):
+            expected[task.key] = len(task.outputs) + (task.original is not None) + len(task.item.mix)
+            continue
+        start, stop = task.rows or (0, None)
+        if stop is not None:
+            rows = range_size[relpath] = stop - start
+        elif start > 0:
+            rows = range_size.get(relpath, start)
+        else:
+            from augcli.tables import count_rows
+
+            rows = count_rows(str(config.input / relpath), config.text.encoding, _delimiter(relpath)) or 0
+        expected[task.key] = rows * (config.copies + config.keep_originals)
+    return expected
+
+
 def _row_ranges(config: Config, relpath: str) -> list[tuple[int, int | None]] | None:
     from augcli.tables import row_ranges
 
-    delimiter = None if relpath.lower().endswith(".jsonl") else "\t" if relpath.lower().endswith(".tsv") else ","
-    return row_ranges(str(config.input / relpath), config.text.encoding, delimiter)
+    return row_ranges(str(config.input / relpath), config.text.encoding, _delimiter(relpath))
+
+
+def _delimiter(relpath: str) -> str | None:
+    return None if relpath.lower().endswith(".jsonl") else "\t" if relpath.lower().endswith(".tsv") else ","
 
 
 def _check_collisions(tasks: list[Task]) -> None:
@@ -220,6 +247,10 @@ def chunk_size(n_tasks: int, n_workers: int) -> int:
     return max(1, min(32, n_tasks // (n_workers * 8) or 1))
 
 
+#: Keys that say which sources are refused, never what an output holds: raising one keeps the outputs made.
+SIZE_LIMITS = {"max_pixels", "max_seconds", "max_chars"}
+
+
 def run_digest(config: Config, modality: str, versions: dict[str, str]) -> str:
     """What the run decides for every augmented task of a modality, hashed: made once per run by the
     caller (``fingerprint``'s ``run``), not serialized again for each of 20,000 sources."""
@@ -229,7 +260,7 @@ def run_digest(config: Config, modality: str, versions: dict[str, str]) -> str:
     shape = {"seed": config.seed, "copies": config.copies,
              "balance": config.balance.model_dump(mode="json") if config.balance else None,
              "keep_originals": config.keep_originals, "augcli": __version__, "libraries": versions,
-             "section": section.model_dump(mode="json") if section is not None else None}
+             "section": section.model_dump(mode="json", exclude=SIZE_LIMITS) if section is not None else None}
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -87,12 +87,19 @@ def decode_text(data: bytes, encoding: str) -> tuple[str, bool]:
                         f"(byte 0x{data[exc.start]:02x}); convert the file or set text.encoding") from None
 
 
+def check_length(sample: str, max_chars: int, what: str) -> None:
+    """A sample (a file, a line, a table field) longer than ``text.max_chars`` is refused."""
+    if len(sample) > max_chars:
+        raise ItemError(f"{what} is {len(sample):,} characters long, more than text.max_chars ({max_chars:,}): "
+                        "set text.max_chars higher in the config to augment it, or exclude the file")
+
+
 def table_samples(content: str, relpath: str, section: Any) -> list[tuple[str, str | None]]:
     """(text, label) of every row of a table, as ``run`` reads them."""
     if relpath.lower().endswith(".jsonl"):
-        header, records, key = read_jsonl(content, section.field)
+        header, records, key = read_jsonl(content, section.field, section.max_chars)
     else:
-        header, records, key = read_delimited(content, relpath, section.column)
+        header, records, key = read_delimited(content, relpath, section.column, section.max_chars)
     return [(r[key] if isinstance(r[key], str) else ("" if r[key] is None else str(r[key])),
              label_of(r, header, key, None)) for r in records]
 
@@ -101,27 +108,35 @@ def delimiter_of(relpath: str) -> str:
     return "\t" if relpath.lower().endswith(".tsv") else ","
 
 
-def read_delimited(text: str, relpath: str, column: str) -> tuple[list[str], list[list[str]], int]:
+def read_delimited(text: str, relpath: str, column: str, max_chars: int) -> tuple[list[str], list[list[str]], int]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_of(relpath))
+    # the csv module's own cell limit (131,072 characters by default) would speak before text.max_chars
+    csv_limit = csv.field_size_limit(max(max_chars + 1, csv.field_size_limit()))
     try:
         header = next(reader)
+        if column not in header:
+            raise ItemError(f"no column '{column}' in the header ({', '.join(header)}); set text.column")
+        records = [r for r in reader if r]
     except StopIteration:
         raise ItemError("the table is empty: it has no header row") from None
     except csv.Error as exc:
-        raise ItemError(f"not a readable table: {exc}") from None
-    if column not in header:
-        raise ItemError(f"no column '{column}' in the header ({', '.join(header)}); set text.column")
-    try:
-        records = [r for r in reader if r]
-    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise ItemError(f"a cell of line {reader.line_num} is more than text.max_chars ({max_chars:,}) "
+                            "characters long: set text.max_chars higher in the config to augment it, "
+                            "or exclude the file") from None
         raise ItemError(f"not a readable table at line {reader.line_num}: {exc}") from None
+    finally:
+        csv.field_size_limit(csv_limit)
     for number, record in enumerate(records, start=2):
         if len(record) != len(header):
             raise ItemError(f"row {number} has {len(record)} cells, the header {len(header)}")
-    return header, records, header.index(column)
+    key = header.index(column)
+    for number, record in enumerate(records, start=2):
+        check_length(record[key], max_chars, f"the '{column}' cell of row {number}")
+    return header, records, key
 
 
-def read_jsonl(text: str, field: str) -> tuple[list[str], list[dict], str]:
+def read_jsonl(text: str, field: str, max_chars: int) -> tuple[list[str], list[dict], str]:
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -137,6 +152,7 @@ def read_jsonl(text: str, field: str) -> tuple[list[str], list[dict], str]:
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
             raise ItemError(f"line {number}: field '{field}' holds {shown}, not a string: make it text "
                             "(or remove the line) or exclude the file")
+        check_length(record[field], max_chars, f"field '{field}' of line {number}")
         records.append(record)
     return [], records, field
 

@@ -45,14 +45,18 @@ def read(root: Path, relpaths: list[str], section: Any) -> Layout | None:
     return layout
 
 
-def read_mask(data: bytes, where: str) -> tuple[np.ndarray, dict]:
-    """The mask's label values (indices for a palette PNG) and what is needed to write it alike."""
-    from PIL import Image, UnidentifiedImageError
+def read_mask(data: bytes, where: str, max_pixels: int | None = None) -> tuple[np.ndarray, dict]:
+    """The mask's label values (indices for a palette PNG) and what is needed to write it alike;
+    a mask of more than ``max_pixels`` (``image.max_pixels``) is refused from its header."""
+    from PIL import UnidentifiedImageError
 
     from augcli.errors import ItemError
+    from augcli.io import check_pixels, pil_size_check_lifted
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with pil_size_check_lifted() as Image, Image.open(io.BytesIO(data)) as img:
+            if max_pixels is not None:
+                check_pixels(img.size, max_pixels, len(data), f"{where}: the mask")
             img.load()
             info = {"mode": img.mode, "format": img.format}
             if img.mode == "P":

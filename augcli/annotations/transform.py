@@ -39,13 +39,13 @@ _EPS = 1e-3
 def _cached(steps_json: str, min_visibility: float, min_area: float):
     import albumentations as A
 
-    from augcli.errors import ConfigError, Problem
+    from augcli.errors import ConfigError, Problem, errors_in
     from augcli.modalities.image_steps import build_steps
 
     problems: list[Problem] = []
     transforms = build_steps(json.loads(steps_json), "image.pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     with warnings.catch_warnings():  # a pipeline without a geometric step warns that keypoints go unused
         warnings.simplefilter("ignore", UserWarning)
         return A.Compose(
@@ -255,7 +255,7 @@ def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np
     if ann.mask is None:
         return None, None, b""
     data = read_file(os.path.join(config.input, ann.mask))
-    mask, info = masks.read_mask(data, ann.mask)
+    mask, info = masks.read_mask(data, ann.mask, config.image.max_pixels)
     if mask.shape[:2] != tuple(shape[:2]):
         raise ItemError(f"{ann.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
                         f"{shape[1]}x{shape[0]}")

@@ -48,7 +48,7 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
     data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
     need_pixels = bool(task.outputs or item.mix) or (ann.format == "coco" and ann.meta.get("background"))
-    decoded = decode(data) if need_pixels else None
+    decoded = decode(data, config.image.max_pixels) if need_pixels else None
     label_bytes = b""  # the per-image label file (YOLO .txt, VOC .xml, mask image), placed beside the original
     if ann.source and ann.format in ("yolo", "voc", "masks"):
         label_bytes = read_file(os.path.join(config.input, ann.source))

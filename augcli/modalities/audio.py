@@ -6,14 +6,13 @@ import inspect
 import io
 import json
 import os
-import warnings
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from augcli.audio_codec import read, write
-from augcli.errors import ConfigError, ItemError, Problem, suggest
+from augcli.errors import ConfigError, ItemError, Problem, errors_in, suggest
 from augcli.manifest import applied_steps
 from augcli.modalities import steps as steps_
 from augcli.samples import CELL, Cell, Sample, pick_samples
@@ -111,8 +110,8 @@ def _cached(section_json: str) -> Pipeline:
     recorder = _Recorder()
     transforms = _build_steps(section["pipeline"], "audio.pipeline", problems, recorder)
     spec = _spec_steps(section.get("spec_pipeline") or [], "audio.spec_pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return Pipeline(audiomentations.Compose(transforms, p=1.0), recorder, spec)
 
 
@@ -143,6 +142,8 @@ def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Record
     where, cls = f"{path}.{name}", getattr(audiomentations, name)
     if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
         return None
+    if not steps_.check_probabilities(params, where, problems):
+        return None
     for key in PATH_PARAMS.get(name, ()):
         if key not in params:
             problems.append(Problem(f"{where}.{key}", "required: a local file or folder"))
@@ -159,11 +160,10 @@ def _build_step(step: Any, path: str, problems: list[Problem], recorder: _Record
             if isinstance(params.get(key), list):
                 params[key] = tuple(params[key])
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with steps_.library_warnings(where, problems):
             transform = cls(**params)
-    except Exception as exc:  # the library's own validation speaks
-        problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # the library's own validation speaks (a bare assert: its condition)
+        problems.append(Problem(where, steps_.failure_message(exc)))
         return None
     if name not in COMPOSITIONS:
         recorder.watch(transform)
@@ -331,7 +331,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
                                     item.split, {"sidecar_of": clip_output}))
 
     if task.outputs:
-        samples, rate, info = read(data)  # once for all copies; a bad clip is not placed
+        samples, rate, info = read(data, section.max_seconds)  # once for all copies; a bad clip is not placed
         samples, rate = prepare(samples, rate, section)
         check_channels(pipeline_for(section), samples)
     if task.original:
@@ -439,7 +439,7 @@ def preview(config: Any, items: list, n: int, copies: int, failed: list | None =
         try:
             with open(os.path.join(config.input, item.relpath), "rb") as f:
                 data = f.read()
-            clip, rate, info = read(data)
+            clip, rate, info = read(data, config.audio.max_seconds)
         except (ItemError, OSError) as exc:
             sample.error = str(exc)
             samples.append(sample)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from augcli.annotations.rules import NEEDS
-from augcli.errors import ConfigError, ItemError, Problem
+from augcli.errors import ConfigError, ItemError, Problem, errors_in
 from augcli.image_codec import JPEG_MAGIC, decode, encode, to_display
 from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
@@ -81,8 +81,8 @@ def check_pipeline(steps: list, path: str) -> list[Problem]:
 def build_pipeline(steps: list) -> A.Compose:
     problems: list[Problem] = []
     transforms = build_steps(steps, "image.pipeline", problems)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return A.Compose(transforms, p=1.0, save_applied_params=True)
 
 
@@ -162,7 +162,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     item, out_root = task.item, str(config.output)
     data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
-    decoded = decode(data) if task.outputs else None  # once for all copies
+    decoded = decode(data, config.image.max_pixels) if task.outputs or item.mix else None  # once for all copies
     if task.original:
         write_atomic(os.path.join(out_root, task.original), data)
         rows.append(ManifestRow(item.relpath, task.original, item.modality, None, None, [], source_hash,
@@ -170,7 +170,7 @@ def process(task: Any, config: Any, rows: list, fragments: list | None = None) -
     if item.mix:  # mixup/cutmix outputs with partners the plan drew (augcli.mix)
         from augcli.mix import write_mixed
 
-        write_mixed(item, config, decoded if decoded is not None else decode(data), source_hash, rows, fragments)
+        write_mixed(item, config, decoded, source_hash, rows, fragments)
     if not task.outputs:
         return 0
     pipeline = pipeline_for(config.image.pipeline)
@@ -220,7 +220,7 @@ def preview(config: Any, items: list, n: int, copies: int, failed: list | None =
         try:
             with open(os.path.join(config.input, item.relpath), "rb") as f:
                 data = f.read()
-            decoded = decode(data)
+            decoded = decode(data, config.image.max_pixels)
         except (ItemError, OSError) as exc:
             sample.error = str(exc)
             samples.append(sample)

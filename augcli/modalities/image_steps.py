@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import warnings
 from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations 2.x calls home otherwise
@@ -81,13 +80,34 @@ def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
             cls = _RecordedOneOrOther
     if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
         return None
+    if not (steps_.check_probabilities(params, where, problems) & _odd_kernel_sizes(params, where, problems)):
+        return None
     return _construct(cls, params, where, problems)
+
+
+#: Kernel sizes, which OpenCV takes odd: albumentations makes an even one odd, for some steps at
+#: construction with a warning (MotionBlur, MedianBlur), for GaussianBlur silently when it samples.
+KERNEL_SIZES = ("blur_limit",)
+
+
+
+def _odd_kernel_sizes(params: dict, where: str, problems: list[Problem]) -> bool:
+    ok = True
+    for key in KERNEL_SIZES:
+        value = params.get(key)
+        sizes = value if isinstance(value, list | tuple) else [value]
+        even = [v for v in sizes if isinstance(v, int) and not isinstance(v, bool) and v and v % 2 == 0]
+        if even:
+            problems.append(Problem(f"{where}.{key}", f"kernel sizes are odd: albumentations would make {even[0]} "
+                                                      f"into {even[0] + 1} without saying so in the manifest; "
+                                                      f"write {even[0] - 1} or {even[0] + 1}"))
+            ok = False
+    return ok
 
 
 def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> Any:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with steps_.library_warnings(where, problems):
             transform = cls(**params)
         if isinstance(transform, A.BasicTransform):  # the angle, scale, sigma it draws: recorded as well
             record_sampled(transform)
@@ -102,5 +122,5 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
                     seen.add(field)
                     problems.append(Problem(yaml_path((where, *err["loc"][:1])), err["msg"]))
         else:
-            problems.append(Problem(where, str(exc) or type(exc).__name__))
+            problems.append(Problem(where, steps_.failure_message(exc)))
         return None

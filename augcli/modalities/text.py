@@ -26,7 +26,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from augcli.errors import ConfigError, ItemError, Problem, read_failure
+from augcli.errors import ConfigError, ItemError, Problem, errors_in, read_failure
 from augcli.modalities import eda
 from augcli.modalities import steps as steps_
 from augcli.modalities import text_tokens as tt
@@ -34,7 +34,7 @@ from augcli.modalities.text_lexicon import Lexicon, SynonymOptions, allowed_pos,
 from augcli.naming import is_table
 from augcli.samples import TextSample, pick_samples
 from augcli.seeding import SeedBlocks, item_seed, seed_globals
-from augcli.tables import decode_text, delimiter_of, label_of, read_delimited, read_jsonl, table_samples
+from augcli.tables import check_length, decode_text, delimiter_of, label_of, read_delimited, read_jsonl, table_samples
 
 NLPAUG_STEPS = {  # step name -> nlpaug module
     "SynonymAug": "word", "AntonymAug": "word", "RandomWordAug": "word", "SplitAug": "word",
@@ -351,8 +351,8 @@ def _cached(section_json: str) -> _Sequential:
     section = json.loads(section_json)
     problems: list[Problem] = []
     root = _build(section["pipeline"], "text.pipeline", problems, section)
-    if problems:
-        raise ConfigError(problems)
+    if errors_in(problems):
+        raise ConfigError(errors_in(problems))
     return root
 
 
@@ -463,6 +463,8 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
     accepted = steps_.signature_params(cls)
     if not steps_.known_params(name, params, accepted, where, problems):
         return None
+    if not steps_.check_probabilities(params, where, problems):
+        return None
     if name in MODEL_STEPS and not _check_model_step(name, params, where, problems):
         return None
     for key in PATH_PARAMS.get(name, ()):
@@ -495,9 +497,10 @@ def _build_nlpaug(name, params, where, problems, section, ctx):
 
     forbid_downloads()
     try:
-        augmenter = cls(**params)
-    except Exception as exc:  # the library's own validation speaks
-        problems.append(Problem(where, f"{type(exc).__name__}: {exc}"))
+        with steps_.library_warnings(where, problems):
+            augmenter = cls(**params)
+    except Exception as exc:  # the library's own validation speaks (a bare assert: its condition)
+        problems.append(Problem(where, steps_.failure_message(exc)))
         return None
     if name in ("SynonymAug", "AntonymAug"):
         augmenter.model = _LexiconModel(ctx.lexicon, antonyms=name == "AntonymAug")
@@ -626,6 +629,7 @@ def _place_original(task, config, data, source_hash, rows) -> int:
 def _process_file(task, config, pipeline, text, bom, data, source_hash, rows) -> int:
     from augcli.io import sha256, write_atomic
 
+    check_length(text, config.text.max_chars, "the file")
     _place_original(task, config, data, source_hash, rows)
     dropped = 0
     for copy, (output, seed) in enumerate(zip(task.outputs, task.seeds, strict=True)):
@@ -643,8 +647,10 @@ def _process_lines(task, config, pipeline, text, bom, data, source_hash, rows) -
     """Each non-empty line is a sample; a copy keeps the file's lines in order, blank lines as they are."""
     from augcli.io import sha256, write_atomic
 
-    _place_original(task, config, data, source_hash, rows)
     lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines, start=1):
+        check_length(line.rstrip("\r\n"), config.text.max_chars, f"line {number}")
+    _place_original(task, config, data, source_hash, rows)
     dropped = 0
     seed_of = SeedBlocks(config.seed, lambda number: f"{task.item.relpath}:{number}", len(task.outputs), len(lines))
     for copy, output in enumerate(task.outputs):
@@ -705,9 +711,10 @@ class _Table:
 
         self.is_jsonl = relpath.lower().endswith(".jsonl")
         if self.is_jsonl:
-            self.header, self.records, self.key = read_jsonl(text, config.text.field)
+            self.header, self.records, self.key = read_jsonl(text, config.text.field, config.text.max_chars)
         else:
-            self.header, self.records, self.key = read_delimited(text, relpath, config.text.column)
+            self.header, self.records, self.key = read_delimited(text, relpath, config.text.column,
+                                                                 config.text.max_chars)
         self.delimiter = delimiter_of(relpath)
         self.newline = _newline(text)
         labels = [label_of(r, self.header, self.key, None) for r in self.records]
@@ -811,6 +818,10 @@ def preview(config: Any, items: list, n: int, copies: int, failed: list | None =
             with open(os.path.join(config.input, item.relpath), "rb") as f:
                 content, _ = decode_text(f.read(), config.text.encoding)
             samples = table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
+            if not is_table(item.relpath):  # the limit run applies (tables are checked as they are read)
+                for number, line in enumerate(content.splitlines() if config.text.unit == "line" else [content]):
+                    check_length(line, config.text.max_chars,
+                                 f"line {number + 1}" if config.text.unit == "line" else "the file")
         except (ItemError, OSError) as exc:
             if failed is not None:
                 failed.append((item.relpath, read_failure(exc, str(config.input), item.relpath)

@@ -3,7 +3,9 @@
 A token is what a reader takes as one unit: a word with its contraction or possessive (``can't``,
 ``Hitchhiker's``, curly apostrophes too), a hyphenated compound (``much-needed``), a number with
 its separators, unit and currency sign (``3,50``, ``1.5``, ``12:30``, ``10%``, ``5km``, ``$200``),
-a URL, an e-mail address, an @mention, a #hashtag, an emoji (with its modifiers and joiners).
+a version or model name (``V4.4``, ``v1.2.3``, ``Win95``, ``x86-64``, ``i18n``: a dot between
+digits does not end a word), a URL, an e-mail address, an @mention, a #hashtag, an emoji (with its
+modifiers and joiners).
 Every other visible character is a punctuation token of its own. Steps choose among tokens and
 edit spans; ``splice`` applies the edits to the original string.
 """
@@ -18,6 +20,7 @@ _MARK = "\u0300-\u036f"  # combining accents: 'café' written with a separate ac
 _LETTER = rf"(?:[^\W\d_][{_MARK}]*)"
 _ALNUM = rf"(?:[^\W_][{_MARK}]*)"
 _APOSTROPHE = "['\u2019]"
+_DOTTED = rf"(?:(?<=\d)\.\d{_ALNUM}*)"  # V4.4, v1.2.3: a dot between digits does not end a word
 _EMOJI_CHAR = "[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF]"
 _EMOJI_MOD = "[\uFE0F\U0001F3FB-\U0001F3FF\u20E3]"
 _TOKEN = re.compile(
@@ -27,7 +30,7 @@ _TOKEN = re.compile(
   | (?P<mention>(?<![\w@])@\w+)
   | (?P<hashtag>(?<![\w#])\#\w*[^\W\d_]\w*)
   | (?P<number>[$\u00a3\u20ac\u00a5]?\d+(?:[.,:/-]\d+)*(?:%|{_LETTER}+)?)
-  | (?P<word>{_LETTER}{_ALNUM}*(?:{_APOSTROPHE}{_ALNUM}+)*(?:-{_ALNUM}+(?:{_APOSTROPHE}{_ALNUM}+)*)*)
+  | (?P<word>{_LETTER}{_ALNUM}*{_DOTTED}*(?:{_APOSTROPHE}{_ALNUM}+)*(?:-{_ALNUM}+(?:{_APOSTROPHE}{_ALNUM}+)*)*)
   | (?P<emoji>(?:[\U0001F1E6-\U0001F1FF]{{2}})|{_EMOJI_CHAR}{_EMOJI_MOD}*(?:\u200D{_EMOJI_CHAR}{_EMOJI_MOD}*)*)
   | (?P<punct>\S)
     """,

@@ -45,7 +45,10 @@ SENTENCES = [
     "Tonight\u2019s the night \u2014 don\u2019t say it\u2019s over\twhen it isn\u2019t.",
     "Mail me@example.org or see https://example.com/a?b=1, @marvin #galaxy \U0001F44D\U0001F3FD at 12:30 "
     "\u2014 10% off 1.5 kg.",
+    # Version-like and alphanumeric tokens (issue 20 item 5: a deletion cut V4.4 into V4 and .4).
+    '"VMS Internals", V4.4, when Win95 met COVID-19 on x86-64 with v1.2.3, i18n and a 3.5mm jack.',
 ]
+VERSION_TOKENS = ["V4.4", "v1.2.3", "Win95", "COVID-19", "3.5mm", "x86-64", "i18n"]
 
 def spelling_dict() -> str:
     import nlpaug
@@ -121,6 +124,10 @@ def check_in_place(sentence: str, out: str, changes: list[dict]) -> None:
             assert sentence[change["start"] : change["end"]] == change["from"], change
             assert len(change["from"]) > 1 and tt.tokenize(change["from"])[0].kind != "punct", change
     assert rebuild(sentence, changes) == out, (sentence, out, changes)
+    starts, ends = zip(*((t.start, t.end) for t in tt.tokenize(sentence)), strict=True)
+    for change in changes:  # a changed span is whole tokens: never V4 of V4.4
+        if change["action"] != "insert":
+            assert change["start"] in starts and change["end"] in ends, change
     split = re.compile(r"\w['\u2019]\s+[st]\b|\w\s+['\u2019][st]\b|\w\s+-\s+\w")  # can ' t, Tonight 's, much - needed
     assert len(split.findall(out)) <= len(split.findall(sentence)), out
 
@@ -251,6 +258,15 @@ def test_tokens_a_person_would_recognise():
                         "caf\u00e9": "word", "\u20ac": "punct", ",": "punct"}.items():
         assert kinds.get(token) == kind, (token, kinds)
     assert "".join(t.text for t in tt.tokenize(sample)) == "".join(sample.split())
+
+
+@pytest.mark.parametrize("token", VERSION_TOKENS)
+def test_version_like_and_alphanumeric_tokens_are_one_token(token):
+    sentence = SENTENCES[-1]
+    found = [t for t in tt.tokenize(sentence) if t.text == token]
+    assert len(found) == 1 and found[0].kind in ("alnum", "compound", "number"), tt.tokenize(sentence)
+    assert [t.text for t in tt.tokenize(token)] == [token]
+    assert [t.text for t in tt.tokenize(f"({token}).")] == ["(", token, ")", "."]
 
 
 def test_deletion_takes_one_separator_and_keeps_line_breaks():
