@@ -267,7 +267,9 @@ def verify(output_dir: Path, sample, workers, as_json, quiet) -> None:
     Re-derives every augmented output from its source, seed and the recorded config and
     compares sha256 hashes; checks that every file the manifest names exists, that none
     was altered, and that no stray file is present. Exit 0 when all match, 1 otherwise,
-    each problem named with its file and likely cause.
+    each problem named with its file and likely cause (the first 10 of each kind, then a
+    count; --json lists all). If the last run did not finish, says so in one line with the
+    command that finishes it, checks only the listed files' hashes, and exits 1.
 
     \b
     Example:
@@ -281,17 +283,41 @@ def verify(output_dir: Path, sample, workers, as_json, quiet) -> None:
         report = run_verify(output_dir, sample, workers)
     except AugcliError as exc:
         raise UserError(exc) from None
-    for finding in report.findings:
-        click.echo(str(finding), err=True)
+    if report.unfinished:
+        click.echo(report.unfinished, err=True)
+    for line in _grouped(report.findings):
+        click.echo(line, err=True)
     if as_json:
         click.echo(json.dumps(report.summary(output_dir), indent=2))
     elif not quiet:
-        verdict = "all match" if not report.findings else f"{len(report.findings)} problems"
+        verdict = "all match" if not report.findings else f"{len(report.findings):,} problems"
+        if report.unfinished:
+            verdict = ("the last run did not finish" + (f"; {verdict}" if report.findings else
+                                                        ", and every listed file matches"))
         click.echo(f"verified {output_dir}: {report.files} manifest entries, {report.hashed} checked, "
                    f"{report.regenerated} re-derived: {verdict}")
     if report.version_changes:
         click.echo("library versions differ from the run's: " + "; ".join(report.version_changes), err=True)
     sys.exit(report.exit_code)
+
+
+SHOWN_PER_KIND = 10  # verify prints the first few problems of each kind, then a count (--json has them all)
+
+
+def _grouped(findings: list) -> list[str]:
+    """The first few problems of each kind, each on its line, then ``... and 7,190 more changed files``."""
+    from augcli.verify import PROBLEMS
+
+    kinds: dict[str, list] = {}
+    for finding in findings:
+        kinds.setdefault(finding.problem, []).append(finding)
+    lines = []
+    order = list(PROBLEMS)
+    for problem, found in sorted(kinds.items(), key=lambda kind: order.index(kind[0]) if kind[0] in order else 99):
+        lines += [str(finding) for finding in found[:SHOWN_PER_KIND]]
+        if len(found) > SHOWN_PER_KIND:
+            lines.append(f"... and {len(found) - SHOWN_PER_KIND:,} more {PROBLEMS.get(problem, problem)}")
+    return lines
 
 
 @cli.command()

@@ -3,8 +3,13 @@
 The output folder is locked for the whole run (lock.py). Workers journal every file before it
 is renamed into place and each task once it is complete (journal.py), so whatever stops the
 run, the next run knows every file on disk: it keeps the outputs that still match, makes the
-rest, and removes what no longer belongs. manifest.jsonl is replaced only when a run ends by
-itself (complete, or stopped by ``on_error: fail``); an interrupted run leaves the previous one.
+rest, and removes what no longer belongs.
+
+manifest.jsonl never lies: before the first file it lists is rewritten or removed, it is set aside,
+replaced by the rows of the outputs this run keeps (and run.json says ``running``), so a run killed
+at any instant leaves only true rows. A run that ends (complete, or stopped by a signal, a full disk,
+``on_error: fail``) writes the rows of every output that is complete, and run.json says whether that
+manifest is ``complete`` or ``partial``. A run that changes nothing leaves the manifest untouched.
 """
 
 from __future__ import annotations
@@ -93,6 +98,9 @@ class RunResult:
     seconds: float = 0.0
     signal: int | None = None  # the signal that interrupted the run
     fatal: str | None = None  # why the run could not go on (disk full: names the file)
+    manifest: str | None = None  # complete | partial (what was complete when it stopped) | absent; None: untouched
+    command: str | None = None  # the command that makes (or finishes) this run, when the config came from a file
+    sources_complete: int = 0  # sources whose outputs are all in place and listed in the manifest
     warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it
     _planned: dict[str, int] | None = field(default=None, repr=False)
 
@@ -167,6 +175,7 @@ class RunResult:
             "errors": self.errors,
             "warnings": self.warning_list(),
             "fatal": self.fatal,
+            "manifest": self.manifest,
         }
 
 
@@ -195,6 +204,7 @@ def run(
 
 def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | None, dry_run: bool,
          progress: Progress | None, fresh: bool, signals: _Signals) -> RunResult:
+    command = _command(config, overrides)
     with long_lived():  # the config, the files found and the plan: held to the end
         if not isinstance(config, Config):
             config = load_config(config, overrides)
@@ -208,7 +218,7 @@ def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | 
             + " or ".join(f"{name}.include {include}" for name, include in patterns.items())
             + "; check the patterns and the input folder"
         )
-    result = RunResult(config, plan, discovery, dry_run=dry_run)
+    result = RunResult(config, plan, discovery, dry_run=dry_run, command=command)
     result.errors += [dict(e) for e in discovery.errors]  # unreadable folders, bad names
     if dry_run:
         return result
@@ -287,9 +297,11 @@ class _Execution:
         self.outputs_done = self.outputs_to_make = 0
         self.worker_died = False
         self.recovered = False  # the earlier runs' state is read and merged: only then may the journal be rewritten
+        self.listed: dict[str, str] = {}  # what manifest.jsonl lists as the run starts: output -> sha256
+        self.set_aside = False  # manifest.jsonl now lists only what this run keeps; run.json says "running"
+        self.wall_start = datetime.now(timezone.utc)
 
     def run(self, signals: _Signals) -> None:
-        wall_start = datetime.now(timezone.utc)
         status = "interrupted"
         try:
             try:
@@ -314,8 +326,11 @@ class _Execution:
             close_process_log(str(self.output), os.getpid())
             self.result.status = status
             self.result.seconds = time.perf_counter() - self.started
-            with contextlib.suppress(OSError):  # a full disk: run.json is tiny, but may still not fit
-                _write_run_json(self.result, wall_start)
+            # A run stopped before it changed anything leaves the folder as the previous run left it:
+            # its manifest and run.json still describe each other.
+            if status == "complete" or self.set_aside:
+                with contextlib.suppress(OSError):  # a full disk: run.json is tiny, but may still not fit
+                    _write_run_json(self.result, self.wall_start)
 
     # -------------------------------------------------------------- before: recover, choose what to keep
 
@@ -324,7 +339,8 @@ class _Execution:
         output = self.output
         state, partial = read_state(output, spool=self.spool), output / (MANIFEST_NAME + PARTIAL_SUFFIX)
         self.old_records = dict(state.records)
-        self.named = set(state.named) | _listed(output / MANIFEST_NAME) | _listed(partial)
+        self.listed = _listed(output / MANIFEST_NAME)
+        self.named = set(state.named) | set(self.listed) | set(_listed(partial))
         if run_files(output) or partial.exists():
             write_journal(output, list(self.old_records.values()), self._uncovered(self.named, self.old_records))
             remove_run_files(output)
@@ -374,6 +390,8 @@ class _Execution:
             planned = expected_outputs(self.plan.tasks, self.config)
             self.expected = {t.key: planned[t.key] for t, _ in pending}
             self.outputs_to_make = sum(self.expected.values())
+        if pending:  # their files are about to be (re)written
+            self._set_aside()
         while pending:
             try:
                 with contextlib.closing(execute(pending, self.config)) as records:
@@ -481,21 +499,21 @@ class _Execution:
                 kept.append(record)
         named = self.named | this_run.named
         aggregates: set[str] = set()
+        aggregate_lines: list[str] = []
         try:
             if status == "complete":
                 kept = self._join_tables(kept)
         except OutputWriteError as exc:
             result.fatal = result.fatal or _write_failure(exc)
             status = "failed"
-        # the rows of a table not joined yet are not in the manifest (the table is not there): the journal keeps them
-        lines: Iterable[str] = (line for record in kept if not _unjoined(record) for line in record.rows)
         produced = {name for record in kept for name in record.files}
         try:
             if status == "complete":
-                lines = itertools.chain(lines, self._write_aggregates(kept, aggregates))
+                aggregate_lines = self._write_aggregates(kept, aggregates)
                 produced |= aggregates
                 result.files_written = len(produced - {name for r in self.reused.values() for name in r.files}
                                            - self.aggregates_kept)
+                self._before_changing(named - produced)
                 result.stale_removed = self._remove(named - produced)
                 records, leftovers = kept, set(aggregates)
             else:  # the plan is not done: keep every record whose files are still there, and name the rest
@@ -513,12 +531,66 @@ class _Execution:
             if status == "complete":  # every table is joined (or failed): its parts are not needed
                 shutil.rmtree(output / PARTS_DIR, ignore_errors=True)
             remove_run_files(output)
-            if status in ("complete", "stopped"):
-                write_manifest(output, lines)
+            # the rows of a table not joined yet are not in the manifest (the table is not there): the journal has
+            # them. A run stopped before it changed anything (not set aside) leaves the manifest and run.json be.
+            if status == "complete" or self.set_aside:
+                self._write_manifest(itertools.chain(_manifest_lines(kept), aggregate_lines),
+                                     "complete" if status == "complete" else "partial")
+                result.sources_complete = self._complete_sources(kept)
         except OutputWriteError as exc:  # the run files stay: the next run merges them
             result.fatal = result.fatal or _write_failure(exc)
             return "failed" if status != "interrupted" else status
         return status
+
+    def _before_changing(self, names: Iterable[str], digests: dict[str, str] | None = None) -> None:
+        """About to rewrite or remove these files: set the manifest aside first if it lists any of them
+        (with other bytes than ``digests`` gives, when given: an aggregate written again the same)."""
+        if self.set_aside:
+            return
+        for name in names:
+            if name in self.listed and (digests is None or digests.get(name) != self.listed[name]):
+                self._set_aside()
+                return
+
+    def _set_aside(self) -> None:
+        """Before the first file the manifest lists is rewritten or removed: run.json says ``running``
+        and manifest.jsonl lists only the outputs this run keeps (files it never touches). A run killed
+        from now on leaves a manifest that is true, and a run.json that says it did not finish."""
+        if self.set_aside:
+            return
+        self.set_aside = True
+        result = self.result
+        kept = [record for task in self.plan.tasks if (record := self.reused.get(task.key)) is not None]
+        write = (self.output / MANIFEST_NAME).exists() or bool(kept)
+        result.status, result.manifest = "running", "partial" if write else "absent"
+        try:
+            _write_run_json(result, self.wall_start)
+        except OutputWriteError:  # a full disk: the run stops here, before it changed anything, with no
+            with contextlib.suppress(FileNotFoundError):  # manifest rather than one run.json does not describe
+                (self.output / MANIFEST_NAME).unlink()
+            result.manifest = "absent"
+            raise
+        if not write:
+            return
+        try:
+            self._write_manifest(_manifest_lines(kept), "partial")
+            result.sources_complete = self._complete_sources(kept)
+        except OutputWriteError:  # no room even for that: no manifest (run.json says so) rather than a false one
+            with contextlib.suppress(FileNotFoundError):
+                (self.output / MANIFEST_NAME).unlink()
+            result.manifest = "absent"
+            with contextlib.suppress(OSError):
+                _write_run_json(result, self.wall_start)
+        self.listed = {}
+
+    def _complete_sources(self, records: list[TaskRecord]) -> int:
+        """Sources of these records whose rows are in the manifest (a table made in ranges: once joined)."""
+        return len({self.sources.get(r.source, r.source) for r in records if r.ok and not _unjoined(r)})
+
+    def _write_manifest(self, lines: Iterable[str], kind: str) -> None:
+        """Replace manifest.jsonl with these rows (unless it holds exactly these already: write_manifest)."""
+        write_manifest(self.output, lines)
+        self.result.manifest = kind
 
     def _join_tables(self, kept: list[TaskRecord]) -> list[TaskRecord]:
         """Join each table made in row ranges from its parts, in plan order, streamed into one atomic
@@ -551,6 +623,7 @@ class _Execution:
         def announce(path: str) -> None:
             self.log.append({"name": os.path.relpath(path, self.output).replace(os.sep, "/")})
 
+        self._before_changing([table])
         with announcing_writes(announce):
             write_atomic(self.output / table, pieces())
         table_sha256 = digest.hexdigest()
@@ -578,6 +651,8 @@ class _Execution:
 
         made, errors = fold(self.config, fragments, plugin)
         self.result.errors += errors
+        digests = {target: sha256(blob) for target, _, blob, _ in made}
+        self._before_changing(digests, digests)  # an aggregate made again with the same bytes keeps the manifest true
         with announcing_writes(announce):
             for target, modality, blob, extra in made:
                 source = extra.pop("source", target)
@@ -589,7 +664,7 @@ class _Execution:
                     self.aggregates_kept.add(target)
                     self.result.reused += 1
                 targets.add(target)
-                lines.append(ManifestRow(source, target, modality, None, None, [], sha256(blob), source_hash,
+                lines.append(ManifestRow(source, target, modality, None, None, [], digests[target], source_hash,
                                          extra={"aggregate": True, **extra}).to_json())
         return lines
 
@@ -683,17 +758,37 @@ def _refuse_foreign_folder(output: Path) -> None:
             )
 
 
-def _listed(manifest: Path) -> set[str]:
-    """Outputs a manifest names (a run of a version without the journal); unreadable lines are skipped."""
-    names = set()
+def _listed(manifest: Path) -> dict[str, str]:
+    """Outputs a manifest names, with the sha256 it gives each (a table's: its last sample's); unreadable
+    lines are skipped."""
+    names: dict[str, str] = {}
     try:
         with open(manifest, encoding="utf-8", errors="replace") as f:
             for text in f:
                 with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
-                    names.add(str(json.loads(text)["output"]))
+                    row = json.loads(text)
+                    names[str(row["output"])] = str(row.get("sha256"))
     except OSError:
         pass
     return names
+
+
+def _manifest_lines(records: Iterable[TaskRecord]) -> Iterator[str]:
+    """The manifest rows of these records, in order; a table not joined yet is not there (its parts are)."""
+    return (line for record in records if not _unjoined(record) for line in record.rows)
+
+
+def _command(config: Any, overrides: dict[str, Any] | None) -> str | None:
+    """``augcli run CONFIG [options]``: what makes this run again, and so finishes it."""
+    if isinstance(config, (Config, dict)):
+        return None
+    import shlex
+
+    words = ["augcli", "run", str(Path(config).resolve())]  # absolute: verify may be run from anywhere
+    for key in ("seed", "copies", "output"):
+        if (overrides or {}).get(key) is not None:
+            words += [f"--{key}", str(overrides[key])]
+    return shlex.join(words)
 
 
 def _write_run_json(result: RunResult, started: datetime) -> None:
@@ -717,5 +812,8 @@ def _write_run_json(result: RunResult, started: datetime) -> None:
         "warnings": result.warning_list(),
         "fatal": result.fatal,
         "signal": SIGNAL_NAMES.get(result.signal) if result.signal else None,
+        "manifest": result.manifest,
+        "progress": {"sources": result.counts()["sources"], "complete": result.sources_complete},
+        "command": result.command,
     }
     write_atomic(result.config.output / RUN_NAME, (json.dumps(record, indent=2) + "\n").encode())

@@ -40,6 +40,7 @@ from tests.faults.runs import (
     differences,
     identities,
     is_output,
+    listed_files_match,
     output_files,
     read_rows,
     start,
@@ -404,12 +405,13 @@ def test_disk_full_stops_with_one_line_and_the_next_run_resumes(launch, case, re
     assert_recovered(launch, case, reference, out)
 
 
-def test_kill_9_of_a_rerun_keeps_the_complete_run_it_was_replacing(launch, case, reference, tmp_path):
+def test_kill_9_of_a_rerun_leaves_a_true_manifest_and_the_next_run_sorts_it_out(launch, case, reference, tmp_path):
     """A complete output, then a run with another seed killed halfway through rewriting it: the
-    files of both runs are mixed on disk, and the next run of the first config must sort them out."""
+    files of both runs are mixed on disk; the manifest lists none of the rewritten ones (issue 20: it
+    was the complete run's, naming files that held the rerun's bytes), run.json says the rerun never
+    ended, and the next run of the first config must sort them out."""
     out = tmp_path / "out"
     finish(run_config(launch, case, out), 0)
-    manifest = (out / MANIFEST).read_bytes()
     rerun = launch("run", case.config, "--output", out, "--json", "--seed", "9")
     # Outputs already exist, so count the copies the rerun has rewritten (their inode changes).
     first = {name: ident for name, ident in identities(out).items() if is_output(name)}
@@ -421,6 +423,10 @@ def test_kill_9_of_a_rerun_keeps_the_complete_run_it_was_replacing(launch, case,
     left = rerun.survivors(tree)
     assert not left, "processes of the killed run still alive:\n" + "\n".join(map(str, left))
     assert changed
-    assert (out / MANIFEST).read_bytes() == manifest, "the killed rerun replaced the complete run's manifest"
+    rows = read_rows(out / MANIFEST)
+    assert not listed_files_match(out, rows), listed_files_match(out, rows)[:5]
+    assert all(row["copy"] is None for row in rows)  # every copy is remade with the other seed: none kept
+    recorded = json.loads((out / RUN_JSON).read_text())
+    assert (recorded["status"], recorded["manifest"], recorded["config"]["seed"]) == ("running", "partial", 9)
     assert_journal_true(out)
     assert_recovered(launch, case, reference, out)

@@ -312,7 +312,10 @@ def test_a_stopped_run_lists_what_it_finished_and_leaves_nothing_unlisted(tmp_pa
     out = tmp_path / "out"
     assert json.loads((out / "run.json").read_text())["status"] == "stopped"
     assert set(output_hashes(out)) == listed(out) | {"manifest.jsonl"}
-    assert invoke("verify", out).exit_code == 0
+    verified = invoke("verify", out)  # issue 20: an unfinished run is said to be so, exit 1; what it lists is true
+    assert verified.exit_code == 1
+    assert verified.output.startswith("the last run stopped at ") and "(on_error: fail)" in verified.output
+    assert verified.output.rstrip().endswith("the last run did not finish, and every listed file matches")
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["spooled", "spool-disk-full"])

@@ -122,8 +122,8 @@ def assert_consistent(out: Path) -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_interrupt_kill_and_resume_give_the_clean_result(big):
     """Issue 8 items 5 and 6: Ctrl-C exited 1 and replaced the previous manifest with a partial one;
-    kill -9 left the workers running. Now: 130, the previous manifest kept, no process left, and
-    the resumed run is byte-identical to an uninterrupted one."""
+    kill -9 left the workers running. Now: 130, a partial manifest of what is complete, no process
+    left, and the resumed run is byte-identical to an uninterrupted one."""
     out = big / "out"
     code, _, err = finish(start(config(big, "out", copies=1)))
     assert code == 0, err
@@ -140,8 +140,12 @@ def test_interrupt_kill_and_resume_give_the_clean_result(big):
     recorded = {name for record in read_state(out).records.values() for name in record.files}
     assert recorded and all((out / name).is_file() for name in recorded)
     assert err.startswith(f"interrupted by SIGINT: {len(recorded)} files are in {out} and recorded")
-    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
-    assert (out / "manifest.jsonl").read_bytes() == previous
+    recorded_run = json.loads((out / "run.json").read_text())
+    assert (recorded_run["status"], recorded_run["manifest"]) == ("interrupted", "partial")
+    # issue 20: the previous manifest named files this run rewrote; the partial one lists this run's, all true
+    rows = read_manifest(out / "manifest.jsonl")
+    assert (out / "manifest.jsonl").read_bytes() != previous and rows
+    assert all(hashlib.sha256((out / r["output"]).read_bytes()).hexdigest() == r["sha256"] for r in rows)
     wait_session_gone(proc.pid)
 
     proc = start(cfg)
