@@ -126,7 +126,8 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
     Images: a PNG grid (a row per source: the original, then its copies, captioned with the
     applied steps). Audio: rows of log-mel spectrograms in the same grid, and the clips in a
     FILE_clips/ folder beside it to listen to. Text: a table on the terminal with changed
-    words highlighted, and the same as Markdown (FILE with a .md suffix). --html: one page
+    words highlighted, and the same as Markdown (FILE with a .md suffix). Video: the first,
+    middle and last frames of each copy, one above the other, in the grid. --html: one page
     with all of it (audio players included) that opens from disk with no network.
 
     \b
@@ -144,6 +145,7 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         text_markdown,
         text_preview,
         text_table,
+        video_preview,
     )
     from augcli.preview import preview as make_preview
     from augcli.runner import LibraryMessages
@@ -155,14 +157,15 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
             sounds = audio_preview(cfg, n, copies) if cfg.audio else []
             failed_texts: list[tuple[str, str]] = []
             texts = text_preview(cfg, n, copies, failed_texts) if cfg.text else []
+            videos = video_preview(cfg, n, copies) if cfg.video else []
             messages = caught.take()
         if as_html:
-            files = {target or Path("preview.html"): gallery_html(samples + sounds, cfg, texts).encode()}
+            files = {target or Path("preview.html"): gallery_html(samples + sounds + videos, cfg, texts).encode()}
         else:
             files = {}
-            if samples or sounds:
+            if samples or sounds or videos:
                 png = target or Path("preview.png")
-                files[png] = grid_png(samples + sounds)
+                files[png] = grid_png(samples + sounds + videos)
                 files.update({Path(k): v for k, v in clip_files(sounds, str(png.with_suffix("")) + "_clips").items()})
             if texts:
                 md_target = (target or Path("preview.md")).with_suffix(".md")
@@ -176,7 +179,7 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
                                      "choose another -o path, or make its folder writable")) from None
     if texts and not as_html:
         click.echo(text_table(texts, color=sys.stdout.isatty()))
-    shown = max((len(s.cells) for s in samples + sounds), default=1)
+    shown = max((len(s.cells) for s in samples + sounds + videos), default=1)
     if samples:
         click.echo(f"preview: {len(samples)} images x (original + {shown - 1} copies)")
     if sounds:
@@ -184,6 +187,8 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
                    "clips beside it")
     if texts:
         click.echo(f"preview: {len(texts)} text samples x {len(texts[0].copies)} copies")
+    if videos:
+        click.echo(f"preview: {len(videos)} clips x (original + {shown - 1} copies), first, middle and last frames")
     written = [str(p) for p in files if not str(p).endswith(tuple(".wav .flac .ogg .mp3".split()))]
     n_clips = len(files) - len(written)
     click.echo("wrote " + ", ".join(written) + (f" and {n_clips} clips" if n_clips else ""))
@@ -191,7 +196,7 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         click.echo(f"library messages ({len(messages)} distinct):")
         for message in messages[:MAX_WARNINGS_SHOWN]:
             click.echo(f"  {message}")
-    for source, reason in [(s.source, s.error) for s in samples + sounds if s.error] + failed_texts:
+    for source, reason in [(s.source, s.error) for s in samples + sounds + videos if s.error] + failed_texts:
         click.echo(f"failed: {source}: {reason}", err=True)
 
 
@@ -224,14 +229,15 @@ def _print_config_warnings(config) -> None:
 
 
 @cli.command()
-@click.argument("modality", type=click.Choice(["image", "audio", "text"]), required=False)
+@click.argument("modality", type=click.Choice(["image", "audio", "text", "video"]), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
 def transforms(modality, as_json) -> None:
     """List the step names a pipeline may use, with their parameters and defaults.
 
     Read from the libraries themselves (albumentations for images, audiomentations for
     audio, nlpaug for text), so the list is always that of the installed versions; text adds
-    augcli's EDA steps and compositions, audio the SpecAugment steps.
+    augcli's EDA steps and compositions, audio the SpecAugment steps, video its temporal
+    steps (TemporalCrop, FrameSubsample, SpeedChange, FrameDrop) before albumentations' own.
 
     \b
     Example:
@@ -252,6 +258,7 @@ def transforms(modality, as_json) -> None:
                 for p, spec in entry["params"].items()
             )
             needs = f"  [needs {entry['needs']}: an annotated dataset]" if entry.get("needs") else ""
+            needs += "  [temporal: augcli's]" if entry.get("temporal") else ""
             click.echo(f"  {entry['name']}({params}){needs}")
 
 

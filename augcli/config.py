@@ -14,7 +14,7 @@ from augcli.errors import ConfigError, Problem, errors_in, suggest, yaml_path
 
 DEFAULT_TEXT_INCLUDE = ["**/*.txt", "**/*.csv", "**/*.tsv", "**/*.jsonl"]
 DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.tif", "**/*.tiff", "**/*.webp"]
-MODALITIES = ("image", "audio", "text")  # discovery order: the first whose include matches takes a file
+MODALITIES = ("image", "audio", "text", "video")  # discovery order: the first whose include matches takes a file
 
 
 class _Section(BaseModel):
@@ -89,6 +89,18 @@ class AudioSection(_Section):
     max_seconds: int = Field(default=DEFAULT_MAX_SECONDS, ge=1, strict=True)  # a clip's length, from its header
 
 
+DEFAULT_VIDEO_INCLUDE = ["**/*.mp4", "**/*.webm", "**/*.mkv", "**/*.avi", "**/*.mov"]
+
+
+class VideoSection(_Section):
+    include: list[str] = Field(default_factory=lambda: list(DEFAULT_VIDEO_INCLUDE))
+    exclude: list[str] = Field(default_factory=list)
+    pipeline: list[Any] = Field(default_factory=list)  # albumentations steps on every frame, and temporal steps
+    crf: int | None = Field(default=None, ge=0, le=63)  # None: 18 for H.264, 30 for VP9, 8 for VP8
+    bitrate: Union[int, str] | None = None  # noqa: UP007 (bits per second, '2M', '800k'; instead of crf)
+    drop_audio: bool = False  # write the copies without their audio track
+
+
 class SynonymSection(_Section):
     """How WordNet steps pick replacements (augcli/modalities/text_lexicon.py)."""
 
@@ -149,6 +161,7 @@ class Config(_Section):
     image: ImageSection | None = None
     audio: AudioSection | None = None
     text: TextSection | None = None
+    video: VideoSection | None = None
     _warnings: list[Problem] = PrivateAttr(default_factory=list)
 
     @property
@@ -216,7 +229,8 @@ def load_config(
     if isinstance(raw.get("input"), str) and isinstance(raw.get("output"), str):
         problems += _check_paths((base / raw["input"]).resolve(), (base / raw["output"]).resolve())
     if all(raw.get(name) is None for name in MODALITIES):
-        problems.append(Problem("", "nothing to do: add an 'image', 'audio' or 'text' section with a pipeline"))
+        problems.append(Problem("", "nothing to do: add an 'image', 'audio', 'text' or 'video' section with a "
+                                    "pipeline"))
     for name in MODALITIES:
         section = raw.get(name)
         if isinstance(section, dict) and "pipeline" in section:

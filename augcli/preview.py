@@ -13,12 +13,11 @@ import numpy as np
 from augcli.config import Config
 from augcli.dataset import AUGMENT, discover
 from augcli.modalities.registry import plugin
-from augcli.samples import CELL, Cell, Sample, TextSample
+from augcli.samples import BACKGROUND, CELL, Cell, Sample, TextSample
 
 CAPTION_LINES = 4
 LINE_HEIGHT = 13
 CAPTION = CAPTION_LINES * LINE_HEIGHT + 6
-BACKGROUND = (40, 40, 40)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.36
 MAX_COPIES_BY_DEFAULT = 4
@@ -40,6 +39,12 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None,
 def audio_preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
     """``n`` clips spread across labels: spectrograms of the original and of the copies a run writes."""
     return _samples(config, "audio", n, copies)
+
+
+def video_preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
+    """``n`` clips spread across labels: the first, middle and last frames of the original and of the copies a
+    run writes (decoded from their bytes), one above the other."""
+    return _samples(config, "video", n, copies)
 
 
 def _samples(config: Config, modality: str, n: int, copies: int | None, failed: list | None = None) -> list:

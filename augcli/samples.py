@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 CELL = 192  # image area of a grid cell, in pixels (square; images are letterboxed into it)
+BACKGROUND = (40, 40, 40)  # around and between what a cell shows
 
 
 @dataclass

@@ -25,8 +25,9 @@ FORKED_STARTUP_SECONDS, SPAWNED_STARTUP_SECONDS = 0.3, 1.3
 #: CPU seconds per byte of source for each augmented output, measured in-process (`--workers 1`):
 #: a 512x512 JPEG (~55 kB) through flip + rotate + brightness ~1.5 ms, a 128x128 one (~7 kB)
 #: ~0.3 ms; a 4 s 16 kHz PCM_16 clip (128 kB) through noise, gain, stretch, shift ~6 ms; a
-#: 100-byte sentence through SynonymAug + RandomWordAug ~1 ms.
-SECONDS_PER_BYTE = {"image": 2.5e-8, "audio": 4.5e-8, "text": 1e-5}
+#: 100-byte sentence through SynonymAug + RandomWordAug ~1 ms; a video clip is decoded and encoded again,
+#: frame by frame: a 35 kB 320x240 2 s H.264 clip ~1 s a copy, a 2 MB 720p 60 s one ~85 s a copy.
+SECONDS_PER_BYTE = {"image": 2.5e-8, "audio": 4.5e-8, "text": 1e-5, "video": 2e-5}
 SECONDS_PER_OUTPUT = 1.5e-4  # read, hash, rename, manifest row
 #: An annotated image's output also carries its labels through the pipeline and writes them: a
 #: 600-image COCO set (~19 kB JPEGs, flip + rotate + brightness) took 2.25 ms per output in-process.

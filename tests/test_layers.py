@@ -75,6 +75,7 @@ LAYER_OF = {
     "augcli.modalities.eda": "modality helpers",
     "augcli.modalities.text_tokens": "modality helpers",
     "augcli.modalities.text_lexicon": "modality helpers",
+    "augcli.modalities.video_steps": "modality helpers",
     "augcli.annotations.transform": "modality helpers",
     "augcli.annotations.worker": "modality helpers",
     "augcli.annotations.mixing": "modality helpers",
@@ -82,6 +83,7 @@ LAYER_OF = {
     "augcli.modalities.image": "modalities",
     "augcli.modalities.text": "modalities",
     "augcli.modalities.audio": "modalities",
+    "augcli.modalities.video": "modalities",
     # registry
     "augcli.modalities.registry": "registry",
     # execution

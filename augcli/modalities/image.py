@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from functools import lru_cache
@@ -14,37 +13,16 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from augcli.annotations.rules import NEEDS
 from augcli.errors import ConfigError, ItemError, Problem, errors_in
 from augcli.image_codec import JPEG_MAGIC, decode, encode, to_display
 from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
-from augcli.modalities.image_steps import COMPOSITIONS, build_steps, step_class, transform_names
+from augcli.modalities.image_steps import build_steps, transform_names
+from augcli.modalities.image_steps import describe_steps as describe_steps  # the plug-in interface's
 from augcli.naming import augmented_name
 from augcli.samples import Cell, Sample, pick_samples
 from augcli.seeding import generators, item_seed
-
-
-def describe_steps() -> list[dict[str, Any]]:
-    """Every step name with its parameters and defaults, read from albumentations itself."""
-    from augcli.manifest import plain
-
-    described = []
-    for name in transform_names():
-        cls = step_class(name)
-        params = {}
-        for p in inspect.signature(cls.__init__).parameters.values():
-            if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-                continue
-            params[p.name] = {"required": True} if p.default is p.empty else {"default": plain(p.default)}
-        doc = (inspect.getdoc(cls) or "").strip().splitlines()
-        entry = {"name": name, "composition": name in COMPOSITIONS, "params": params,
-                 "summary": doc[0] if doc else ""}
-        if name in NEEDS:  # runs only on an annotated dataset that has these
-            entry["needs"] = NEEDS[name]
-        described.append(entry)
-    return described
 
 
 def step_names() -> list[str]:

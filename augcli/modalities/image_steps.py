@@ -12,7 +12,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations 2.x cal
 
 import albumentations as A
 
-from augcli.annotations.rules import UNSUPPORTED
+from augcli.annotations.rules import NEEDS, UNSUPPORTED
 from augcli.errors import Problem, yaml_path
 from augcli.modalities import policies
 from augcli.modalities import steps as steps_
@@ -57,11 +57,11 @@ def step_class(name: str) -> type:
 
 
 def build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
-    return steps_.build_list(steps, path, problems, lambda step, where: _build_step(step, where, problems),
+    return steps_.build_list(steps, path, problems, lambda step, where: build_step(step, where, problems),
                              "[{HorizontalFlip: {p: 0.5}}]")
 
 
-def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
+def build_step(step: Any, path: str, problems: list[Problem]) -> Any:
     parsed = steps_.parse_step(step, path, problems, modality="image", kind="transform", known=transform_names(),
                                example="- Rotate: {limit: 15, p: 0.5}",
                                hints={"Compose": "use 'Sequential' to group steps inside a pipeline",
@@ -124,3 +124,24 @@ def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> 
         else:
             problems.append(Problem(where, steps_.failure_message(exc)))
         return None
+
+
+def describe_steps() -> list[dict[str, Any]]:
+    """Every step name with its parameters and defaults, read from albumentations itself."""
+    from augcli.manifest import plain
+
+    described = []
+    for name in transform_names():
+        cls = step_class(name)
+        params = {}
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            params[p.name] = {"required": True} if p.default is p.empty else {"default": plain(p.default)}
+        doc = (inspect.getdoc(cls) or "").strip().splitlines()
+        entry = {"name": name, "composition": name in COMPOSITIONS, "params": params,
+                 "summary": doc[0] if doc else ""}
+        if name in NEEDS:  # runs only on an annotated dataset that has these
+            entry["needs"] = NEEDS[name]
+        described.append(entry)
+    return described

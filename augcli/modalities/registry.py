@@ -61,13 +61,20 @@ def _text() -> ModuleType:
     return text
 
 
+def _video() -> ModuleType:
+    from augcli.modalities import video
+
+    return video
+
+
 #: Modality name -> a function importing its plug-in module (its libraries load on first use).
 #: Adding a modality: its module, its section in config.py, and one entry here.
-PLUGINS: dict[str, Callable[[], ModuleType]] = {"image": _image, "audio": _audio, "text": _text}
+PLUGINS: dict[str, Callable[[], ModuleType]] = {"image": _image, "audio": _audio, "text": _text, "video": _video}
 #: What one pipeline step of a modality is, for the JSON Schema (its section's model, the library).
 SCHEMA_STEPS = {"image": ("ImageSection", "albumentations transform"),
                 "audio": ("AudioSection", "audiomentations transform"),
-                "text": ("TextSection", "nlpaug augmenter or EDA step")}
+                "text": ("TextSection", "nlpaug augmenter or EDA step"),
+                "video": ("VideoSection", "albumentations transform or temporal step")}
 
 
 @functools.cache

@@ -181,13 +181,13 @@ def _range_params() -> list[tuple[str, str, float]]:
     import inspect
     from numbers import Number
 
-    from augcli.modalities import image
+    from augcli.modalities import image, image_steps
 
     found = []
     for entry in image.describe_steps():
         if entry["composition"]:
             continue
-        for p in inspect.signature(image.step_class(entry["name"]).__init__).parameters.values():
+        for p in inspect.signature(image_steps.step_class(entry["name"]).__init__).parameters.values():
             d = p.default
             if isinstance(d, tuple) and len(d) == 2 and all(isinstance(x, Number) and not isinstance(x, bool)
                                                             for x in d):

@@ -10,7 +10,7 @@ import pytest
 
 from augcli import config
 from augcli.errors import ConfigError, Problem
-from augcli.modalities import audio, image, text
+from augcli.modalities import audio, image, text, video
 from augcli.modalities.registry import PLUGINS, SCHEMA_STEPS, plugin
 
 #: What job, runner, preview, verify and cli call on every plug-in (registry.py's docstring).
@@ -20,7 +20,7 @@ INTERFACE = ("check_section", "resolve_paths", "process", "planned_files", "libr
 
 def test_every_modality_of_the_config_has_a_plugin_with_the_interface():
     assert list(PLUGINS) == list(config.MODALITIES) == list(SCHEMA_STEPS)
-    assert [plugin(name) for name in PLUGINS] == [image, audio, text]
+    assert [plugin(name) for name in PLUGINS] == [image, audio, text, video]
     for name in PLUGINS:
         missing = [f for f in INTERFACE if not callable(getattr(plugin(name), f, None))]
         assert not missing, f"modalities/{name}.py lacks {missing}"
