@@ -53,7 +53,12 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors only.")
 @click.option("--fresh", is_flag=True, help="Rewrite every output instead of keeping those an earlier run made.")
-def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet, fresh) -> None:
+@click.option("--executor", type=click.Choice(["local", "dask", "ray"]),
+              help="Where the tasks run: this machine's worker processes (local, the default), a dask or a Ray "
+                   "cluster; overrides the config's executor.name.")
+@click.option("--address", help="The cluster's address (dask: tcp://HOST:8786, none: a LocalCluster; "
+                                "ray: auto or ray://HOST:10001); overrides the config's executor.address.")
+def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet, fresh, executor, address) -> None:
     """Augment the dataset a CONFIG file describes.
 
     Writes the augmented copies (and the originals, with keep_originals), a manifest.jsonl
@@ -68,11 +73,13 @@ def run(config: Path, workers, seed, copies, output, dry_run, as_json, quiet, fr
         augcli run configs/quickstart.yaml --workers 2 --copies 5
         augcli run configs/quickstart.yaml --dry-run
         augcli run configs/quickstart.yaml --json --quiet > summary.json
+        augcli run configs/quickstart.yaml --executor dask --address tcp://HOST:8786
     """
     from augcli.job import run as run_job
 
+    cluster = {key: value for key, value in (("name", executor), ("address", address)) if value is not None}
     overrides = {"workers": workers, "seed": seed, "copies": copies,
-                 "output": str(output.resolve()) if output else None}
+                 "output": str(output.resolve()) if output else None, "executor": cluster or None}
     bar = _ProgressBar(enabled=not (quiet or as_json) and sys.stderr.isatty())
     if _OWN_PROCESS:  # the run handles SIGINT/SIGTERM while it runs; once it has returned, this command
         # only prints and exits: further Ctrl-C presses must not turn a clean stop into a traceback
@@ -364,6 +371,10 @@ class _ProgressBar:
 
 
 def _workers_line(result) -> str:
+    cluster = result.config.executor
+    if cluster.name != "local":
+        return f"those of the {cluster.name} cluster at {cluster.address}" if cluster.address else \
+            "a dask LocalCluster of every usable core" if cluster.name == "dask" else "those of the Ray cluster"
     n, asked = result.workers, result.config.workers
     if asked != "auto":
         return f"{n} (workers: {asked})" if n == asked else f"{n} (workers: {asked}; no more than there are sources)"
@@ -432,6 +443,11 @@ def _print_summary(result) -> None:
     click.echo(f"{result.status}: {counts['outputs_written']} augmented + {counts['originals_written']} "
                f"originals/copies = {total} in {result.seconds:.1f} s ({rate:.0f} augmented/s) "
                f"-> {result.config.output}")
+    executor = result.executor
+    if executor and executor["name"] != "local":
+        where = f"a {executor['started']}" if executor["started"] else f"the {executor['name']} cluster"
+        click.echo(f"ran on {where} at {executor['address']}: {executor['workers']} worker"
+                   f"{'s' if executor['workers'] != 1 else ''} took part")
     if counts["failed"]:
         click.echo(f"{counts['failed']} of {counts['sources']} sources failed (listed in run.json)")
     for line in _problem_lines(result.errors):

@@ -147,6 +147,19 @@ class Balance(_Section):
         return self
 
 
+class ExecutorSection(_Section):
+    """Where the tasks run: the local pool of worker processes, or a dask / Ray cluster (augcli/executors/)."""
+
+    name: Literal["local", "dask", "ray"] = "local"
+    address: str | None = None  # dask: tcp://HOST:8786 (none: a LocalCluster); ray: auto | ray://HOST:10001
+
+    @model_validator(mode="after")
+    def _address_needs_a_cluster(self) -> ExecutorSection:
+        if self.name == "local" and self.address:
+            raise ValueError("address is for a cluster: set name to dask or ray, or leave address out")
+        return self
+
+
 class Config(_Section):
     input: Path
     output: Path
@@ -162,7 +175,13 @@ class Config(_Section):
     audio: AudioSection | None = None
     text: TextSection | None = None
     video: VideoSection | None = None
+    executor: ExecutorSection = Field(default_factory=ExecutorSection)
     _warnings: list[Problem] = PrivateAttr(default_factory=list)
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor_by_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value  # ``executor: dask`` says {name: dask}
 
     @property
     def warnings(self) -> list[Problem]:
@@ -217,7 +236,15 @@ def load_config(
         path = Path(source)
         raw, where = _read_yaml(path), str(path)
         base = path.resolve().parent
-    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if isinstance(overrides.get("executor"), dict):  # --executor / --address: each replaces its own key
+        given = raw.get("executor")
+        given = {"name": given} if isinstance(given, str) else given
+        if isinstance(given, dict):
+            if "name" in overrides["executor"] and overrides["executor"]["name"] != given.get("name"):
+                given = {}  # another engine: the config's address was for its own
+            overrides["executor"] = {**given, **overrides["executor"]}
+    raw.update(overrides)
 
     problems: list[Problem] = []
     config = None

@@ -43,6 +43,7 @@ from augcli.errors import (
     OutputWriteError,
     RunStoppedError,
 )
+from augcli.executors import Executor, describe, open_executor
 from augcli.io import TEMP_NAME, announcing_writes, sha256, sha256_file, write_atomic
 from augcli.journal import (
     LOCK_NAME,
@@ -72,7 +73,7 @@ from augcli.manifest import (
 )
 from augcli.modalities.registry import library_versions, load_config, plugin
 from augcli.plan import Plan, build_plan, expected_outputs, fingerprint, run_digest
-from augcli.runner import WorkerDied, execute, long_lived, message_list, thawed_after
+from augcli.runner import WorkerDied, long_lived, message_list, thawed_after
 from augcli.tables import PARTS_DIR
 
 Progress = Callable[[int, int], None]  # (outputs made, outputs to make): files, or a table's samples
@@ -102,6 +103,7 @@ class RunResult:
     command: str | None = None  # the command that makes (or finishes) this run, when the config came from a file
     sources_complete: int = 0  # sources whose outputs are all in place and listed in the manifest
     warnings: Counter = field(default_factory=Counter)  # library message -> sources that emitted it
+    executor: dict[str, Any] | None = None  # where the tasks ran: name, address, engine version, workers
     _planned: dict[str, int] | None = field(default=None, repr=False)
 
     @property
@@ -113,6 +115,8 @@ class RunResult:
     @property
     def workers(self) -> int:
         """Worker processes the run uses (a dry run: would use) for its plan; 1 is the main process alone."""
+        if self.executor is not None and self.executor["name"] != "local":
+            return self.executor["workers"]  # a cluster's: those that took part
         tasks = self.plan.tasks
         return min(self.config.n_workers(tasks), max(1, len(tasks)))
 
@@ -176,6 +180,7 @@ class RunResult:
             "warnings": self.warning_list(),
             "fatal": self.fatal,
             "manifest": self.manifest,
+            "executor": self.executor,
         }
 
 
@@ -223,11 +228,15 @@ def _run(config: Config | str | os.PathLike | dict, overrides: dict[str, Any] | 
     if dry_run:
         return result
     _refuse_foreign_folder(config.output)
-    lock = OutputLock.acquire(config.output / STATE_DIR / LOCK_NAME, config.output)
+    executor = open_executor(config, plan.tasks)  # a cluster that cannot be reached: nothing is written
     try:
-        _Execution(config, plan, result, progress, fresh, started).run(signals)
+        lock = OutputLock.acquire(config.output / STATE_DIR / LOCK_NAME, config.output)
+        try:
+            _Execution(config, plan, result, progress, fresh, started, executor).run(signals)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        executor.close()
     if result.status == "interrupted":
         raise RunStoppedError(
             f"interrupted by {SIGNAL_NAMES.get(result.signal, 'a signal')}: {result.files_recorded} files are in "
@@ -279,8 +288,10 @@ class _Signals:
 
 class _Execution:
     def __init__(self, config: Config, plan: Plan, result: RunResult, progress: Progress | None, fresh: bool,
-                 started: float):
+                 started: float, executor: Executor):
         self.config, self.plan, self.result, self.progress = config, plan, result, progress
+        self.executor = executor
+        result.executor = describe(executor)  # run.json says where it runs from its first write ('running')
         self.fresh, self.started = fresh, started
         self.output: Path = config.output
         self.reused: dict[str, TaskRecord] = {}
@@ -326,6 +337,7 @@ class _Execution:
             close_process_log(str(self.output), os.getpid())
             self.result.status = status
             self.result.seconds = time.perf_counter() - self.started
+            self.result.executor = describe(self.executor)
             # A run stopped before it changed anything leaves the folder as the previous run left it:
             # its manifest and run.json still describe each other.
             if status == "complete" or self.set_aside:
@@ -386,6 +398,8 @@ class _Execution:
     def _execute(self) -> str:
         pending = [(t, self.fingerprints[t.key]) for t in self.plan.tasks if t.key not in self.reused]
         self.to_run = len(pending)
+        # a cluster runs a lost worker's chunk again elsewhere: what the lost attempt named, the run files tell
+        self.worker_died = bool(pending) and self.executor.retries_elsewhere
         if self.progress:  # counted in outputs: a source of 12 copies is 13 of the bar, as long to make
             planned = expected_outputs(self.plan.tasks, self.config)
             self.expected = {t.key: planned[t.key] for t, _ in pending}
@@ -394,7 +408,7 @@ class _Execution:
             self._set_aside()
         while pending:
             try:
-                with contextlib.closing(execute(pending, self.config)) as records:
+                with contextlib.closing(self.executor.records(pending, self.config)) as records:
                     for record in records:
                         stop = self._take(record)
                         if stop:
@@ -815,5 +829,6 @@ def _write_run_json(result: RunResult, started: datetime) -> None:
         "manifest": result.manifest,
         "progress": {"sources": result.counts()["sources"], "complete": result.sources_complete},
         "command": result.command,
+        "executor": result.executor,
     }
     write_atomic(result.config.output / RUN_NAME, (json.dumps(record, indent=2) + "\n").encode())

@@ -3,7 +3,8 @@
 Files, all under ``OUTPUT/.augcli/`` (augcli's own; verify ignores them):
 
 - ``run-<pid>.jsonl``: appended by each process of a running run (workers and the main
-  process), one JSON line per event, written with O_APPEND straight to the kernel:
+  process; a cluster's worker's is ``run-<host>-<pid>.jsonl``), one JSON line per event, written
+  with O_APPEND straight to the kernel:
   ``{"chunk": [sources], "names": [outputs]}`` when a worker takes a chunk (naming every file the plan
   gives its sources, which it then makes in that order), ``{"name": output}`` right *before* any other
   file is renamed into place (so a file that reaches its final name is always named), and
@@ -180,7 +181,7 @@ class RunLog:
     in the kernel (safe from a killed process) as soon as it returns."""
 
     def __init__(self, output: Path):
-        self.path = state_dir(output) / f"{RUN_PREFIX}{os.getpid()}{RUN_SUFFIX}"
+        self.path = state_dir(output) / f"{RUN_PREFIX}{_host_tag[0]}{os.getpid()}{RUN_SUFFIX}"
         self._fd: int | None = None
         self._torn = False  # a write failed part-way: the file ends in a partial line, nothing more is added
 
@@ -223,6 +224,14 @@ class RunLog:
 
 
 _process_logs: dict[tuple[str, int], RunLog] = {}
+_host_tag = [""]  # a cluster's worker process: "<host>-", for workers of several machines in one output folder
+
+
+def name_run_files_by_host() -> None:
+    """This process is a cluster's worker: its run files are ``run-<host>-<pid>.jsonl``."""
+    import socket
+
+    _host_tag[0] = socket.gethostname().replace("/", "_") + "-"
 
 
 def process_log(output: str, pid: int) -> RunLog:

@@ -269,8 +269,10 @@ def _become_worker(parent: int) -> None:
     threading.Thread(target=watch, name="augcli-parent-watchdog", daemon=True).start()
 
 
-def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskRecord]:
-    """Worker entry point. Returns records; never prints and never raises for a bad item."""
+def process_chunk(work: list[tuple[Task, str]], config: Config,
+                  stop: Callable[[], bool] | None = None) -> list[TaskRecord]:
+    """Worker entry point. Returns records; never prints and never raises for a bad item. ``stop``: asked
+    before each task, true once the run is being cancelled (a cluster's chunks: augcli/executors/cluster.py)."""
     _prepare_worker_process()
     log = process_log(str(config.output), os.getpid())
     results = []
@@ -284,6 +286,8 @@ def process_chunk(work: list[tuple[Task, str]], config: Config) -> list[TaskReco
     journal = _TaskJournal(config, log, set(prenamed))
     with LibraryMessages.caught() as messages, announcing_writes(journal.announce):
         for task, fingerprint in work:
+            if stop is not None and stop():
+                break
             record = process_task(task, config, fingerprint, messages, journal)
             results.append(record)
             if record.fatal or (record.error and config.on_error == "fail"):
