@@ -91,6 +91,12 @@ LAYER_OF = {
     "augcli.journal": "execution",
     "augcli.job": "execution",
     "augcli.lock": "execution",
+    "augcli.executors": "execution",
+    "augcli.executors.local": "execution",
+    "augcli.executors.cluster": "execution",
+    "augcli.executors.dask": "execution",
+    "augcli.executors.dask_worker": "execution",
+    "augcli.executors.ray": "execution",
     # commands
     "augcli.preview": "commands",
     "augcli.verify": "commands",
