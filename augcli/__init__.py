@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from augcli.version import __version__
+
 __all__ = ["__version__", "load_config", "run"]
 
 if TYPE_CHECKING:
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
 
 
 def load_config(source: Any, overrides: dict | None = None, base_dir: Any = None) -> Config:
-    """Read and validate a config (a YAML path or a mapping); see augcli.config.load_config."""
-    from augcli.config import load_config as _load
+    """Read and validate a config (a YAML path or a mapping); see augcli.modalities.registry.load_config."""
+    from augcli.modalities.registry import load_config as _load
 
     return _load(source, overrides, base_dir)
 

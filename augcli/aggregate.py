@@ -8,7 +8,7 @@ complete run the main process folds every target's fragments, in plan order, wit
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Fragment:
     target: str  # output relpath of the aggregate file, e.g. "annotations/train.json"
-    modality: str  # the module under augcli/modalities/ whose finish() folds it ("image", "audio")
+    modality: str  # the modality whose plug-in's finish() folds it ("image", "audio")
     data: Any  # plain JSON data (dicts, lists, str, numbers): it is journaled for resume
 
     def to_plain(self) -> dict[str, Any]:
@@ -25,18 +25,19 @@ class Fragment:
         return {"target": self.target, "modality": self.modality, "data": self.data}
 
 
-def fold(config: Any, fragments: list[dict[str, Any]]) -> tuple[list[tuple[str, str, bytes, dict]], list[dict]]:
+def fold(config: Any, fragments: list[dict[str, Any]], plugin: Callable[[str], Any]
+         ) -> tuple[list[tuple[str, str, bytes, dict]], list[dict]]:
     """(target, modality, file bytes, extra manifest fields) per target, targets in order of first
     appearance, and an error entry per target that could not be made (it is not written);
-    ``fragments`` are plain fragments (``Fragment.to_plain``) in plan order."""
+    ``fragments`` are plain fragments (``Fragment.to_plain``) in plan order; ``plugin(modality)`` is
+    the modality's plug-in (augcli.modalities.registry.plugin), whose ``finish`` makes the file."""
     groups: dict[tuple[str, str], list[Any]] = {}
     for fragment in fragments:
         groups.setdefault((fragment["modality"], fragment["target"]), []).append(fragment["data"])
     made, errors = [], []
     for (modality, target), datas in groups.items():
-        module = importlib.import_module(f"augcli.modalities.{modality}")
         try:
-            blob, extra = module.finish(config, target, datas)
+            blob, extra = plugin(modality).finish(config, target, datas)
         except Exception as exc:  # a source table that does not read (encoding, CSV syntax): an error entry
             errors.append({"source": target, "kind": "aggregate",
                            "reason": f"cannot make it: {type(exc).__name__}: {exc}"})

@@ -73,7 +73,7 @@ def balance_labels(items: list[Item]) -> dict[str, str]:
     """relpath -> the label an augmented file is balanced by: an annotated image's rarest class
     (the class of its objects that the fewest images of its split hold), else its folder label.
     Tables (balanced by their rows) and unlabelled files are left out."""
-    from augcli.plan import is_table
+    from augcli.naming import is_table
 
     classes: dict[str, tuple[str | None, set[str]]] = {}
     images_with: Counter = Counter()
@@ -131,7 +131,7 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
         entry["planned_outputs"] += copies
         entry["mixed_outputs"] += mixed  # image.mix: under mixed/ (beside an annotated source), not in a label folder
 
-    from augcli.plan import is_table
+    from augcli.naming import is_table
 
     tasks = [task for task in plan.tasks if task.first]  # a table made in row ranges is one source
     labels_of = balance_labels([task.item for task in tasks])
@@ -162,11 +162,11 @@ def label_table(plan: Any, config: Any) -> list[dict[str, Any]]:
 
 
 def _table_labels(config: Any, relpath: str) -> list[str | None]:
-    from augcli.modalities import text
+    from augcli.tables import decode_text, table_samples
 
     try:
         with open(config.input / relpath, "rb") as f:
-            content, _ = text.decode_text(f.read(), config.text.encoding)
-        return [label for _, label in text.table_samples(content, relpath, config.text)]
+            content, _ = decode_text(f.read(), config.text.encoding)
+        return [label for _, label in table_samples(content, relpath, config.text)]
     except (OSError, ValueError, AugcliError):  # the worker reports an unreadable table, not the plan
         return []

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from augcli import __version__
 from augcli.errors import AugcliError, DatasetError, RunStoppedError
+from augcli.version import __version__
 
 MAX_ERRORS_SHOWN = 20
 _OWN_PROCESS = False  # True when started as the `augcli` command (main), not called in-process by a test
@@ -142,8 +142,8 @@ def preview(config: Path, n, copies, seed, target, as_html) -> None:
         augcli preview configs/quickstart.yaml -n 6 --copies 3 -o preview.png
         augcli preview configs/quickstart.yaml --html -o preview.html
     """
-    from augcli.config import load_config
     from augcli.io import write_atomic
+    from augcli.modalities.registry import load_config
     from augcli.preview import (
         audio_preview,
         clip_files,
@@ -251,11 +251,9 @@ def transforms(modality, as_json) -> None:
         augcli transforms image
         augcli transforms text --json | jq '.text[] | select(.name == "SynonymAug")'
     """
-    from augcli.modalities import audio, image, text, video
+    from augcli.modalities.registry import PLUGINS, plugin
 
-    describe = {"image": image.describe_transforms, "audio": audio.describe_transforms, "text": text.describe_steps,
-                "video": video.describe_transforms}
-    listing = {name: describe[name]() for name in ([modality] if modality else describe)}
+    listing = {name: plugin(name).describe_steps() for name in ([modality] if modality else PLUGINS)}
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
@@ -345,7 +343,7 @@ def schema() -> None:
         augcli schema > augcli.schema.json
         # then, first line of a config:  # yaml-language-server: $schema=augcli.schema.json
     """
-    from augcli.config import json_schema
+    from augcli.modalities.registry import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -320,12 +319,17 @@ def load_config(
     source: str | os.PathLike | dict,
     overrides: dict[str, Any] | None = None,
     base_dir: str | os.PathLike | None = None,
+    *,
+    plugin: Callable[[str], Any],
 ) -> Config:
     """Read, validate and resolve a config, and build every pipeline in it.
 
     ``source`` is a YAML file or an already-parsed mapping (then relative paths resolve
     against ``base_dir``, default the working directory). ``overrides`` replace top-level
-    keys, as the CLI's options do. Raises ConfigError listing every problem found.
+    keys, as the CLI's options do. ``plugin(name)`` is a modality's plug-in, which checks its
+    section (``check_section``) and resolves its paths (``resolve_paths``): the layer above
+    supplies it (``augcli.modalities.registry.load_config``), so config imports no modality.
+    Raises ConfigError listing every problem found.
     """
     if isinstance(source, dict):
         raw, where = dict(source), None
@@ -359,39 +363,16 @@ def load_config(
     for name in MODALITIES:
         section = raw.get(name)
         if isinstance(section, dict) and "pipeline" in section:
-            module = importlib.import_module(f"augcli.modalities.{name}")
-            problems += module.check_section(section, base, name)
+            problems += plugin(name).check_section(section, base, name)
     if errors_in(problems):
         raise ConfigError(errors_in(problems), where)
     update = {"input": (base / config.input).resolve(), "output": (base / config.output).resolve()}
-    for name in ("audio", "text"):
+    for name in MODALITIES:
         if getattr(config, name) is not None:
-            module = importlib.import_module(f"augcli.modalities.{name}")
-            update[name] = module.resolve_paths(getattr(config, name), base)
+            update[name] = plugin(name).resolve_paths(getattr(config, name), base)
     resolved = config.model_copy(update=update)
     resolved._warnings = [p for p in problems if p.warning]
     return resolved
-
-
-def json_schema() -> dict[str, Any]:
-    """JSON Schema of the config file, from the models, with every image step name spelled out."""
-    from augcli.modalities import audio, image, text, video
-
-    schema = Config.model_json_schema(by_alias=True)
-    for section, names, library in (("ImageSection", image.transform_names(), "albumentations transform"),
-                                    ("AudioSection", audio.transform_names(), "audiomentations transform"),
-                                    ("TextSection", text.step_names(), "nlpaug augmenter or EDA step"),
-                                    ("VideoSection", video.step_names(), "albumentations transform or temporal step")):
-        schema["$defs"][section]["properties"]["pipeline"]["items"] = {
-            "description": f"One {library}: '- Name: {{param: value}}' or '- Name'",
-            "anyOf": [
-                {"type": "string", "enum": names},
-                {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"enum": names},
-                 "additionalProperties": {"type": ["object", "null"]}},
-            ],
-        }
-    schema["title"] = "augcli config"
-    return schema
 
 
 def _read_yaml(path: Path) -> dict:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from augcli.annotations import layout as annotations_layout
+from augcli.annotations.detect import layout as annotations_layout
 from augcli.config import MODALITIES, Config
 
 AUGMENT, COPY = "augment", "copy"
@@ -24,7 +24,7 @@ class Mixed:
     seed: int
     partner: str
     partner_label: str | None
-    # an annotated partner's labels (augcli.annotations.Annotations): the mixed output keeps its objects too
+    # an annotated partner's labels (augcli.annotations.model.Annotations): the mixed output keeps its objects too
     partner_annotations: Any = field(default=None, compare=False)
 
 
@@ -37,7 +37,7 @@ class Item:
     action: str  # AUGMENT or COPY
     sidecars: tuple[str, ...] = ()  # same-stem files that belong to this item (a clip's transcript)
     mix: tuple[Mixed, ...] = ()  # mixup/cutmix outputs made from this source and a partner (augcli.mix)
-    annotations: Any = field(default=None, compare=False)  # augcli.annotations.Annotations of an annotated image
+    annotations: Any = field(default=None, compare=False)  # annotations.model.Annotations of an annotated image
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import os
 from dataclasses import dataclass
 
 #: Exit codes, a user-facing contract (see docs/usage/index.md, "Exit codes").
@@ -121,3 +122,13 @@ def cannot_read(what: str, exc: BaseException) -> str:
     elif isinstance(exc, UnicodeDecodeError):
         hint = ": save it as UTF-8"
     return f"cannot read {what} ({why}){hint}"
+
+
+def read_failure(exc: OSError, root: str, relpath: str) -> str:
+    """A task's error for a file it could not read: the source itself ("it") or the file named (a mask, a
+    partner; relative to the input folder), why, and what to do where that is clear."""
+    name = os.fspath(exc.filename) if exc.filename else None
+    if name is None or name == os.path.join(root, relpath):
+        return cannot_read("it", exc)
+    inside = os.path.relpath(name, root)
+    return cannot_read(name if inside.startswith("..") else inside.replace(os.sep, "/"), exc)

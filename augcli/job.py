@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import itertools
 import json
 import os
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from augcli.balance import label_table
-from augcli.config import MODALITIES, Config, load_config
+from augcli.config import MODALITIES, Config
 from augcli.dataset import AUGMENT, Discovery, discover
 from augcli.errors import (
     EXIT_ITEMS_FAILED,
@@ -72,6 +71,7 @@ from augcli.manifest import (
     is_own_file,
     write_manifest,
 )
+from augcli.modalities.registry import library_versions, load_config, plugin
 from augcli.plan import Plan, build_plan, expected_outputs, fingerprint, run_digest
 from augcli.runner import WorkerDied, long_lived, message_list, thawed_after
 from augcli.tables import PARTS_DIR
@@ -129,7 +129,7 @@ class RunResult:
             for task in self.plan.tasks:
                 modality = task.item.modality
                 if modality not in counters:
-                    counters[modality] = importlib.import_module(f"augcli.modalities.{modality}").planned_files
+                    counters[modality] = plugin(modality).planned_files
                 n, targets = counters[modality](task, self.config)
                 own += n
                 aggregates.update(targets)
@@ -649,8 +649,8 @@ class _Execution:
             record.files = {table: table_sha256}
             record.line = None  # changed: its journal line is made again
         if not offset:  # no row at all (every one dropped): the table is still listed, as a file
-            module = importlib.import_module(f"augcli.modalities.{ranges[0].item.modality}")
-            done[-1].rows = module.table_part_rows(self.config, ranges[0], table_sha256, done[-1].source_sha256)
+            text_plugin = plugin(ranges[0].item.modality)
+            done[-1].rows = text_plugin.table_part_rows(self.config, ranges[0], table_sha256, done[-1].source_sha256)
 
     def _write_aggregates(self, kept: list[TaskRecord], targets: set[str]) -> list[str]:
         from augcli.aggregate import fold
@@ -663,7 +663,7 @@ class _Execution:
         def announce(path: str) -> None:
             self.log.append({"name": os.path.relpath(path, self.output).replace(os.sep, "/")})
 
-        made, errors = fold(self.config, fragments)
+        made, errors = fold(self.config, fragments, plugin)
         self.result.errors += errors
         digests = {target: sha256(blob) for target, _, blob, _ in made}
         self._before_changing(digests, digests)  # an aggregate made again with the same bytes keeps the manifest true
@@ -805,18 +805,8 @@ def _command(config: Any, overrides: dict[str, Any] | None) -> str | None:
     return shlex.join(words)
 
 
-def library_versions(config: Config, modality: str | None = None) -> dict[str, str]:
-    """Versions of the libraries that shape this config's outputs (recorded; compared by verify),
-    or only those of one modality."""
-    versions: dict[str, str] = {}
-    for name in [modality] if modality else MODALITIES:
-        if getattr(config, name) is not None:
-            versions.update(importlib.import_module(f"augcli.modalities.{name}").library_versions())
-    return versions
-
-
 def _write_run_json(result: RunResult, started: datetime) -> None:
-    from augcli import __version__
+    from augcli.version import __version__
 
     record = {
         "schema_version": SCHEMA_VERSION,
@@ -842,6 +832,3 @@ def _write_run_json(result: RunResult, started: datetime) -> None:
         "executor": result.executor,
     }
     write_atomic(result.config.output / RUN_NAME, (json.dumps(record, indent=2) + "\n").encode())
-
-
-

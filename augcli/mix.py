@@ -18,7 +18,6 @@ import csv
 import io
 import os
 from dataclasses import replace
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,9 @@ import numpy as np
 from augcli.dataset import AUGMENT, Item, Mixed
 from augcli.errors import ItemError
 from augcli.io import read_file, sha256, write_atomic
+from augcli.naming import MIXED_DIR, mixed_name
 from augcli.seeding import item_seed
 
-MIXED_DIR = "mixed"
 SOFT_LABELS = f"{MIXED_DIR}/soft_labels.csv"
 DEFAULT_ALPHA = {"mixup": 0.4, "cutmix": 1.0}
 STEP_NAMES = {"mixup": "MixUp", "cutmix": "CutMix"}
@@ -37,16 +36,6 @@ SOFT_LABEL_COLUMNS = ["file", "label_a", "weight_a", "label_b", "weight_b", "sou
 
 def alpha_of(settings: Any) -> float:
     return settings.alpha if settings.alpha is not None else DEFAULT_ALPHA[settings.method]
-
-
-def mixed_name(relpath: str, k: int, fmt: str | None, annotated: bool = False) -> str:
-    """``train/cat/001.jpg`` -> ``mixed/train/cat/001__mix0.jpg``: out of the way of a folder loader.
-    An annotated image's goes beside it, ``images/train/x.jpg`` -> ``images/train/x__mix0.jpg``: its
-    labels say what it holds, and the dataset's own loader finds it there with its label file."""
-    path = PurePosixPath(relpath)
-    suffix = f".{fmt}" if fmt else path.suffix
-    name = str(path.with_name(f"{path.stem}__mix{k}{suffix}"))
-    return name if annotated else f"{MIXED_DIR}/{name}"
 
 
 def pool_of(item: Item, same_label: bool) -> tuple | None:
@@ -146,8 +135,8 @@ def mix_images(method: str, source: np.ndarray, partner: np.ndarray, seed: int, 
 def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, rows: list,
                 fragments: list | None) -> None:
     """Worker: read each partner, mix, write; a manifest row per output and a soft-label fragment."""
+    from augcli.image_codec import encode
     from augcli.manifest import ManifestRow, applied_steps
-    from augcli.modalities.image import encode
 
     settings = config.image.mix
     for planned in item.mix:
@@ -166,7 +155,7 @@ def write_mixed(item: Item, config: Any, source: np.ndarray, source_hash: str, r
 
 def read_partner(config: Any, planned: Mixed, like: np.ndarray) -> tuple[bytes, np.ndarray, dict | None]:
     """The partner's file bytes, its pixels conformed to the source ``like``, and how it was resized."""
-    from augcli.modalities.image import decode
+    from augcli.image_codec import decode
 
     try:
         partner_bytes = read_file(os.path.join(config.input, planned.partner))

@@ -5,96 +5,27 @@ from __future__ import annotations
 import base64
 import html
 import os
-from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
 from augcli.config import Config
-from augcli.dataset import AUGMENT, Item, discover
-from augcli.errors import ItemError
-from augcli.manifest import applied_steps
-from augcli.plan import augmented_name
-from augcli.seeding import item_seed
+from augcli.dataset import AUGMENT, discover
+from augcli.modalities.registry import plugin
+from augcli.samples import BACKGROUND, CELL, Cell, Sample, TextSample
 
-CELL = 192  # image area of a grid cell, in pixels (square; images are letterboxed into it)
 CAPTION_LINES = 4
 LINE_HEIGHT = 13
 CAPTION = CAPTION_LINES * LINE_HEIGHT + 6
-BACKGROUND = (40, 40, 40)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.36
 MAX_COPIES_BY_DEFAULT = 4
 
 
-@dataclass
-class Cell:
-    image: np.ndarray  # BGR uint8, full size, as the output file decodes (audio: its log-mel spectrogram)
-    title: str  # "original", "copy 2"
-    steps: list[dict[str, Any]] = field(default_factory=list)  # applied steps, as in the manifest
-    seed: int | None = None
-    clip: bytes | None = None  # audio: the file bytes a run writes, to listen to
-    clip_suffix: str = ""
-    objects: dict[str, Any] | None = None  # annotated images: objects in / kept / dropped / clipped
-
-
-@dataclass
-class Sample:
-    source: str
-    label: str | None
-    cells: list[Cell] = field(default_factory=list)
-    error: str | None = None
-
-
 def preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
     """Augment ``n`` sources, spread across labels, ``copies`` times each, exactly as ``run`` would."""
-    from augcli.modalities import image
-
-    copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
-    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "image"]
-    if not items:
-        return []
-    pipeline = image.pipeline_for(config.image.pipeline)
-    samples = []
-    for item in pick_samples(items, n):
-        sample = Sample(item.relpath, item.label)
-        try:
-            with open(os.path.join(config.input, item.relpath), "rb") as f:
-                data = f.read()
-            decoded = image.decode(data, config.image.max_pixels)
-        except (ItemError, OSError) as exc:
-            sample.error = str(exc)
-            samples.append(sample)
-            continue
-        if item.annotations is not None:  # boxes, polygons, masks and keypoints drawn on every cell
-            from augcli.annotations.worker import preview_cells
-
-            try:
-                sample.cells += [Cell(img, title, applied_steps(applied), seed, objects=objects)
-                                 for img, title, applied, seed, objects in preview_cells(config, item, decoded, copies)]
-            except (ItemError, OSError) as exc:
-                sample.error = str(exc)
-            samples.append(sample)
-            continue
-        sample.cells.append(Cell(to_display(decoded), "original"))
-        for k in range(copies):
-            seed = item_seed(config.seed, item.relpath, k)
-            suffix = os.path.splitext(augmented_name(item.relpath, k, config.image.format))[1]
-            blob, applied = image.render(pipeline, decoded, seed, suffix, config.image.quality, (data, item.relpath))
-            written = image.decode(blob)  # show what the output file holds, codec and all
-            sample.cells.append(Cell(to_display(written), f"copy {k}", applied_steps(applied), seed))
-        samples.append(sample)
-    return samples
-
-
-@dataclass
-class TextSample:
-    source: str  # "train/reviews.csv row 3", "train/quotes.txt line 2"
-    label: str | None
-    original: str
-    copies: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)  # (text, applied steps)
+    return _samples(config, "image", n, copies)
 
 
 def text_preview(config: Config, n: int = 8, copies: int | None = None,
@@ -102,45 +33,25 @@ def text_preview(config: Config, n: int = 8, copies: int | None = None,
     """``n`` text samples spread across files, each augmented as ``run`` would (same seeds). A file that
     gives no samples (not readable, an empty table, no text column...) is appended to ``failed`` as
     (relpath, reason), as ``run`` records it, and the others are shown."""
-    from augcli.modalities import text
-    from augcli.plan import is_table
-    from augcli.runner import read_failure
+    return _samples(config, "text", n, copies, failed)
 
+
+def audio_preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
+    """``n`` clips spread across labels: spectrograms of the original and of the copies a run writes."""
+    return _samples(config, "audio", n, copies)
+
+
+def video_preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
+    """``n`` clips spread across labels: the first, middle and last frames of the original and of the copies a
+    run writes (decoded from their bytes), one above the other."""
+    return _samples(config, "video", n, copies)
+
+
+def _samples(config: Config, modality: str, n: int, copies: int | None, failed: list | None = None) -> list:
+    """What the modality's plug-in previews of its augmented sources (``preview`` in its module)."""
     copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
-    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "text"]
-    pipeline = text.pipeline_for(config.text)
-    per_file: list[list[tuple[str, str, str, str | None]]] = []  # (display, seed key, text, label)
-    for item in pick_samples(items, n):
-        try:
-            with open(os.path.join(config.input, item.relpath), "rb") as f:
-                content, _ = text.decode_text(f.read(), config.text.encoding)
-            samples = text.table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
-            if not is_table(item.relpath):  # the limit run applies (tables are checked as they are read)
-                for number, line in enumerate(content.splitlines() if config.text.unit == "line" else [content]):
-                    text.check_length(line, config.text.max_chars,
-                                      f"line {number + 1}" if config.text.unit == "line" else "the file")
-        except (ItemError, OSError) as exc:
-            if failed is not None:
-                failed.append((item.relpath, read_failure(exc, str(config.input), item.relpath)
-                               if isinstance(exc, OSError) else str(exc)))
-            continue
-        if is_table(item.relpath):
-            units = [(f"{item.relpath} row {i}", f"{item.relpath}#{i}", body, label or item.label)
-                     for i, (body, label) in enumerate(samples)]
-        elif config.text.unit == "line":
-            units = [(f"{item.relpath} line {i}", f"{item.relpath}:{i}", line, item.label)
-                     for i, line in enumerate(content.splitlines()) if line.strip()]
-        else:
-            units = [(item.relpath, item.relpath, content, item.label)]
-        per_file.append(units)
-    chosen = [units[i] for i in range(max(map(len, per_file), default=0)) for units in per_file if i < len(units)][:n]
-    result = []
-    for display, key, body, label in chosen:
-        sample = TextSample(display, label, body)
-        for k in range(copies):
-            sample.copies.append(text.augment(pipeline, body, item_seed(config.seed, key, k)))
-        result.append(sample)
-    return result
+    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == modality]
+    return plugin(modality).preview(config, items, n, copies, failed)
 
 
 def changed_words(original: str, augmented: str) -> list[tuple[str, bool]]:
@@ -187,85 +98,6 @@ def text_markdown(samples: list[TextSample]) -> str:
     return "\n".join(out)
 
 
-def audio_preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
-    """``n`` clips spread across labels: spectrograms of the original and of the copies a run writes."""
-    from augcli.modalities import audio
-
-    copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
-    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "audio"]
-    pipeline = audio.pipeline_for(config.audio)
-    samples = []
-    for item in pick_samples(items, n):
-        sample = Sample(item.relpath, item.label)
-        suffix = os.path.splitext(item.relpath)[1]
-        try:
-            with open(os.path.join(config.input, item.relpath), "rb") as f:
-                data = f.read()
-            clip, rate, info = audio.read(data, config.audio.max_seconds)
-        except (ItemError, OSError) as exc:
-            sample.error = str(exc)
-            samples.append(sample)
-            continue
-        clip, rate = audio.prepare(clip, rate, config.audio)
-        original, _ = audio.write(clip, rate, info)
-        sample.cells.append(Cell(spectrogram_image(clip, rate), "original", clip=original, clip_suffix=suffix))
-        for k in range(copies):
-            seed = item_seed(config.seed, item.relpath, k)
-            augmented, applied = audio.augment(pipeline, clip, rate, seed)
-            blob, _ = audio.write(augmented, rate, info)
-            written, _, _ = audio.read(blob)  # what the output file holds, codec and all
-            sample.cells.append(Cell(spectrogram_image(written, rate), f"copy {k}", applied_steps(applied), seed,
-                                     clip=blob, clip_suffix=suffix))
-        samples.append(sample)
-    return samples
-
-
-def video_preview(config: Config, n: int = 8, copies: int | None = None) -> list[Sample]:
-    """``n`` clips spread across labels: the first, middle and last frames of the original and of the copies a
-    run writes (decoded from their bytes), one above the other."""
-    from augcli.modalities import video
-
-    copies = copies if copies is not None else min(config.copies, MAX_COPIES_BY_DEFAULT)
-    items = [i for i in discover(config).items if i.action == AUGMENT and i.modality == "video"]
-    samples = []
-    for item in pick_samples(items, n):
-        sample = Sample(item.relpath, item.label)
-        seeds = [item_seed(config.seed, item.relpath, k) for k in range(copies)]
-        try:
-            original, shown = video.preview_frames(os.path.join(config.input, item.relpath), config.video, seeds)
-        except (ItemError, OSError) as exc:
-            sample.error = str(exc)
-            samples.append(sample)
-            continue
-        sample.cells.append(Cell(frame_strip(original), "original"))
-        sample.cells += [Cell(frame_strip(frames), f"copy {k}", applied_steps(applied), seeds[k])
-                         for k, (frames, applied) in enumerate(shown)]
-        samples.append(sample)
-    return samples
-
-
-def frame_strip(frames: list[np.ndarray]) -> np.ndarray:
-    """RGB frames (first, middle, last) one above the other, 4 px apart, as one BGR image."""
-    gap = np.full((4, frames[0].shape[1], 3), BACKGROUND, np.uint8)
-    parts = [part for frame in frames for part in (cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), gap)][:-1]
-    return np.vstack(parts)
-
-
-PIXELS_PER_SECOND = 48  # a 4 s clip fills a cell; a time-stretched copy is visibly narrower
-
-
-def spectrogram_image(samples: np.ndarray, rate: int) -> np.ndarray:
-    """A log-mel spectrogram as a colour image: cell-high, 48 px per second, low frequencies at
-    the bottom, 80 dB of range."""
-    from augcli.modalities import audio
-
-    mel = audio.log_mel(samples, rate, n_mels=96, n_fft=1024, hop_length=max(1, rate // 100))
-    scaled = np.clip((mel + 80.0) / 80.0 * 255.0, 0, 255).astype(np.uint8)[::-1]
-    width = max(1, round(samples.shape[-1] / rate * PIXELS_PER_SECOND))
-    image = cv2.resize(np.ascontiguousarray(scaled), (width, CELL), interpolation=cv2.INTER_AREA)
-    return cv2.applyColorMap(image, cv2.COLORMAP_MAGMA)
-
-
 def clip_files(samples: list[Sample], folder: str) -> dict[str, bytes]:
     """The clips of an audio preview, named after their source and cell, to write beside the grid."""
     files = {}
@@ -275,40 +107,6 @@ def clip_files(samples: list[Sample], folder: str) -> dict[str, bytes]:
             if cell.clip is not None:
                 files[os.path.join(folder, f"{base}__{cell.title.replace(' ', '')}{cell.clip_suffix}")] = cell.clip
     return files
-
-
-def pick_samples(items: list[Item], n: int) -> list[Item]:
-    """``n`` items spread across labels (round robin), evenly spaced within each label; deterministic."""
-    by_label: dict[str, list[Item]] = defaultdict(list)
-    for item in items:
-        by_label[item.label or ""].append(item)
-    labels = sorted(by_label)
-    quota = dict.fromkeys(labels, 0)
-    for i in range(min(n, len(items))):
-        candidates = [lb for lb in labels if quota[lb] < len(by_label[lb])]
-        quota[candidates[i % len(candidates)]] += 1
-    picked = []
-    for label in labels:
-        group, q = by_label[label], quota[label]
-        picked += [group[(j * len(group)) // q] for j in range(q)]
-    return sorted(picked, key=lambda item: (item.label or "", item.relpath))
-
-
-def to_display(image: np.ndarray) -> np.ndarray:
-    """Any decoded image (RGB(A)/gray, 8/16-bit) as BGR uint8; alpha over a checkerboard."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image * 255.0, 0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        h, w = image.shape[:2]
-        yy, xx = np.mgrid[0:h, 0:w]
-        board = np.where(((yy // 8 + xx // 8) % 2)[..., None] == 0, 200, 150).astype(np.float32)
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        image = (image[:, :, :3] * alpha + board * (1 - alpha)).astype(np.uint8)
-    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
 
 
 def fit_to_cell(image: np.ndarray, size: int = CELL) -> np.ndarray:

@@ -6,7 +6,6 @@ import contextlib
 import ctypes
 import functools
 import gc
-import importlib
 import os
 import signal
 import sys
@@ -18,10 +17,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from augcli.config import Config
-from augcli.errors import FATAL_WRITE_ERRNOS, ItemError, OutputWriteError, cannot_read
+from augcli.errors import FATAL_WRITE_ERRNOS, ItemError, OutputWriteError, read_failure
 from augcli.io import announcing_writes, sha256_file
 from augcli.journal import RunLog, TaskRecord, forget_inherited_logs, process_log
 from augcli.manifest import ManifestRow
+from augcli.modalities.registry import import_for_workers, plugin
 from augcli.plan import Task, chunk_size, chunked, prefetch_seeds
 from augcli.workers import forks_workers
 
@@ -43,10 +43,7 @@ def execute(work: list[tuple[Task, str]], config: Config) -> Iterator[TaskRecord
     n_workers = config.n_workers([task for task, _ in work])
     prefetch_seeds(task for task, _ in work)  # before the workers start: they inherit (or are sent) the seeds
     if n_workers > 1 and forks_workers():  # imported once here, not once per forked worker
-        for modality in sorted({task.item.modality for task, _ in work}):
-            module = importlib.import_module(f"augcli.modalities.{modality}")
-            for name in getattr(module, "WORKER_IMPORTS", ()):
-                importlib.import_module(name)
+        import_for_workers({task.item.modality for task, _ in work})
     return fan_out(process_chunk, work, n_workers, config)
 
 
@@ -328,12 +325,6 @@ class _TaskJournal:
 
 
 @functools.cache
-def modality_module(name: str) -> Any:
-    """augcli.modalities.<name>, looked up once per process."""
-    return importlib.import_module(f"augcli.modalities.{name}")
-
-
-@functools.cache
 def _prepare_worker_process() -> None:
     """Once per process: OpenCV single-threaded, and glibc malloc kept from churning pages.
 
@@ -365,7 +356,7 @@ def process_task(task: Task, config: Config, fingerprint: str, messages: Library
     fragments: list = []
     try:
         try:
-            record.dropped = modality_module(task.item.modality).process(task, config, rows, fragments)
+            record.dropped = plugin(task.item.modality).process(task, config, rows, fragments)
         finally:
             record.warnings = messages.take()
     except OutputWriteError as exc:
@@ -400,16 +391,6 @@ def process_task(task: Task, config: Config, fingerprint: str, messages: Library
         if not record.warnings:  # the very line the journal holds at the run's end
             record.line = journaled
     return record
-
-
-def read_failure(exc: OSError, root: str, relpath: str) -> str:
-    """A task's error for a file it could not read: the source itself ("it") or the file named (a mask, a
-    partner; relative to the input folder), why, and what to do where that is clear."""
-    name = os.fspath(exc.filename) if exc.filename else None
-    if name is None or name == os.path.join(root, relpath):
-        return cannot_read("it", exc)
-    inside = os.path.relpath(name, root)
-    return cannot_read(name if inside.startswith("..") else inside.replace(os.sep, "/"), exc)
 
 
 @functools.cache

@@ -9,15 +9,16 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from augcli.config import Config, load_config
+from augcli.config import Config
 from augcli.dataset import discover, walk_files
 from augcli.errors import EXIT_ITEMS_FAILED, EXIT_OK, DatasetError, ItemError
 from augcli.io import capture_writes, file_sha256, read_file, sha256, sha256_file
 from augcli.journal import LOCK_NAME
 from augcli.lock import OutputLock
 from augcli.manifest import MANIFEST_NAME, RUN_NAME, STATE_DIR, is_own_file, read_manifest
+from augcli.modalities.registry import library_versions, load_config, plugin
 from augcli.plan import Task, build_plan, prefetch_seeds
-from augcli.runner import fan_out, long_lived, message_list, modality_module, thawed_after
+from augcli.runner import fan_out, long_lived, message_list, thawed_after
 
 
 @dataclass(frozen=True)
@@ -274,8 +275,6 @@ def _sample(rows: list[dict], n: int | None) -> list[dict]:
 
 
 def _version_changes(recorded: dict[str, str], config: Config) -> list[str]:
-    from augcli.job import library_versions
-
     now = library_versions(config)
     return [f"{name} {recorded[name]} (run) vs {now[name]} (now)"
             for name in sorted(recorded) if name in now and recorded[name] != now[name]]
@@ -424,7 +423,7 @@ def _regenerate_and_compare(task: Task, rows: list[dict], config: Config, on_dis
     error = None
     with capture_writes() as written:
         try:
-            modality_module(item.modality).process(task, config, fresh, [])
+            plugin(item.modality).process(task, config, fresh, [])
         except Exception as exc:  # a library failing on one source: a finding, never a crash
             error = _reason(exc)
     if fresh and fresh[0].source_sha256 != rows[0].get("source_sha256", fresh[0].source_sha256):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from augcli.balance import spread, table_copies
-from augcli.config import load_config
+from augcli.modalities.registry import load_config
 from augcli.seeding import item_seed
 from tests.conftest import invoke, sample_photos, write_config
 

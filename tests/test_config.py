@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from augcli.config import load_config
 from augcli.errors import ConfigError
+from augcli.modalities.registry import load_config
 from tests.conftest import invoke, write_config
 
 FLIP = [{"HorizontalFlip": {"p": 1.0}}]

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from augcli.config import load_config
 from augcli.dataset import AUGMENT, COPY, discover, glob_to_regex
+from augcli.modalities.registry import load_config
 from tests.conftest import invoke, make_image_folder, without_root_powers, write_config
 
 

@@ -129,8 +129,8 @@ def test_a_chunk_line_names_the_planned_files_and_only_other_files_get_a_line_ea
     from pathlib import Path
 
     from augcli import runner
-    from augcli.config import load_config
     from augcli.dataset import discover
+    from augcli.modalities.registry import load_config
     from augcli.plan import build_plan
 
     sample = Path(__file__).parent.parent / "sample_data" / "detection" / "yolo"

@@ -3,7 +3,8 @@
 import pickle
 
 from augcli.dataset import AUGMENT, Item
-from augcli.plan import Seeds, augmented_name, build_plan, fingerprint
+from augcli.naming import augmented_name
+from augcli.plan import Seeds, build_plan, fingerprint
 from augcli.seeding import item_seed
 from tests.conftest import write_config
 
@@ -31,9 +32,9 @@ def test_build_plan_names_outputs_as_augmented_name(tmp_path):
 
 FINGERPRINTS = """
 import json, sys
-from augcli.config import load_config
+from augcli.modalities.registry import load_config
 from augcli.dataset import discover
-from augcli.job import library_versions
+from augcli.modalities.registry import library_versions
 from augcli.plan import build_plan, fingerprint
 out = {}
 for data in sys.argv[1:]:

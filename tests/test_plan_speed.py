@@ -5,7 +5,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from augcli.plan import augmented_name
+from augcli.naming import augmented_name
 from augcli.seeding import item_seed, item_seeds
 
 

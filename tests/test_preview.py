@@ -6,9 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from augcli.config import load_config
 from augcli.dataset import discover
-from augcli.preview import CAPTION, CELL, fit_to_cell, pick_samples, preview, text_preview, to_display
+from augcli.image_codec import to_display
+from augcli.modalities.registry import load_config
+from augcli.preview import CAPTION, CELL, fit_to_cell, preview, text_preview
+from augcli.samples import pick_samples
 from tests.conftest import SAMPLE_DATA, invoke, make_image_folder, make_noisy, write_config
 
 FLIP = [{"HorizontalFlip": {"p": 1.0}}]

@@ -109,7 +109,7 @@ def test_a_damaged_cache_file_is_built_again(cache, monkeypatch):
 
 @needs_debian_wordnet
 def test_validating_a_config_does_not_load_wordnet():
-    code = ("import sys; from augcli.config import load_config; load_config(sys.argv[1]); "
+    code = ("import sys; from augcli.modalities.registry import load_config; load_config(sys.argv[1]); "
             "from augcli import wordnet; print(wordnet.load_index.cache_info().currsize, 'lemminflect' in sys.modules)")
     config = Path(__file__).resolve().parent.parent / "configs" / "text_csv.yaml"
     done = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True, text=True, check=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from augcli import workers
-from augcli.config import load_config
 from augcli.dataset import discover
+from augcli.modalities.registry import load_config
 from augcli.plan import build_plan
 from tests.conftest import invoke, write_config
 

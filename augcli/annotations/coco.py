@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from augcli.annotations import Layout, geometry
+from augcli.annotations import geometry
+from augcli.annotations.layout import Layout
 from augcli.annotations.model import Annotations, Obj
 from augcli.errors import cannot_read
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from augcli.annotations import Layout, beside, split_of
+from augcli.annotations.layout import Layout, beside, split_of
 from augcli.annotations.model import Annotations
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")

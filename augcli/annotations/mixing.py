@@ -27,27 +27,18 @@ import numpy as np
 
 from augcli.annotations import geometry, yolo
 from augcli.annotations.model import Annotations, Obj, ObjectRecord
-from augcli.errors import ItemError, Problem
+from augcli.annotations.rules import config_problems
+from augcli.errors import ItemError
 
 PARTNER = "partner:"
-
-
-def config_problems(config: Any, fmt: str | None) -> list[Problem]:
-    """What ``image.mix`` cannot do on a dataset of format ``fmt`` (checked before a run starts)."""
-    settings = config.image.mix if config.image is not None else None
-    if settings is not None and settings.method == "mixup" and fmt == "masks":
-        return [Problem("image.mix.method", "is mixup, but a mask folder has one label per pixel, and a blend "
-                                            "of two images has none; use method: cutmix (it pastes the partner's "
-                                            "mask with its pixels)")]
-    return []
 
 
 def render(config: Any, ann: Annotations, decoded: np.ndarray, mask: np.ndarray | None, planned: Any
            ) -> tuple[bytes, list, Annotations, np.ndarray | None, ObjectRecord]:
     """One mixed output's image bytes, applied step, annotations, mask and object record."""
     from augcli import mix
-    from augcli.annotations.worker import load_mask, settings
-    from augcli.modalities import image
+    from augcli.annotations.transform import load_mask, settings
+    from augcli.image_codec import encode
 
     method = config.image.mix.method
     partner_ann: Annotations | None = planned.partner_annotations
@@ -83,7 +74,7 @@ def render(config: Any, ann: Annotations, decoded: np.ndarray, mask: np.ndarray 
             meta.update(xml=xml, background=False)
             kept = [o.with_(id=places.get(o.id, o.id)) for o in kept]
     new = Annotations(ann.format, ann.source, tuple(kept), ann.mask, meta, ann.flip_idx, ann.repaired)
-    blob = image.encode(mixed, os.path.splitext(planned.output)[1], config.image.quality)
+    blob = encode(mixed, os.path.splitext(planned.output)[1], config.image.quality)
     return blob, [mix.mix_step(config.image.mix, planned, partner_bytes, lam, box, resized)], new, out_mask, record
 
 

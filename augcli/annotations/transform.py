@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from augcli.annotations import geometry
+from augcli.annotations import geometry, masks
 from augcli.annotations.model import Annotations, ObjectRecord
+from augcli.annotations.rules import step_names
+from augcli.errors import ItemError
+from augcli.io import read_file
 from augcli.memo import remember_last
 from augcli.seeding import generators
 
@@ -31,29 +35,15 @@ NON_AFFINE = frozenset({"ElasticTransform", "GridDistortion", "OpticalDistortion
 _EPS = 1e-3
 
 
-def step_names(steps: Any) -> set[str]:
-    """Every transform name a pipeline config uses, compositions' children included."""
-    names: set[str] = set()
-    for step in steps if isinstance(steps, list) else []:
-        if isinstance(step, str):
-            names.add(step)
-        elif isinstance(step, dict) and len(step) == 1:
-            ((name, params),) = step.items()
-            names.add(str(name))
-            if isinstance(params, dict):
-                names |= step_names(params.get("transforms"))
-    return names
-
-
 @lru_cache(maxsize=8)
 def _cached(steps_json: str, min_visibility: float, min_area: float):
     import albumentations as A
 
     from augcli.errors import ConfigError, Problem, errors_in
-    from augcli.modalities import image
+    from augcli.modalities.image_steps import build_steps
 
     problems: list[Problem] = []
-    transforms = image._build_steps(json.loads(steps_json), "image.pipeline", problems)
+    transforms = build_steps(json.loads(steps_json), "image.pipeline", problems)
     if errors_in(problems):
         raise ConfigError(errors_in(problems))
     with warnings.catch_warnings():  # a pipeline without a geometric step warns that keypoints go unused
@@ -252,3 +242,21 @@ def _union_box(boxes) -> list[int]:
     arr = np.asarray(boxes, dtype=np.float64)
     return [int(np.floor(arr[:, 0].min())), int(np.floor(arr[:, 1].min())),
             int(np.ceil((arr[:, 0] + arr[:, 2]).max())), int(np.ceil((arr[:, 1] + arr[:, 3]).max()))]
+
+
+def settings(config: Any) -> tuple[float, float, bool]:
+    section = config.image.annotations
+    if section is None:
+        return 0.0, 0.0, True
+    return section.min_visibility, section.min_area, section.keep_empty
+
+
+def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np.ndarray | None, dict | None, bytes]:
+    if ann.mask is None:
+        return None, None, b""
+    data = read_file(os.path.join(config.input, ann.mask))
+    mask, info = masks.read_mask(data, ann.mask, config.image.max_pixels)
+    if mask.shape[:2] != tuple(shape[:2]):
+        raise ItemError(f"{ann.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
+                        f"{shape[1]}x{shape[0]}")
+    return mask, info, data

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from augcli.annotations import SPLIT_NAMES, Layout, beside, under
+from augcli.annotations.layout import SPLIT_NAMES, Layout, beside, under
 from augcli.annotations.model import Annotations, Obj
 from augcli.errors import cannot_read
 

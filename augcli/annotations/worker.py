@@ -17,29 +17,12 @@ import numpy as np
 from augcli.aggregate import Fragment
 from augcli.annotations import coco, masks, transform, voc, yolo
 from augcli.annotations.model import Annotations, ObjectRecord
+from augcli.annotations.transform import load_mask, settings
 from augcli.errors import ItemError
+from augcli.image_codec import decode, encode, to_display
 from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
-
-
-def settings(config: Any) -> tuple[float, float, bool]:
-    section = config.image.annotations
-    if section is None:
-        return 0.0, 0.0, True
-    return section.min_visibility, section.min_area, section.keep_empty
-
-
-def load_mask(config: Any, ann: Annotations, shape: tuple[int, ...]) -> tuple[np.ndarray | None, dict | None, bytes]:
-    if ann.mask is None:
-        return None, None, b""
-    data = read_file(os.path.join(config.input, ann.mask))
-    mask, info = masks.read_mask(data, ann.mask, config.image.max_pixels)
-    if mask.shape[:2] != tuple(shape[:2]):
-        raise ItemError(f"{ann.mask}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
-                        f"{shape[1]}x{shape[0]}")
-    return mask, info, data
-
 
 _in_pixels = remember_last(yolo.to_pixels)  # YOLO's normalised labels, once for all copies
 
@@ -47,8 +30,6 @@ _in_pixels = remember_last(yolo.to_pixels)  # YOLO's normalised labels, once for
 def render(config: Any, ann: Annotations, decoded: np.ndarray, seed: int, suffix: str,
            mask: np.ndarray | None = None) -> tuple[bytes, list, Annotations, np.ndarray | None, ObjectRecord]:
     """One copy's image bytes, applied steps, annotations, mask and object record (run, preview, verify)."""
-    from augcli.modalities import image
-
     min_visibility, min_area, _ = settings(config)
     steps = config.image.pipeline
     pipeline = transform.pipeline_for(steps, min_visibility, min_area)
@@ -56,12 +37,10 @@ def render(config: Any, ann: Annotations, decoded: np.ndarray, seed: int, suffix
     pixels = _in_pixels(ann, decoded.shape[1], decoded.shape[0])
     out, new, out_mask, record, applied = transform.augment(pipeline, decoded, pixels, seed, as_masks=as_masks,
                                                            mask=mask)
-    return image.encode(out, suffix, config.image.quality), applied, new, out_mask, record
+    return encode(out, suffix, config.image.quality), applied, new, out_mask, record
 
 
 def process(task: Any, config: Any, rows: list, fragments: list) -> int:
-    from augcli.modalities import image
-
     item, out_root = task.item, str(config.output)
     ann: Annotations = item.annotations
     if ann.error:
@@ -69,7 +48,7 @@ def process(task: Any, config: Any, rows: list, fragments: list) -> int:
     data = read_file(os.path.join(config.input, item.relpath))
     source_hash = sha256(data)
     need_pixels = bool(task.outputs or item.mix) or (ann.format == "coco" and ann.meta.get("background"))
-    decoded = image.decode(data, config.image.max_pixels) if need_pixels else None
+    decoded = decode(data, config.image.max_pixels) if need_pixels else None
     label_bytes = b""  # the per-image label file (YOLO .txt, VOC .xml, mask image), placed beside the original
     if ann.source and ann.format in ("yolo", "voc", "masks"):
         label_bytes = read_file(os.path.join(config.input, ann.source))
@@ -184,9 +163,7 @@ def preview_cells(config: Any, item: Any, decoded: np.ndarray, copies: int) -> l
     """(image BGR with its annotations drawn, title, applied steps, seed, object record) for the
     original and each copy, made exactly as ``run`` makes them (same seeds, decoded from the bytes)."""
     from augcli.annotations.draw import draw
-    from augcli.modalities import image
-    from augcli.plan import augmented_name
-    from augcli.preview import to_display
+    from augcli.naming import augmented_name
     from augcli.seeding import item_seed
 
     ann: Annotations = item.annotations
@@ -199,6 +176,6 @@ def preview_cells(config: Any, item: Any, decoded: np.ndarray, copies: int) -> l
         seed = item_seed(config.seed, item.relpath, k)
         suffix = os.path.splitext(augmented_name(item.relpath, k, config.image.format))[1]
         blob, applied, new, out_mask, record = render(config, ann, decoded, seed, suffix, mask)
-        cells.append((draw(to_display(image.decode(blob)), new, out_mask), f"copy {k}", applied, seed,
+        cells.append((draw(to_display(decode(blob)), new, out_mask), f"copy {k}", applied, seed,
                       record.to_json()))
     return cells

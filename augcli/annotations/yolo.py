@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from augcli.annotations import Layout, beside, geometry, split_of, under
+from augcli.annotations import geometry
+from augcli.annotations.layout import Layout, beside, split_of, under
 from augcli.annotations.model import Annotations, Obj
 from augcli.errors import cannot_read
 

@@ -16,8 +16,8 @@ WordNet index, the libraries) is built once per worker process (augcli/executors
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any, Protocol
 
 from augcli.config import Config
@@ -48,12 +48,32 @@ class Executor(Protocol):
         ...
 
 
+def _local() -> ModuleType:
+    from augcli.executors import local
+
+    return local
+
+
+def _dask() -> ModuleType:
+    from augcli.executors import dask
+
+    return dask
+
+
+def _ray() -> ModuleType:
+    from augcli.executors import ray
+
+    return ray
+
+
+#: Engine name -> a function importing its module (dask and ray load only when a run asks for them).
+ENGINES: dict[str, Callable[[], ModuleType]] = {"local": _local, "dask": _dask, "ray": _ray}
+
+
 def open_executor(config: Config, tasks: list[Task]) -> Executor:
     """The executor the config names, connected (a cluster that cannot be reached is a DatasetError naming
     its address, raised before anything is written)."""
-    name = config.executor.name
-    module = importlib.import_module(f"augcli.executors.{name}")
-    return module.open_executor(config, tasks)
+    return ENGINES[config.executor.name]().open_executor(config, tasks)
 
 
 def describe(executor: Executor) -> dict[str, Any]:

@@ -28,8 +28,9 @@ from pathlib import Path
 from augcli.config import Config
 from augcli.journal import TaskRecord, forget_inherited_logs, name_run_files_by_host
 from augcli.manifest import STATE_DIR
+from augcli.modalities.registry import plugin
 from augcli.plan import Task, chunk_size, chunked, prefetch_seeds
-from augcli.runner import modality_module, process_chunk
+from augcli.runner import process_chunk
 
 STOP_PREFIX = "stop-"
 #: Seconds the main process waits, once it has asked the running chunks to stop, for them to finish the task
@@ -62,7 +63,7 @@ def shaping_versions(modalities: Iterable[str]) -> dict[str, str]:
     with contextlib.suppress(metadata.PackageNotFoundError):
         versions["augcli"] = metadata.version("augcli")
     for name in modalities:
-        versions.update(modality_module(name).library_versions())
+        versions.update(plugin(name).library_versions())
     return versions
 
 

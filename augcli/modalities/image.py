@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from functools import lru_cache
@@ -14,77 +13,26 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from augcli.annotations import NEEDS, UNSUPPORTED
-from augcli.errors import ConfigError, ItemError, Problem, errors_in, yaml_path
-from augcli.io import check_pixels, image_header_size, read_file, sha256, write_atomic
+from augcli.errors import ConfigError, ItemError, Problem, errors_in
+from augcli.image_codec import JPEG_MAGIC, decode, encode, to_display
+from augcli.io import read_file, sha256, write_atomic
 from augcli.manifest import ManifestRow, applied_steps
 from augcli.memo import remember_last
-from augcli.modalities import policies
-from augcli.modalities import steps as steps_
-from augcli.modalities.sampled import record_sampled
-from augcli.seeding import generators
-
-COMPOSITIONS = ("OneOf", "SomeOf", "Sequential", "OneOrOther", "RandomOrder")
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_CAN_HOLD_16BIT = {".png", ".tif", ".tiff"}
-_CAN_HOLD_ALPHA = {".png", ".tif", ".tiff", ".webp", ".bmp"}
-DEFAULT_LOSSY_QUALITY = 95
+from augcli.modalities.image_steps import build_steps, transform_names
+from augcli.modalities.image_steps import describe_steps as describe_steps  # the plug-in interface's
+from augcli.naming import augmented_name
+from augcli.samples import Cell, Sample, pick_samples
+from augcli.seeding import generators, item_seed
 
 
-class _RecordedOneOrOther(A.OneOrOther):
-    """OneOrOther that records the branch it applied.
-
-    albumentations 2.0 records applied params for every composition except OneOrOther;
-    without this the manifest would silently miss a step.
-    """
-
-    def __call__(self, *args: Any, force_apply: bool = False, **data: Any) -> dict[str, Any]:
-        if self.replay_mode:
-            return super().__call__(*args, force_apply=force_apply, **data)
-        chosen = self.transforms[0] if self.py_random.random() < self.p else self.transforms[-1]
-        data = chosen(force_apply=True, **data)
-        self._track_transform_params(chosen, data)
-        return data
+def step_names() -> list[str]:
+    """The names a pipeline step may use (the plug-in interface's name for ``transform_names``)."""
+    return transform_names()
 
 
-def transform_names() -> list[str]:
-    """Every albumentations class a pipeline step may name, and the policies made of them."""
-    return sorted(
-        [name
-         for name in dir(A)
-         if inspect.isclass(getattr(A, name))
-         and issubclass(getattr(A, name), (A.BasicTransform, A.BaseCompose))
-         and name not in ("BasicTransform", "BaseCompose", "Compose", "DualTransform", "ImageOnlyTransform",
-                          "Transform3D")
-         and name not in UNSUPPORTED
-         and not name.startswith("_")]
-        + list(policies.POLICIES)
-    )
-
-
-def step_class(name: str) -> type:
-    return policies.POLICIES.get(name) or getattr(A, name)
-
-
-def describe_transforms() -> list[dict[str, Any]]:
-    """Every step name with its parameters and defaults, read from albumentations itself."""
-    from augcli.manifest import plain
-
-    described = []
-    for name in transform_names():
-        cls = step_class(name)
-        params = {}
-        for p in inspect.signature(cls.__init__).parameters.values():
-            if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-                continue
-            params[p.name] = {"required": True} if p.default is p.empty else {"default": plain(p.default)}
-        doc = (inspect.getdoc(cls) or "").strip().splitlines()
-        entry = {"name": name, "composition": name in COMPOSITIONS, "params": params,
-                 "summary": doc[0] if doc else ""}
-        if name in NEEDS:  # runs only on an annotated dataset that has these
-            entry["needs"] = NEEDS[name]
-        described.append(entry)
-    return described
+def resolve_paths(section: Any, base: Any) -> Any:
+    """An image section names no resource files: it is used as validated."""
+    return section
 
 
 def check_section(section: dict, base: Any, path: str) -> list[Problem]:
@@ -94,7 +42,7 @@ def check_section(section: dict, base: Any, path: str) -> list[Problem]:
     annotations = section.get("annotations")
     fmt = annotations.get("format") if isinstance(annotations, dict) else None
     if fmt is not None:
-        from augcli.annotations import check_needs
+        from augcli.annotations.rules import check_needs
 
         for _, reason in check_needs(section["pipeline"], None if fmt == "none" else fmt):
             problems.append(Problem(f"{path}.pipeline", reason))
@@ -104,13 +52,13 @@ def check_section(section: dict, base: Any, path: str) -> list[Problem]:
 def check_pipeline(steps: list, path: str) -> list[Problem]:
     """Every problem in a pipeline config, each named by its YAML path; [] when it builds."""
     problems: list[Problem] = []
-    _build_steps(steps, path, problems)
+    build_steps(steps, path, problems)
     return problems
 
 
 def build_pipeline(steps: list) -> A.Compose:
     problems: list[Problem] = []
-    transforms = _build_steps(steps, "image.pipeline", problems)
+    transforms = build_steps(steps, "image.pipeline", problems)
     if errors_in(problems):
         raise ConfigError(errors_in(problems))
     return A.Compose(transforms, p=1.0, save_applied_params=True)
@@ -131,106 +79,6 @@ def pipeline_for(steps: list) -> A.Compose:
     return _cached_pipeline(json.dumps(steps, sort_keys=True, default=str))
 
 
-def _build_steps(steps: Any, path: str, problems: list[Problem]) -> list:
-    return steps_.build_list(steps, path, problems, lambda step, where: _build_step(step, where, problems),
-                             "[{HorizontalFlip: {p: 0.5}}]")
-
-
-def _build_step(step: Any, path: str, problems: list[Problem]) -> Any:
-    parsed = steps_.parse_step(step, path, problems, modality="image", kind="transform", known=transform_names(),
-                               example="- Rotate: {limit: 15, p: 0.5}",
-                               hints={"Compose": "use 'Sequential' to group steps inside a pipeline",
-                                      **{name: f"augcli cannot run {name}: {why}"
-                                         for name, why in UNSUPPORTED.items()}})
-    if parsed is None:
-        return None
-    name, params = parsed
-    cls, where = step_class(name), f"{path}.{name}"
-    if name in COMPOSITIONS:
-        if "transforms" not in params:
-            problems.append(Problem(where, f"{name} needs 'transforms: [...]', a list of steps"))
-            return None
-        params["transforms"] = _build_steps(params["transforms"], f"{where}.transforms", problems)
-        if name == "OneOrOther":
-            cls = _RecordedOneOrOther
-    if not steps_.known_params(name, params, steps_.signature_params(cls), where, problems):
-        return None
-    if not (steps_.check_probabilities(params, where, problems) & _odd_kernel_sizes(params, where, problems)):
-        return None
-    return _construct(cls, params, where, problems)
-
-
-#: Kernel sizes, which OpenCV takes odd: albumentations makes an even one odd, for some steps at
-#: construction with a warning (MotionBlur, MedianBlur), for GaussianBlur silently when it samples.
-KERNEL_SIZES = ("blur_limit",)
-
-
-def _odd_kernel_sizes(params: dict, where: str, problems: list[Problem]) -> bool:
-    ok = True
-    for key in KERNEL_SIZES:
-        value = params.get(key)
-        sizes = value if isinstance(value, list | tuple) else [value]
-        even = [v for v in sizes if isinstance(v, int) and not isinstance(v, bool) and v and v % 2 == 0]
-        if even:
-            problems.append(Problem(f"{where}.{key}", f"kernel sizes are odd: albumentations would make {even[0]} "
-                                                      f"into {even[0] + 1} without saying so in the manifest; "
-                                                      f"write {even[0] - 1} or {even[0] + 1}"))
-            ok = False
-    return ok
-
-
-def _construct(cls: type, params: dict, where: str, problems: list[Problem]) -> Any:
-    try:
-        with steps_.library_warnings(where, problems):
-            transform = cls(**params)
-        if isinstance(transform, A.BasicTransform):  # the angle, scale, sigma it draws: recorded as well
-            record_sampled(transform)
-        return transform
-    except Exception as exc:  # the library's own validation speaks
-        cause = exc.__cause__
-        if hasattr(cause, "errors"):
-            seen = set()
-            for err in cause.errors():
-                field = err["loc"][0] if err["loc"] else ""
-                if field not in seen:
-                    seen.add(field)
-                    problems.append(Problem(yaml_path((where, *err["loc"][:1])), err["msg"]))
-        else:
-            problems.append(Problem(where, steps_.failure_message(exc)))
-        return None
-
-
-def decode(data: bytes, max_pixels: int | None = None) -> np.ndarray:
-    """Decode image bytes keeping what the file is; colour channels come back in RGB(A) order.
-
-    Grayscale stays 2-D, alpha is kept, 16-bit stays uint16. JPEGs (which have no alpha) are
-    decoded with the flags that make OpenCV apply their EXIF orientation. An image of more than
-    ``max_pixels`` (``image.max_pixels``) is refused from its header, before any pixel is decoded.
-    """
-    if not data:
-        raise ItemError("file is empty (0 bytes)")
-    size = image_header_size(data) if max_pixels is not None else None
-    if size is not None:
-        check_pixels(size, max_pixels, len(data))
-    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-    if image is None:
-        raise ItemError("cannot decode the file as an image: it is corrupt or not in a format OpenCV reads; "
-                        "fix it, remove it or exclude it")
-    if max_pixels is not None and size is None:  # a format PIL cannot read the header of: checked decoded
-        check_pixels((image.shape[1], image.shape[0]), max_pixels, len(data))
-    return _swap_red_blue(image)
-
-
-def _swap_red_blue(image: np.ndarray) -> np.ndarray:
-    """BGR(A) <-> RGB(A); albumentations' colour transforms expect RGB, OpenCV's codecs BGR."""
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
-
-
 def augment(pipeline: A.Compose, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[str, dict]]]:
     """Apply the pipeline with this output's seed; return the image and the applied steps.
 
@@ -249,24 +97,6 @@ def augment(pipeline: A.Compose, image: np.ndarray, seed: int) -> tuple[np.ndarr
         result = pipeline(image=image)
         out = result["image"]
     return out, result["applied_transforms"]
-
-
-def encode(image: np.ndarray, suffix: str, quality: int | None) -> bytes:
-    """Encode an RGB(A) image for a file ending in ``suffix``, converting what the format can't hold."""
-    suffix = suffix.lower()
-    if image.dtype == np.uint16 and suffix not in _CAN_HOLD_16BIT:
-        image = np.rint(image / 257.0).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 4 and suffix not in _CAN_HOLD_ALPHA:
-        image = image[:, :, :3]
-    params: list[int] = []
-    if suffix in (".jpg", ".jpeg"):
-        params = [cv2.IMWRITE_JPEG_QUALITY, quality or DEFAULT_LOSSY_QUALITY]
-    elif suffix == ".webp":
-        params = [cv2.IMWRITE_WEBP_QUALITY, quality or DEFAULT_LOSSY_QUALITY]
-    ok, buffer = cv2.imencode(suffix, _swap_red_blue(np.ascontiguousarray(image)), params)
-    if not ok:
-        raise ItemError(f"OpenCV could not encode a {image.dtype} image of shape {image.shape} as {suffix}")
-    return buffer.tobytes()
 
 
 def render(pipeline: A.Compose, decoded: np.ndarray, seed: int, suffix: str, quality: int | None,
@@ -294,7 +124,7 @@ def _same_pixels_as_file(source: tuple[bytes, str], suffix: str) -> bool:
     ours, theirs = suffix.lower(), os.path.splitext(name)[1].lower()
     if _SAME_FORMAT.get(ours, ours) != _SAME_FORMAT.get(theirs, theirs):
         return False
-    return not (data.startswith(_JPEG_MAGIC) and b"Exif\x00\x00" in data[:65536])
+    return not (data.startswith(JPEG_MAGIC) and b"Exif\x00\x00" in data[:65536])
 
 
 def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
@@ -354,6 +184,44 @@ def finish(config: Any, target: str, datas: list[Any]) -> tuple[bytes, dict]:
     from augcli.annotations import worker
 
     return worker.finish(config, target, datas)
+
+
+def preview(config: Any, items: list, n: int, copies: int, failed: list | None = None) -> list[Sample]:
+    """``n`` of these image ``items`` spread across labels, each with ``copies`` copies made exactly as
+    ``run`` makes them (an annotated image with its labels drawn); a source that fails has its error."""
+    if not items:
+        return []
+    pipeline = pipeline_for(config.image.pipeline)
+    samples = []
+    for item in pick_samples(items, n):
+        sample = Sample(item.relpath, item.label)
+        try:
+            with open(os.path.join(config.input, item.relpath), "rb") as f:
+                data = f.read()
+            decoded = decode(data, config.image.max_pixels)
+        except (ItemError, OSError) as exc:
+            sample.error = str(exc)
+            samples.append(sample)
+            continue
+        if item.annotations is not None:  # boxes, polygons, masks and keypoints drawn on every cell
+            from augcli.annotations.worker import preview_cells
+
+            try:
+                sample.cells += [Cell(img, title, applied_steps(applied), seed, objects=objects)
+                                 for img, title, applied, seed, objects in preview_cells(config, item, decoded, copies)]
+            except (ItemError, OSError) as exc:
+                sample.error = str(exc)
+            samples.append(sample)
+            continue
+        sample.cells.append(Cell(to_display(decoded), "original"))
+        for k in range(copies):
+            seed = item_seed(config.seed, item.relpath, k)
+            suffix = os.path.splitext(augmented_name(item.relpath, k, config.image.format))[1]
+            blob, applied = render(pipeline, decoded, seed, suffix, config.image.quality, (data, item.relpath))
+            written = decode(blob)  # show what the output file holds, codec and all
+            sample.cells.append(Cell(to_display(written), f"copy {k}", applied_steps(applied), seed))
+        samples.append(sample)
+    return samples
 
 
 def library_versions() -> dict[str, str]:

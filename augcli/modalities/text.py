@@ -26,12 +26,15 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model-based augmenters load local folders only
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from augcli.errors import ConfigError, ItemError, Problem, errors_in
+from augcli.errors import ConfigError, ItemError, Problem, errors_in, read_failure
 from augcli.modalities import eda
 from augcli.modalities import steps as steps_
 from augcli.modalities import text_tokens as tt
 from augcli.modalities.text_lexicon import Lexicon, SynonymOptions, allowed_pos, case_pattern, match_case
-from augcli.seeding import SeedBlocks, seed_globals
+from augcli.naming import is_table
+from augcli.samples import TextSample, pick_samples
+from augcli.seeding import SeedBlocks, item_seed, seed_globals
+from augcli.tables import check_length, decode_text, delimiter_of, label_of, read_delimited, read_jsonl, table_samples
 
 NLPAUG_STEPS = {  # step name -> nlpaug module
     "SynonymAug": "word", "AntonymAug": "word", "RandomWordAug": "word", "SplitAug": "word",
@@ -572,25 +575,6 @@ def augment(pipeline: _Sequential, text: str, seed: int) -> tuple[str, list[dict
 # ---------------------------------------------------------------- reading and writing
 
 
-def decode_text(data: bytes, encoding: str) -> tuple[str, bool]:
-    """Text and whether it began with a UTF-8 byte-order mark (kept on output)."""
-    bom = data.startswith(codecs.BOM_UTF8)
-    if bom and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        data, encoding = data[len(codecs.BOM_UTF8) :], "utf-8"
-    try:
-        return data.decode(encoding), bom
-    except UnicodeDecodeError as exc:
-        raise ItemError(f"not valid {encoding} text at byte offset {exc.start} "
-                        f"(byte 0x{data[exc.start]:02x}); convert the file or set text.encoding") from None
-
-
-def check_length(sample: str, max_chars: int, what: str) -> None:
-    """A sample (a file, a line, a table field) longer than ``text.max_chars`` is refused."""
-    if len(sample) > max_chars:
-        raise ItemError(f"{what} is {len(sample):,} characters long, more than text.max_chars ({max_chars:,}): "
-                        "set text.max_chars higher in the config to augment it, or exclude the file")
-
-
 def _encode(text: str, encoding: str, bom: bool) -> bytes:
     return (codecs.BOM_UTF8 if bom else b"") + text.encode(encoding)
 
@@ -602,7 +586,6 @@ def _newline(text: str) -> str:
 def process(task: Any, config: Any, rows: list, fragments: list | None = None) -> int:
     """Worker: read a text source once and write its outputs; append a ManifestRow per sample."""
     from augcli.io import sha256
-    from augcli.plan import is_table
 
     item, section = task.item, config.text
     with open(os.path.join(config.input, item.relpath), "rb") as f:
@@ -728,13 +711,13 @@ class _Table:
 
         self.is_jsonl = relpath.lower().endswith(".jsonl")
         if self.is_jsonl:
-            self.header, self.records, self.key = _read_jsonl(text, config.text.field, config.text.max_chars)
+            self.header, self.records, self.key = read_jsonl(text, config.text.field, config.text.max_chars)
         else:
-            self.header, self.records, self.key = _read_delimited(text, relpath, config.text.column,
-                                                                  config.text.max_chars)
-        self.delimiter = _delimiter(relpath)
+            self.header, self.records, self.key = read_delimited(text, relpath, config.text.column,
+                                                                 config.text.max_chars)
+        self.delimiter = delimiter_of(relpath)
         self.newline = _newline(text)
-        labels = [_label_of(r, self.header, self.key, None) for r in self.records]
+        labels = [label_of(r, self.header, self.key, None) for r in self.records]
         self.copies = table_copies(config, relpath, labels)  # balance: copies per row, from every row's label
 
 
@@ -761,7 +744,7 @@ def _table_rows(task, config, pipeline, table, start, stop, offset, source_hash,
     for source_row in range(start, stop):
         record = table.records[source_row]
         original = record[key] if isinstance(record[key], str) else ("" if record[key] is None else str(record[key]))
-        label = _label_of(record, table.header, key, task.item.label)
+        label = label_of(record, table.header, key, task.item.label)
         if config.keep_originals:
             rows.append(_row(task, task.outputs[0], None, None, [], sha256(original.encode()), source_hash,
                              label=label, source_row=source_row, row=offset + len(out_records)))
@@ -794,76 +777,6 @@ def table_part_rows(config: Any, task: Any, blob_sha256: str, source_hash: str) 
     return [_row(task, task.outputs[0], 0, None, [], blob_sha256, source_hash, samples=0).to_json()]
 
 
-def table_samples(content: str, relpath: str, section: Any) -> list[tuple[str, str | None]]:
-    """(text, label) of every row of a table, as ``run`` reads them."""
-    if relpath.lower().endswith(".jsonl"):
-        header, records, key = _read_jsonl(content, section.field, section.max_chars)
-    else:
-        header, records, key = _read_delimited(content, relpath, section.column, section.max_chars)
-    return [(r[key] if isinstance(r[key], str) else ("" if r[key] is None else str(r[key])),
-             _label_of(r, header, key, None)) for r in records]
-
-
-def _delimiter(relpath: str) -> str:
-    return "\t" if relpath.lower().endswith(".tsv") else ","
-
-
-def _read_delimited(text: str, relpath: str, column: str, max_chars: int) -> tuple[list[str], list[list[str]], int]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(relpath))
-    # the csv module's own cell limit (131,072 characters by default) would speak before text.max_chars
-    csv_limit = csv.field_size_limit(max(max_chars + 1, csv.field_size_limit()))
-    try:
-        header = next(reader)
-        if column not in header:
-            raise ItemError(f"no column '{column}' in the header ({', '.join(header)}); set text.column")
-        records = [r for r in reader if r]
-    except StopIteration:
-        raise ItemError("the table is empty: it has no header row") from None
-    except csv.Error as exc:
-        if "field larger than field limit" in str(exc):
-            raise ItemError(f"a cell of line {reader.line_num} is more than text.max_chars ({max_chars:,}) "
-                            "characters long: set text.max_chars higher in the config to augment it, "
-                            "or exclude the file") from None
-        raise ItemError(f"not a readable table at line {reader.line_num}: {exc}") from None
-    finally:
-        csv.field_size_limit(csv_limit)
-    for number, record in enumerate(records, start=2):
-        if len(record) != len(header):
-            raise ItemError(f"row {number} has {len(record)} cells, the header {len(header)}")
-    key = header.index(column)
-    for number, record in enumerate(records, start=2):
-        check_length(record[key], max_chars, f"the '{column}' cell of row {number}")
-    return header, records, key
-
-
-def _read_jsonl(text: str, field: str, max_chars: int) -> tuple[list[str], list[dict], str]:
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ItemError(f"line {number} is not valid JSON: {exc.msg}") from None
-        if not isinstance(record, dict) or field not in record:
-            raise ItemError(f"line {number} has no field '{field}'; set text.field")
-        if not isinstance(record[field], str):  # written back as a string, it would change the original row
-            shown = json.dumps(record[field], ensure_ascii=False)
-            shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            raise ItemError(f"line {number}: field '{field}' holds {shown}, not a string: make it text "
-                            "(or remove the line) or exclude the file")
-        check_length(record[field], max_chars, f"field '{field}' of line {number}")
-        records.append(record)
-    return [], records, field
-
-
-def _label_of(record: Any, header: list[str], key: Any, default: str | None) -> str | None:
-    if isinstance(record, dict):
-        value = record.get("label", default)
-        return None if value is None else str(value)
-    return record[header.index("label")] if "label" in header else default
-
-
 def _tagged(record: Any, key: Any, text: str, source_row: int, copy: int | None, is_jsonl: bool) -> Any:
     if is_jsonl:
         return {**record, key: text, "aug_source_row": source_row, "aug_copy": copy}
@@ -892,6 +805,45 @@ def describe_steps() -> list[dict[str, Any]]:
             summary = "augcli composition" if name in COMPOSITIONS else "EDA (Wei & Zou 2019), augcli"
         described.append({"name": name, "composition": name in COMPOSITIONS, "params": params, "summary": summary})
     return described
+
+
+def preview(config: Any, items: list, n: int, copies: int, failed: list | None = None) -> list[TextSample]:
+    """``n`` text samples spread across these ``items`` (files), each augmented as ``run`` would (same
+    seeds). A file that gives no samples (not readable, an empty table, no text column...) is appended
+    to ``failed`` as (relpath, reason), as ``run`` records it, and the others are shown."""
+    pipeline = pipeline_for(config.text)
+    per_file: list[list[tuple[str, str, str, str | None]]] = []  # (display, seed key, text, label)
+    for item in pick_samples(items, n):
+        try:
+            with open(os.path.join(config.input, item.relpath), "rb") as f:
+                content, _ = decode_text(f.read(), config.text.encoding)
+            samples = table_samples(content, item.relpath, config.text) if is_table(item.relpath) else []
+            if not is_table(item.relpath):  # the limit run applies (tables are checked as they are read)
+                for number, line in enumerate(content.splitlines() if config.text.unit == "line" else [content]):
+                    check_length(line, config.text.max_chars,
+                                 f"line {number + 1}" if config.text.unit == "line" else "the file")
+        except (ItemError, OSError) as exc:
+            if failed is not None:
+                failed.append((item.relpath, read_failure(exc, str(config.input), item.relpath)
+                               if isinstance(exc, OSError) else str(exc)))
+            continue
+        if is_table(item.relpath):
+            units = [(f"{item.relpath} row {i}", f"{item.relpath}#{i}", body, label or item.label)
+                     for i, (body, label) in enumerate(samples)]
+        elif config.text.unit == "line":
+            units = [(f"{item.relpath} line {i}", f"{item.relpath}:{i}", line, item.label)
+                     for i, line in enumerate(content.splitlines()) if line.strip()]
+        else:
+            units = [(item.relpath, item.relpath, content, item.label)]
+        per_file.append(units)
+    chosen = [units[i] for i in range(max(map(len, per_file), default=0)) for units in per_file if i < len(units)][:n]
+    result = []
+    for display, key, body, label in chosen:
+        sample = TextSample(display, label, body)
+        for k in range(copies):
+            sample.copies.append(augment(pipeline, body, item_seed(config.seed, key, k)))
+        result.append(sample)
+    return result
 
 
 def library_versions() -> dict[str, str]:

@@ -25,9 +25,11 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from augcli.errors import ConfigError, ItemError, Problem, errors_in
+from augcli.manifest import applied_steps
 from augcli.modalities import steps as steps_
 from augcli.modalities.video_steps import TEMPORAL_STEPS, TemporalStep, Timeline, plan_timeline
-from augcli.seeding import generators
+from augcli.samples import BACKGROUND, Cell, Sample, pick_samples
+from augcli.seeding import generators, item_seed
 
 #: Source video codec -> the encoder that writes the copies, and its default quality (constant rate factor:
 #: x264's 18 is near transparent; VP8/VP9's constant-quality scale differs, these are the matching points).
@@ -57,15 +59,14 @@ _CHUNK = 1 << 20
 
 
 def step_names() -> list[str]:
-    from augcli.modalities import image
-
-    return sorted([*TEMPORAL_STEPS, *_frame_step_names(image)])
+    return sorted([*TEMPORAL_STEPS, *_frame_step_names()])
 
 
-def _frame_step_names(image: Any) -> list[str]:
-    from augcli.annotations import NEEDS
+def _frame_step_names() -> list[str]:
+    from augcli.annotations.rules import NEEDS
+    from augcli.modalities.image_steps import transform_names
 
-    return [name for name in image.transform_names() if name not in NEEDS]
+    return [name for name in transform_names() if name not in NEEDS]
 
 
 @dataclass
@@ -85,6 +86,11 @@ def check_section(section: dict, base: Any, path: str) -> list[Problem]:
     return problems
 
 
+def resolve_paths(section: Any, base: Any) -> Any:
+    """A video section names no resource files: it is used as validated."""
+    return section
+
+
 def parse_bitrate(value: Any) -> int | None:
     """``2000000``, ``'2M'``, ``'800k'`` -> bits per second; None for anything else."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -102,9 +108,9 @@ def parse_bitrate(value: Any) -> int | None:
 
 
 def _build(steps: Any, path: str, problems: list[Problem]) -> Pipeline:
-    from augcli.modalities import image
+    from augcli.modalities.image_steps import build_step
 
-    known, hints = step_names(), _hints(image)
+    known, hints = step_names(), _hints()
     spatial: list = []
     temporal: list[TemporalStep] = []
     if not isinstance(steps, list):
@@ -126,7 +132,7 @@ def _build(steps: Any, path: str, problems: list[Problem]) -> Pipeline:
                 except ValueError as exc:
                     problems.append(Problem(f"{where}.{name}", str(exc)))
             continue
-        built = image._build_step({name: params}, where, problems)
+        built = build_step({name: params}, where, problems)
         if built is not None:
             spatial.append(built)
     compose = None
@@ -137,8 +143,8 @@ def _build(steps: Any, path: str, problems: list[Problem]) -> Pipeline:
     return Pipeline(compose, temporal, any(s.name in TIMING_STEPS for s in temporal))
 
 
-def _hints(image: Any) -> dict[str, str]:
-    from augcli.annotations import NEEDS, UNSUPPORTED
+def _hints() -> dict[str, str]:
+    from augcli.annotations.rules import NEEDS, UNSUPPORTED
 
     hints = {name: f"{name} needs {why}, which video clips do not have" for name, why in NEEDS.items()}
     hints.update({name: f"augcli cannot run {name}: {why}" for name, why in UNSUPPORTED.items()})
@@ -547,13 +553,13 @@ def planned_files(task: Any, config: Any) -> tuple[int, list[str]]:
     return len(task.outputs) + (task.original is not None), []
 
 
-def describe_transforms() -> list[dict[str, Any]]:
+def describe_steps() -> list[dict[str, Any]]:
     """augcli's temporal steps, then every albumentations step that runs on frames."""
-    from augcli.modalities import image
+    from augcli.modalities.image_steps import describe_steps as image_steps
 
     described = [{"name": name, "composition": False, "params": cls.params_doc(), "summary": cls.summary,
                   "temporal": True} for name, cls in TEMPORAL_STEPS.items()]
-    return described + [entry for entry in image.describe_transforms() if not entry.get("needs")]
+    return described + [entry for entry in image_steps() if not entry.get("needs")]
 
 
 def library_versions() -> dict[str, str]:
@@ -590,3 +596,32 @@ def _first_middle_last(source: str | BinaryIO) -> list[np.ndarray]:
     with av.open(source) as container:
         frames = [_to_rgb(frame) for frame in container.decode(video=0)]
     return [frames[0], frames[len(frames) // 2], frames[-1]] if frames else []
+
+
+def preview(config: Any, items: list, n: int, copies: int, failed: list | None = None) -> list[Sample]:
+    """``n`` of these clips spread across labels: the first, middle and last frames of the original and of
+    the copies a run writes (decoded from their bytes), one above the other."""
+    samples = []
+    for item in pick_samples(items, n):
+        sample = Sample(item.relpath, item.label)
+        seeds = [item_seed(config.seed, item.relpath, k) for k in range(copies)]
+        try:
+            original, shown = preview_frames(os.path.join(config.input, item.relpath), config.video, seeds)
+        except (ItemError, OSError) as exc:
+            sample.error = str(exc)
+            samples.append(sample)
+            continue
+        sample.cells.append(Cell(frame_strip(original), "original"))
+        sample.cells += [Cell(frame_strip(frames), f"copy {k}", applied_steps(applied), seeds[k])
+                         for k, (frames, applied) in enumerate(shown)]
+        samples.append(sample)
+    return samples
+
+
+def frame_strip(frames: list[np.ndarray]) -> np.ndarray:
+    """RGB frames (first, middle, last) one above the other, 4 px apart, as one BGR image."""
+    import cv2
+
+    gap = np.full((4, frames[0].shape[1], 3), BACKGROUND, np.uint8)
+    parts = [part for frame in frames for part in (cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), gap)][:-1]
+    return np.vstack(parts)

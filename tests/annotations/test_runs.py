@@ -169,9 +169,9 @@ def test_images_without_labels_are_background_images(tmp_path, yolo_data, coco_d
 
 def test_fragments_are_plain_json_so_a_resumed_run_folds_the_same_files(tmp_path):
     from augcli.annotations import worker
-    from augcli.config import load_config
     from augcli.dataset import discover
     from augcli.modalities import image
+    from augcli.modalities.registry import load_config
     from augcli.plan import build_plan
 
     config = load_config(CONFIGS / "detection_coco.yaml", {"output": str(tmp_path / "out")})

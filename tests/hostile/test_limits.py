@@ -155,7 +155,7 @@ def test_item3_limits_are_positive_whole_numbers_named_by_their_yaml_path(tmp_pa
     assert result.exit_code == 2
     for key in ("image.max_pixels", "audio.max_seconds", "text.max_chars"):
         assert key in result.output, result.output
-    from augcli.config import json_schema
+    from augcli.modalities.registry import json_schema
 
     schema = json_schema()["$defs"]
     assert schema["ImageSection"]["properties"]["max_pixels"]["default"] == 89_478_485

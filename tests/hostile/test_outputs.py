@@ -181,13 +181,13 @@ def _range_params() -> list[tuple[str, str, float]]:
     import inspect
     from numbers import Number
 
-    from augcli.modalities import image
+    from augcli.modalities import image, image_steps
 
     found = []
-    for entry in image.describe_transforms():
+    for entry in image.describe_steps():
         if entry["composition"]:
             continue
-        for p in inspect.signature(image.step_class(entry["name"]).__init__).parameters.values():
+        for p in inspect.signature(image_steps.step_class(entry["name"]).__init__).parameters.values():
             d = p.default
             if isinstance(d, tuple) and len(d) == 2 and all(isinstance(x, Number) and not isinstance(x, bool)
                                                             for x in d):
@@ -254,7 +254,8 @@ def _holds(recorded, value) -> bool:
 def test_item11_every_step_with_a_one_point_range_records_that_value(step, param, value):
     import numpy as np
 
-    from augcli.annotations import NEEDS, transform
+    from augcli.annotations import transform
+    from augcli.annotations.rules import NEEDS
     from augcli.manifest import applied_steps
     from augcli.modalities import image
     from augcli.seeding import generators

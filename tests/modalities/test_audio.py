@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from augcli import audio_codec
 from augcli.manifest import read_manifest
 from augcli.modalities import audio
 from tests.conftest import SAMPLE_DATA, invoke, write_config
@@ -295,8 +296,8 @@ def test_ogg_serial_rewrite_keeps_libogg_checksums(subtype):
     data = buffer.getvalue()
     pages = data.count(b"OggS")
     assert pages > 2
-    assert audio.ogg_with_serial(data, int.from_bytes(data[14:18], "little")) == data  # libogg's own CRCs
-    renumbered = audio.ogg_with_serial(data, 0xC0FFEE)
+    assert audio_codec.ogg_with_serial(data, int.from_bytes(data[14:18], "little")) == data  # libogg's own CRCs
+    renumbered = audio_codec.ogg_with_serial(data, 0xC0FFEE)
     assert renumbered.count((0xC0FFEE).to_bytes(4, "little")) == pages
     np.testing.assert_array_equal(sf.read(io.BytesIO(renumbered), dtype="float32")[0],
                                   sf.read(io.BytesIO(data), dtype="float32")[0])  # libogg drops bad-CRC pages
