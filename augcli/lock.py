@@ -17,11 +17,14 @@ class OutputLock:
     The lock belongs to the open file, not to the file's existence: the file is never deleted
     (deleting it would let a second run lock a new file while the first still holds the old),
     and a crashed run leaves no stale lock because the kernel drops it with the process.
-    The descriptor is close-on-exec, so worker processes never inherit it.
+    The descriptor is close-on-exec, and a forked child (a worker) closes its copy at once: the lock
+    belongs to the open file, which a forked worker would otherwise share, so after kill -9 of a run the
+    folder stayed locked until its workers had died too (a verify right after was refused).
     """
 
     def __init__(self, path: Path, fd: int):
         self.path, self._fd = path, fd
+        _HELD.add(fd)
 
     @classmethod
     def acquire(cls, path: Path, folder: Path) -> OutputLock:
@@ -76,8 +79,23 @@ class OutputLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            _HELD.discard(self._fd)
             os.close(self._fd)  # closing the last descriptor drops the lock
             self._fd = None
+
+
+_HELD: set[int] = set()  # this process's lock descriptors
+
+
+def _close_inherited_locks() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 def _alive(pid: str) -> bool:
