@@ -561,7 +561,7 @@ def main() -> None:
     """The ``augcli`` command. Output it cannot write never cuts a run short nor becomes a traceback: a run
     prints only once its work is done and recorded, a closed stdout or stderr drops what would go there
     (a closed stdout is said on stderr), a reader that stops reading (``| head``) ends the output, and
-    the exit code is the command's own either way (README, "Exit codes")."""
+    the exit code is the command's own either way (docs/usage/index.md, "Exit codes")."""
     global _OWN_PROCESS
     _OWN_PROCESS = True
     closed = _reopen_closed_standard_fds()

@@ -9,6 +9,7 @@ from typing import Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 
 from augcli.errors import ConfigError, Problem, errors_in, suggest, yaml_path
 
@@ -17,20 +18,39 @@ DEFAULT_IMAGE_INCLUDE = ["**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.bmp", "**/*.
 MODALITIES = ("image", "audio", "text", "video")  # discovery order: the first whose include matches takes a file
 
 
+class _SchemaWithFactoryDefaults(GenerateJsonSchema):
+    """Defaults made by a factory (lists, sections) are in the schema too: editors and the docs show them."""
+
+    def get_default_value(self, schema: Any) -> Any:
+        if "default_factory" in schema and not schema.get("default_factory_takes_data"):
+            return schema["default_factory"]()
+        return super().get_default_value(schema)
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A field's docstring is its description in `augcli schema` and in the docs' config reference.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    @classmethod
+    def model_json_schema(cls, by_alias: bool = True, ref_template: str = DEFAULT_REF_TEMPLATE,
+                          schema_generator: type[GenerateJsonSchema] = _SchemaWithFactoryDefaults,
+                          mode: JsonSchemaMode = "validation", **kwargs: Any) -> dict[str, Any]:
+        return super().model_json_schema(by_alias, ref_template, schema_generator, mode, **kwargs)
 
 
 class Splits(_Section):
     """Which top-level split folders are augmented and which are copied unchanged."""
 
     augment: list[str] = Field(default_factory=lambda: ["train"])
+    """Split folders that are augmented."""
     copy_: list[str] = Field(default_factory=lambda: ["val", "valid", "validation", "test"], alias="copy")
+    """Split folders copied unchanged. A split in neither list is left out."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
 
-#: Size limits: a source over one is an error naming the file, its size and the key (see the README).
+#: Size limits: a source over one is an error naming the file, its size and the key (docs/reference/config.md,
+#: "Size limits").
 #: The image default is PIL's decompression-bomb limit; the others are far above any real sample.
 DEFAULT_MAX_PIXELS = 89_478_485  # about 89.5 megapixels: 1 GB of decoded RGB, 9459 x 9459
 DEFAULT_MAX_SECONDS = 10_800  # 3 hours of audio: 4 GB of float32 samples at 48 kHz stereo
@@ -44,94 +64,158 @@ class Mix(_Section):
     """Mixup / CutMix outputs: each source mixed with partners drawn from its augmented split."""
 
     method: Literal["mixup", "cutmix"]
-    alpha: float | None = Field(default=None, gt=0)  # Beta(alpha, alpha); default 0.4 for mixup, 1.0 for cutmix
-    copies: int = Field(default=1, ge=1, le=MAX_COPIES)  # mixed outputs per source
-    same_label: bool = False  # partners only from the source's own label
+    """mixup: a weighted blend of the source and a partner; cutmix: a box of the partner pasted into the source."""
+    alpha: float | None = Field(default=None, gt=0)
+    """Beta(alpha, alpha) for the mixing weight; null: 0.4 for mixup, 1.0 for cutmix."""
+    copies: int = Field(default=1, ge=1, le=MAX_COPIES)
+    """Mixed outputs per source."""
+    same_label: bool = False
+    """true: partners only from the source's own label ("intra-class mixup")."""
 
 
 class AnnotationsSection(_Section):
     """Detection, segmentation and pose labels that move with the pixels (COCO, YOLO, VOC, mask folders)."""
 
-    format: Literal["coco", "yolo", "voc", "masks", "none"] | None = None  # None: detect; none: plain images
-    file: str | None = None  # coco: the JSON, relative to input
-    images: str | None = None  # coco: the folder its file_names are relative to, relative to input
-    min_visibility: float = Field(default=0.0, ge=0.0, le=1.0)  # albumentations BboxParams names
+    format: Literal["coco", "yolo", "voc", "masks", "none"] | None = None
+    """The dataset's layout; null: detected from the layout; none: plain images (labels ignored)."""
+    file: str | None = None
+    """coco: the JSON, relative to input; null: every COCO JSON found."""
+    images: str | None = None
+    """coco: the folder its file_names are relative to, relative to input; null: found."""
+    min_visibility: float = Field(default=0.0, ge=0.0, le=1.0)
+    """albumentations' BboxParams: an object less visible than this share of its area is dropped."""
     min_area: float = Field(default=0.0, ge=0.0)
-    keep_empty: bool = True  # keep copies that lost every object, as background images
+    """albumentations' BboxParams: an object smaller than this many pixels is dropped."""
+    keep_empty: bool = True
+    """Keep copies that lost every object (as background images); false leaves them out."""
 
 
 class ImageSection(_Section):
+    """Images, augmented with albumentations."""
+
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_IMAGE_INCLUDE))
+    """Globs of the files this modality takes (relative to input, case-insensitive)."""
     exclude: list[str] = Field(default_factory=list)
+    """Globs left out of include."""
     pipeline: list[Any] = Field(default_factory=list)
+    """albumentations classes with their own parameters, applied in order."""
     format: Literal["jpg", "png", "webp", "bmp", "tiff"] | None = None
+    """The format outputs are written in; null: each source's own."""
     quality: int | None = Field(default=None, ge=1, le=100)
+    """JPEG/WebP quality 1-100; null: 95."""
     mix: Mix | None = None
-    annotations: AnnotationsSection | None = None  # None: the layout is detected
-    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1, strict=True)  # width x height, read from the header
+    """Mixup / CutMix outputs, made from pairs of training images."""
+    annotations: AnnotationsSection | None = None
+    """Detection, segmentation and pose labels; null: the layout is detected."""
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1, strict=True)
+    """Width x height above which an image is refused, read from its header before decoding (masks too)."""
 
 
 DEFAULT_AUDIO_INCLUDE = ["**/*.wav", "**/*.flac", "**/*.ogg", "**/*.mp3"]
 
 
 class AudioSection(_Section):
+    """Audio clips, augmented with audiomentations."""
+
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_AUDIO_INCLUDE))
+    """Globs of the files this modality takes (relative to input, case-insensitive)."""
     exclude: list[str] = Field(default_factory=list)
+    """Globs left out of include."""
     pipeline: list[Any] = Field(default_factory=list)
-    sample_rate: int | None = Field(default=None, ge=1000)  # resample (librosa) before augmenting
-    mono: bool = False  # down-mix to one channel before augmenting
-    sidecars: list[str] = Field(default_factory=lambda: [".txt", ".json", ".lab"])  # same-stem files copied along
-    features: Literal["logmel"] | None = None  # write log-mel spectrograms (.npy) instead of audio
+    """audiomentations classes with their own parameters, applied in order."""
+    sample_rate: int | None = Field(default=None, ge=1000)
+    """Resample (librosa) to this rate before augmenting; null keeps each file's."""
+    mono: bool = False
+    """true: down-mix to one channel before augmenting."""
+    sidecars: list[str] = Field(default_factory=lambda: [".txt", ".json", ".lab"])
+    """Suffixes of same-stem files (transcripts) copied beside every copy."""
+    features: Literal["logmel"] | None = None
+    """logmel: write log-mel spectrograms (.npy) instead of audio."""
     n_mels: int = Field(default=64, ge=1)
+    """Mel bands, with features: logmel."""
     n_fft: int = Field(default=400, ge=16)
+    """FFT window in samples, with features: logmel."""
     hop_length: int = Field(default=160, ge=1)
-    spec_pipeline: list[Any] = Field(default_factory=list)  # SpecAugment steps on the log-mel
-    max_seconds: int = Field(default=DEFAULT_MAX_SECONDS, ge=1, strict=True)  # a clip's length, from its header
+    """Samples between frames, with features: logmel."""
+    spec_pipeline: list[Any] = Field(default_factory=list)
+    """SpecAugment steps (FrequencyMask, TimeMask, TimeWarp) on the log-mel; features: logmel only."""
+    max_seconds: int = Field(default=DEFAULT_MAX_SECONDS, ge=1, strict=True)
+    """A longer clip is refused, its length read from its header before decoding (default 3 hours)."""
 
 
 DEFAULT_VIDEO_INCLUDE = ["**/*.mp4", "**/*.webm", "**/*.mkv", "**/*.avi", "**/*.mov"]
 
 
 class VideoSection(_Section):
+    """Video clips, read and written with PyAV: albumentations on every frame, and augcli's temporal steps."""
+
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_VIDEO_INCLUDE))
+    """Globs of the files this modality takes (relative to input, case-insensitive)."""
     exclude: list[str] = Field(default_factory=list)
-    pipeline: list[Any] = Field(default_factory=list)  # albumentations steps on every frame, and temporal steps
-    crf: int | None = Field(default=None, ge=0, le=63)  # None: 18 for H.264, 30 for VP9, 8 for VP8
-    bitrate: Union[int, str] | None = None  # noqa: UP007 (bits per second, '2M', '800k'; instead of crf)
-    drop_audio: bool = False  # write the copies without their audio track
+    """Globs left out of include."""
+    pipeline: list[Any] = Field(default_factory=list)
+    """albumentations steps (one draw per copy, applied to every frame) and temporal steps, in order."""
+    crf: int | None = Field(default=None, ge=0, le=63)
+    """Constant quality of the copies; null: 18 for H.264, 30 for VP9, 8 for VP8."""
+    bitrate: Union[int, str] | None = None  # noqa: UP007 (pydantic keeps the order)
+    """Instead of crf: bits per second, 2000000, '2M' or '800k'."""
+    drop_audio: bool = False
+    """true: write the copies without their audio track (it is never dropped silently)."""
 
 
 class SynonymSection(_Section):
     """How WordNet steps pick replacements (augcli/modalities/text_lexicon.py)."""
 
-    min_count: int = Field(default=1, ge=0)  # senses (and a replacement's use in one) tagged fewer times are dropped
-    min_share: float = Field(default=0.2, ge=0, le=1)  # senses used less than this share of the top one are dropped
-    multiword: bool = False  # allow "brush aside" for a one-word slot
-    all_caps: bool = False  # also replace ALL-CAPS words
-    names: bool = False  # also replace capitalised words inside a sentence
+    min_count: int = Field(default=1, ge=0)
+    """Senses (and a replacement's use in one) tagged fewer times than this in WordNet are dropped."""
+    min_share: float = Field(default=0.2, ge=0, le=1)
+    """Senses used less than this share of the word's most used sense are dropped."""
+    multiword: bool = False
+    """true: allow a phrase ("brush aside") for a one-word slot."""
+    all_caps: bool = False
+    """true: also replace ALL-CAPS words (NASA)."""
+    names: bool = False
+    """true: also replace capitalised words inside a sentence (Marvin, Galaxy)."""
 
 
 class TextSection(_Section):
+    """Text files, lines and table rows, augmented with nlpaug and EDA."""
+
     include: list[str] = Field(default_factory=lambda: list(DEFAULT_TEXT_INCLUDE))
+    """Globs of the files this modality takes (relative to input, case-insensitive)."""
     exclude: list[str] = Field(default_factory=list)
+    """Globs left out of include."""
     pipeline: list[Any] = Field(default_factory=list)
-    unit: Literal["file", "line"] = "file"  # a .txt file is one sample, or each non-empty line is
-    column: str = "text"  # CSV/TSV column holding the text
-    field: str = "text"  # JSONL field holding the text
+    """nlpaug augmenters and EDA steps with their own parameters, applied in order."""
+    unit: Literal["file", "line"] = "file"
+    """file: a .txt is one sample; line: each non-empty line of a .txt is one."""
+    column: str = "text"
+    """The CSV/TSV column holding the text."""
+    field: str = "text"
+    """The JSONL field holding the text."""
     encoding: str = "utf-8"
-    protect: list[str] = Field(default_factory=list)  # regexes whose matches are never changed
+    """The text files' encoding; a UTF-8 byte-order mark is accepted and kept."""
+    protect: list[str] = Field(default_factory=list)
+    """Regexes whose matches a step may never change."""
     drop_unchanged: bool = False
-    wordnet: Path | None = None  # a WordNet 3.0 dict folder or an NLTK data folder
+    """true: leave out augmented samples identical to their source."""
+    wordnet: Path | None = None
+    """A WordNet 3.0 dict folder or an NLTK data folder holding corpora/wordnet; null: found locally."""
     synonyms: SynonymSection = Field(default_factory=SynonymSection)
-    max_chars: int = Field(default=DEFAULT_MAX_CHARS, ge=1, strict=True)  # one sample: a file, a line or a field
+    """How SynonymAug, AntonymAug, EDA, SynonymReplacement and RandomInsertion choose replacements."""
+    max_chars: int = Field(default=DEFAULT_MAX_CHARS, ge=1, strict=True)
+    """A longer sample (a file, a line or a table field) is refused (default 10 million characters)."""
 
 
 class Balance(_Section):
     """Class balancing: copies per source planned so every label reaches ``target`` outputs."""
 
-    target: Union[Literal["max", "median"], int] = "max"  # noqa: UP007 (outputs per label: originals + copies)
-    max_copies: int = Field(default=20, ge=0, le=MAX_COPIES)  # never more copies of one source
-    min_copies: int = Field(default=0, ge=0)  # every labelled source gets at least this many
+    target: Union[Literal["max", "median"], int] = "max"  # noqa: UP007 (pydantic keeps the order)
+    """Outputs (originals and copies) per label: max (the largest label's sources), median (rounded up) or a number."""
+    max_copies: int = Field(default=20, ge=0, le=MAX_COPIES)
+    """Never more copies of one source, so a label can stay short of the target."""
+    min_copies: int = Field(default=0, ge=0)
+    """Every labelled source gets at least this many, in labels already at the target too."""
 
     @field_validator("target", mode="before")
     @classmethod
@@ -151,7 +235,9 @@ class ExecutorSection(_Section):
     """Where the tasks run: the local pool of worker processes, or a dask / Ray cluster (augcli/executors/)."""
 
     name: Literal["local", "dask", "ray"] = "local"
-    address: str | None = None  # dask: tcp://HOST:8786 (none: a LocalCluster); ray: auto | ray://HOST:10001
+    """local: worker processes on this machine (workers); dask: a dask distributed cluster; ray: a Ray cluster."""
+    address: str | None = None
+    """dask: tcp://HOST:8786 (null: a LocalCluster of every core, for this run); ray: auto or ray://HOST:10001."""
 
     @model_validator(mode="after")
     def _address_needs_a_cluster(self) -> ExecutorSection:
@@ -162,20 +248,36 @@ class ExecutorSection(_Section):
 
 class Config(_Section):
     input: Path
+    """The dataset root, relative to the config file."""
     output: Path
+    """Where the augmented dataset goes, relative to the config file; not inside input, nor holding it."""
     seed: int = Field(default=0, ge=0)
+    """The run seed: an output's seed is derived from it, the source's path and the copy index."""
     copies: int = Field(default=1, ge=1)
+    """Augmented copies per source."""
     keep_originals: bool = True
+    """Also place the sources in output, byte for byte: a complete training set."""
     workers: Union[Literal["auto"], int] = "auto"  # noqa: UP007 (pydantic keeps the order)
+    """Worker processes: auto (the usable cores, or the main process alone for a job too small to repay them)
+    or a number."""
     on_error: Literal["skip", "fail"] = "skip"
+    """skip: record a source that fails and go on; fail: stop at the first one."""
     exclude: list[str] = Field(default_factory=list)
+    """Globs left out for every modality."""
     splits: Splits = Field(default_factory=Splits)
+    """With split folders at the top of input: which are augmented, which copied unchanged."""
     balance: Balance | None = None
+    """Plan the copies per source so that every label reaches a target."""
     image: ImageSection | None = None
+    """Images: what to take and the albumentations pipeline."""
     audio: AudioSection | None = None
+    """Audio: what to take and the audiomentations pipeline."""
     text: TextSection | None = None
+    """Text: what to take and the nlpaug / EDA pipeline."""
     video: VideoSection | None = None
+    """Video clips: what to take, the frame and temporal pipeline, how copies are encoded."""
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    """Where the tasks run: local (this machine's worker processes), dask or ray; a name alone or a mapping."""
     _warnings: list[Problem] = PrivateAttr(default_factory=list)
 
     @field_validator("executor", mode="before")

@@ -7,7 +7,7 @@ import errno
 import os
 from dataclasses import dataclass
 
-#: Exit codes, a user-facing contract (see README "Exit codes").
+#: Exit codes, a user-facing contract (see docs/usage/index.md, "Exit codes").
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 1
 EXIT_USAGE = 2

@@ -1,7 +1,7 @@
-"""Write the README's before/after table of every text step on 8 real sentences (Debian's fortunes-min).
+"""Write the docs' before/after table of every text step on 8 real sentences (Debian's fortunes-min).
 
     python scripts/make_text_examples.py            # print the Markdown
-    python scripts/make_text_examples.py --write    # replace the table in README.md
+    python scripts/make_text_examples.py --write    # replace the table in docs/reference/text-examples.md
 
 Needs fortunes-min and WordNet (apt-get install fortunes-min wordnet-base wordnet-sense-index).
 The outputs are what `augcli run` writes with these steps: sentence i uses seed i.
@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from augcli.modalities import text  # noqa: E402
 
 FORTUNES = Path("/usr/share/games/fortunes/fortunes")
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "reference" / "text-examples.md"
 START, END = "<!-- text-examples:start -->", "<!-- text-examples:end -->"
 # what makes a sentence worth showing -> how many real ones with it
 FEATURES = [(r"\w'[a-z]+\b", 2), (r"\w's\b", 1), (r"[a-z]-[a-z]", 2), (r'"\w', 1), (r" -- ", 1), (r"\d[.,:%]", 1)]
@@ -79,7 +79,8 @@ def table() -> str:
         name, params = next(iter(step.items()))
         run_step = {name: {**params, "dict_path": spelling}} if name == "SpellingAug" else step
         pipeline = text.pipeline_for({"pipeline": [run_step], "protect": [], "wordnet": None})
-        parts += [f"<details><summary>{step_label(step)}</summary>", "", "| before | after |", "| --- | --- |"]
+        summary = f'<details markdown="1"><summary>{step_label(step)}</summary>'  # markdown="1": MkDocs reads the table
+        parts += [summary, "", "| before | after |", "| --- | --- |"]
         for seed, sentence in enumerate(chosen):
             out, _ = text.augment(pipeline, sentence, seed)
             parts.append(f"| {cell(sentence)} | {cell(out)} |")
@@ -93,12 +94,12 @@ def main() -> None:
     if "--write" not in sys.argv:
         print(rendered)
         return
-    readme = README.read_text(encoding="utf-8")
-    if START not in readme or END not in readme:
-        raise SystemExit(f"README.md has no {START} ... {END} block to replace")
-    before, rest = readme.split(START, 1)
-    README.write_text(before + rendered + rest.split(END, 1)[1], encoding="utf-8")
-    print(f"wrote the text examples into {README}")
+    page = PAGE.read_text(encoding="utf-8")
+    if START not in page or END not in page:
+        raise SystemExit(f"{PAGE} has no {START} ... {END} block to replace")
+    before, rest = page.split(START, 1)
+    PAGE.write_text(before + rendered + rest.split(END, 1)[1], encoding="utf-8")
+    print(f"wrote the text examples into {PAGE}")
 
 
 if __name__ == "__main__":

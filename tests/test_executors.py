@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from augcli.config import load_config
 from augcli.errors import ConfigError
+from augcli.modalities.registry import load_config  # config.load_config takes the plug-in lookup
 from tests.conftest import SAMPLE_DATA, make_image_folder
 from tests.faults import runs
 from tests.faults.procs import continue_group, poll, run_until

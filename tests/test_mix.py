@@ -127,21 +127,21 @@ def test_identical_across_worker_counts_and_verified(tmp_path, photos_dir):
     assert invoke("verify", tmp_path / "w2").exit_code == 0
 
 
-def test_readme_dataset_reads_the_soft_labels(tmp_path, photos_dir, monkeypatch):
+def test_the_docs_dataset_reads_the_soft_labels(tmp_path, photos_dir, monkeypatch):
     out, rows = run(tmp_path, photos_dir, "mixup")
     if not (out / mix.SOFT_LABELS).exists():
         (out / mix.SOFT_LABELS).write_text(
             "file,label_a,weight_a,label_b,weight_b,source,partner,method\n" + "".join(
                 f"{r['file']},{r['label_a']},{r['weight_a']},{r['label_b']},{r['weight_b']},{r['source']},"
                 f"{r['partner']},{r['method']}\n" for r in soft_label_rows(out, rows)))
-    readme = (SAMPLE_DATA.parent / "README.md").read_text()
-    code = readme.split("<!-- soft-labels-dataset -->")[1].split("```python")[1].split("```")[0]
+    page = (SAMPLE_DATA.parent / "docs" / "datasets" / "mix.md").read_text()
+    code = page.split("<!-- soft-labels-dataset -->")[1].split("```python")[1].split("```")[0]
     torch = types.ModuleType("torch")  # PyTorch is not a test dependency: what the snippet uses of it
     torch.utils = types.SimpleNamespace(data=types.SimpleNamespace(Dataset=object))
     torch.zeros = lambda n: np.zeros(n)
     monkeypatch.setitem(sys.modules, "torch", torch)
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/datasets/mix.md", "exec"), namespace)
     dataset = namespace["SoftLabelDataset"](out / "mixed", classes=["cat", "dog", "fox"])
     assert len(dataset) == 6
     for i in range(len(dataset)):

@@ -1,4 +1,4 @@
-"""Real processes, real signals, a real full disk: the guarantees of README "Guarantees" (issue 8).
+"""Real processes, real signals, a real full disk: the guarantees of docs/guarantees.md (issue 8).
 
 Each test starts `augcli run` as a subprocess in its own session, waits until workers have
 finished some tasks (read from the journal), then attacks it. tests/test_faults.py goes further.
