@@ -40,6 +40,7 @@ from tests.faults.runs import (
     differences,
     identities,
     is_output,
+    launcher,
     listed_files_match,
     output_files,
     read_rows,
@@ -114,16 +115,8 @@ def case(tmp_path_factory) -> Case:
 @pytest.fixture
 def launch(case: Case, tmp_path: Path):
     """``launch(*args)`` starts ``augcli ARGS``; every process a test started is killed at teardown."""
-    runs: list[Run] = []
-
-    def launch_(*args) -> Run:
-        run = start(list(args), cwd=case.root, logs=tmp_path / f"run{len(runs)}")
-        runs.append(run)
-        return run
-
-    yield launch_
-    for run in runs:
-        run.kill_everything()
+    with launcher(case.root, tmp_path) as launch_:
+        yield launch_
 
 
 def run_config(launch, case: Case, out: Path) -> Run:

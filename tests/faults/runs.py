@@ -123,6 +123,23 @@ def start(args: list[str], cwd: Path, logs: Path) -> Run:
     return Run([str(a) for a in args], proc, tag, logs)
 
 
+@contextlib.contextmanager
+def launcher(cwd: Path, logs: Path):
+    """``launch(*args)`` starts ``augcli ARGS`` in ``cwd``; every process it started is killed on leaving."""
+    runs: list[Run] = []
+
+    def launch(*args) -> Run:
+        run = start(list(args), cwd=cwd, logs=logs / f"run{len(runs)}")
+        runs.append(run)
+        return run
+
+    try:
+        yield launch
+    finally:
+        for run in runs:
+            run.kill_everything()
+
+
 def is_bookkeeping(name: str) -> bool:
     return name in BOOKKEEPING or name.startswith(STATE_DIR)
 

@@ -38,6 +38,7 @@ from tests.faults.runs import (
     count_outputs,
     identities,
     is_output,
+    launcher,
     output_files,
     read_rows,
     start,
@@ -107,16 +108,8 @@ def case(tmp_path_factory) -> Case:
 
 @pytest.fixture
 def launch(case: Case, tmp_path: Path):
-    runs: list[Run] = []
-
-    def launch_(*args) -> Run:
-        run = start(list(args), cwd=case.root, logs=tmp_path / f"run{len(runs)}")
-        runs.append(run)
-        return run
-
-    yield launch_
-    for run in runs:
-        run.kill_everything()
+    with launcher(case.root, tmp_path) as launch_:
+        yield launch_
 
 
 def finish(run: Run, expected: int | tuple[int, ...]) -> Run:
